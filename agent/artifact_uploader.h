@@ -1,0 +1,46 @@
+// A stage's artifacts: read out of its stopped container (Docker archive download),
+// matched against the stage's globs, and streamed to the controller with their size
+// and sha256, which the controller verifies before publishing.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "agent/docker_client.h"
+#include "common/tar_archive.h"
+#include "dockyard/v1/agent.grpc.pb.h"
+
+namespace dockyard {
+
+struct UploadedArtifact {
+  std::string path;
+  int64_t size = 0;
+  std::string sha256;
+};
+
+class ArtifactUploader {
+ public:
+  // Both must outlive the uploader.
+  ArtifactUploader(DockerClient* docker, v1::AgentService::StubInterface* stub)
+      : docker_(docker), stub_(stub) {}
+
+  // Collects and uploads every file of `container` matching `specs`, using
+  // `scratch_dir` (created, then removed). FAILED_PRECONDITION names a pattern that
+  // matched nothing and is not optional. Blocks.
+  absl::StatusOr<std::vector<UploadedArtifact>> UploadAll(
+      const v1::StageRef& ref, const std::string& container,
+      const google::protobuf::RepeatedPtrField<v1::ArtifactSpec>& specs, const std::string& scratch_dir);
+
+ private:
+  absl::StatusOr<UploadedArtifact> Upload(const v1::StageRef& ref, const ExtractedFile& file);
+
+  DockerClient* docker_;
+  v1::AgentService::StubInterface* stub_;
+};
+
+// The directory Docker is asked for: the pattern's leading components that hold no
+// glob characters ("/wheelhouse/*.whl" -> "/wheelhouse").
+std::string GlobRoot(const std::string& pattern);
+
+}  // namespace dockyard

@@ -1,0 +1,82 @@
+// The slice of the Docker Engine API an agent needs. The real implementation talks
+// to the engine over its unix socket (docker_engine_client.h); tests of error paths
+// the real engine cannot be made to produce may use a fake.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace dockyard {
+
+enum class OutputStream { kStdout = 1, kStderr = 2 };
+
+struct ContainerSpec {
+  std::string name;                          // empty: Docker picks one
+  std::string image;
+  std::vector<std::string> cmd;
+  std::string workdir;
+  std::vector<std::string> env;              // KEY=VALUE
+  std::map<std::string, std::string> labels;
+  std::string network_mode = "none";
+  std::vector<std::string> binds;            // "volume-name:/container/path"
+};
+
+struct ContainerSummary {
+  std::string id;
+  std::string state;                         // "created", "running", "exited", ...
+  std::map<std::string, std::string> labels;
+};
+
+// Every method blocks until the engine answers: call from worker threads, never from
+// a gRPC reaction. Implementations are thread-safe. Errors: UNAVAILABLE when the
+// engine does not answer, NOT_FOUND for a missing image/container/volume (the message
+// names it), INTERNAL for other engine errors (with the engine's message).
+class DockerClient {
+ public:
+  using OutputSink = std::function<void(OutputStream, std::string_view)>;
+
+  virtual ~DockerClient() = default;
+
+  virtual absl::Status Ping() = 0;
+  virtual absl::StatusOr<bool> ImageExists(const std::string& image) = 0;
+  // Returns the container id. Never pulls: a missing image is NOT_FOUND naming it.
+  virtual absl::StatusOr<std::string> CreateContainer(const ContainerSpec& spec) = 0;
+  // Extracts the tar at `tar_path` into `dest_dir` of the container (which must exist).
+  virtual absl::Status PutArchive(const std::string& id, const std::string& dest_dir,
+                                  const std::string& tar_path) = 0;
+  // Writes Docker's tar of `path` in the container to `out_tar_path`.
+  virtual absl::Status GetArchive(const std::string& id, const std::string& path,
+                                  const std::string& out_tar_path) = 0;
+  // OK when already running. Starting a container that has exited runs it again.
+  virtual absl::Status StartContainer(const std::string& id) = 0;
+  // Streams the container's stdout/stderr from its very start, decoded from Docker's
+  // multiplexed frames, calling `sink` on this thread; returns once the container's
+  // output ends (it exited or was removed). Each stream's bytes arrive in order.
+  // Call it after StartContainer: the engine ends a follow of a container that has not
+  // started yet at once, with no output. After exit it replays everything and returns.
+  virtual absl::Status FollowLogs(const std::string& id, const OutputSink& sink) = 0;
+  // Blocks until the container stops; returns its exit code. Call it after
+  // StartContainer: for a container never started the engine answers 0 at once.
+  virtual absl::StatusOr<int64_t> WaitContainer(const std::string& id) = 0;
+  // SIGKILL. OK when the container is not running.
+  virtual absl::Status KillContainer(const std::string& id) = 0;
+  // Force-removes the container. OK when it is already gone.
+  virtual absl::Status RemoveContainer(const std::string& id) = 0;
+  // All containers (any state) carrying `label` ("key" or "key=value").
+  virtual absl::StatusOr<std::vector<ContainerSummary>> ListContainers(const std::string& label) = 0;
+  // Creates a local volume; OK when it already exists.
+  virtual absl::Status CreateVolume(const std::string& name,
+                                    const std::map<std::string, std::string>& labels) = 0;
+  // OK when it is already gone.
+  virtual absl::Status RemoveVolume(const std::string& name) = 0;
+  virtual absl::StatusOr<std::vector<std::string>> ListVolumes(const std::string& label) = 0;
+};
+
+}  // namespace dockyard

@@ -1,0 +1,68 @@
+// dockyard-agent: connects to a controller and runs the stages it assigns in local
+// Docker containers.
+#include <unistd.h>
+
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_split.h"
+#include "agent/agent.h"
+#include "agent/docker_engine_client.h"
+#include "common/logging.h"
+#include "common/signals.h"
+
+ABSL_FLAG(std::string, controller, "127.0.0.1:7420", "controller host:port");
+ABSL_FLAG(std::string, name, "", "agent name, unique per controller (default: the host name)");
+ABSL_FLAG(std::string, labels, "", "comma-separated labels stages can select, e.g. linux,python");
+ABSL_FLAG(int, slots, 0, "stages run at once (default: number of CPUs)");
+ABSL_FLAG(std::string, docker_socket, "/var/run/docker.sock", "Docker Engine API unix socket");
+ABSL_FLAG(std::string, work_dir, "/var/lib/dockyard/agent", "source cache and scratch space");
+ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Dockyard agent: runs pipeline stages in local Docker containers for a controller.\n"
+      "Usage: dockyard-agent --controller=HOST:PORT [--name=N] [--labels=a,b] [--slots=N]");
+  absl::ParseCommandLine(argc, argv);
+  dockyard::SetLogLevel(absl::GetFlag(FLAGS_log_level));
+  dockyard::BlockTerminationSignals();
+  auto log = dockyard::Logger("agent");
+
+  dockyard::AgentOptions options;
+  options.name = absl::GetFlag(FLAGS_name);
+  if (options.name.empty()) {
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    options.name = host;
+  }
+  for (absl::string_view label : absl::StrSplit(absl::GetFlag(FLAGS_labels), ',', absl::SkipWhitespace())) {
+    options.labels.emplace_back(label);
+  }
+  options.slots = absl::GetFlag(FLAGS_slots);
+  if (options.slots <= 0) options.slots = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  options.work_dir = absl::GetFlag(FLAGS_work_dir);
+  options.version = DOCKYARD_VERSION;
+
+  dockyard::DockerEngineClient docker(absl::GetFlag(FLAGS_docker_socket));
+  if (absl::Status st = docker.Ping(); !st.ok()) {
+    log->error("Docker engine at {} does not answer: {}", absl::GetFlag(FLAGS_docker_socket), st.ToString());
+    return 1;
+  }
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  auto channel = grpc::CreateCustomChannel(absl::GetFlag(FLAGS_controller), grpc::InsecureChannelCredentials(), args);
+
+  dockyard::Agent agent(options, channel, &docker);
+  log->info("agent={} slots={} controller={}", options.name, options.slots, absl::GetFlag(FLAGS_controller));
+  agent.Start();
+  const int sig = dockyard::WaitForTerminationSignal();
+  log->info("signal {}: stopping running stages and removing their containers", sig);
+  agent.Shutdown();
+  log->info("stopped");
+  return 0;
+}

@@ -1,0 +1,210 @@
+#include "agent/stage_executor.h"
+
+#include <filesystem>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "common/logging.h"
+#include "common/tar_archive.h"
+
+namespace dockyard {
+
+std::string CacheVolumeName(const std::string& run_id, const v1::CacheSpec& cache) {
+  // Keyed volumes are "dockyard-cache-<name>.<key>": the part after the prefix is
+  // what the agent advertises and the scheduler matches (names hold no '.').
+  if (!cache.key().empty()) return absl::StrCat(kKeyedCacheVolumePrefix, cache.name(), ".", cache.key());
+  return absl::StrCat("dockyard-run-", run_id, "-", cache.name());
+}
+
+StageExecutor::StageExecutor(v1::StageAssignment assignment, ExecutorDeps deps, LogPump* pump)
+    : assignment_(std::move(assignment)), deps_(std::move(deps)), pump_(pump) {}
+
+bool StageExecutor::CancelRequested() {
+  absl::MutexLock lock(&mu_);
+  return cancel_state_ != v1::STAGE_STATE_UNSPECIFIED;
+}
+
+void StageExecutor::Cancel(v1::StageState state, const std::string& reason) {
+  std::string container;
+  {
+    absl::MutexLock lock(&mu_);
+    if (cancel_state_ == v1::STAGE_STATE_UNSPECIFIED) {
+      cancel_state_ = state;
+      cancel_reason_ = reason;
+    }
+    container = container_;
+  }
+  if (!container.empty()) (void)deps_.docker->KillContainer(container);
+}
+
+absl::StatusOr<std::string> StageExecutor::CreateContainer() {
+  const v1::Stage& spec = assignment_.spec();
+  const v1::StageRef& ref = assignment_.stage();
+  ContainerSpec container;
+  container.name = absl::StrCat("dockyard-", ref.run_id(), "-", ref.stage(), "-", ref.attempt(), "-",
+                                deps_.agent_name);
+  container.image = spec.image();
+  container.cmd.assign(spec.shell().begin(), spec.shell().end());
+  if (container.cmd.empty()) container.cmd = {"sh", "-e", "-c"};
+  container.cmd.push_back(spec.run());
+  container.workdir = spec.workdir().empty() ? "/workspace" : spec.workdir();
+  for (const auto& [key, value] : spec.env()) container.env.push_back(absl::StrCat(key, "=", value));
+  container.network_mode = spec.network().empty() ? "none" : spec.network();
+  container.labels = {{kAgentLabel, deps_.agent_name},
+                      {kRunLabel, ref.run_id()},
+                      {kStageLabel, ref.stage()},
+                      {kAttemptLabel, absl::StrCat(ref.attempt())}};
+  for (const v1::CacheMount& mount : spec.caches()) {
+    v1::CacheSpec cache;
+    cache.set_name(mount.name());
+    for (const v1::CacheSpec& declared : assignment_.caches()) {
+      if (declared.name() == mount.name()) cache = declared;
+    }
+    const std::string volume = CacheVolumeName(ref.run_id(), cache);
+    std::map<std::string, std::string> labels = {{kAgentLabel, deps_.agent_name}};
+    if (cache.key().empty()) {
+      labels[kRunLabel] = ref.run_id();
+    } else {
+      labels[kCacheKeyLabel] = cache.key();
+    }
+    if (absl::Status st = deps_.docker->CreateVolume(volume, labels); !st.ok()) return st;
+    container.binds.push_back(absl::StrCat(volume, ":", mount.path()));
+    pump_->WriteSystemLine(absl::StrCat("cache ", mount.name(), ": volume ", volume, " at ", mount.path(),
+                                        cache.key().empty() ? " (this run only)" : " (kept by key)"));
+  }
+  pump_->WriteSystemLine(absl::StrCat("image ", spec.image(), ", network ", container.network_mode,
+                                      ", workdir ", container.workdir, ", agent ", deps_.agent_name));
+  return deps_.docker->CreateContainer(container);
+}
+
+absl::Status StageExecutor::ShipSource(const std::string& container) {
+  const std::string& digest = assignment_.source_digest();
+  if (digest.empty()) return absl::OkStatus();
+  auto tar = deps_.sources->Get(digest);
+  if (!tar.ok()) return tar.status();
+  // The workdir does not exist before start, so the tree goes to "/" re-rooted.
+  std::string workdir = assignment_.spec().workdir().empty() ? "/workspace" : assignment_.spec().workdir();
+  while (!workdir.empty() && workdir.front() == '/') workdir.erase(0, 1);
+  if (!workdir.empty() && workdir.back() != '/') workdir.push_back('/');
+  const v1::StageRef& ref = assignment_.stage();
+  const std::string prefixed =
+      absl::StrCat(deps_.scratch_dir, "/source-", ref.run_id(), "-", ref.stage(), "-", ref.attempt(), ".tar");
+  absl::Status st = PrefixTar(*tar, workdir, prefixed);
+  if (st.ok()) st = deps_.docker->PutArchive(container, "/", prefixed);
+  std::error_code ec;
+  std::filesystem::remove(prefixed, ec);
+  return st;
+}
+
+v1::StageStatus StageExecutor::Finish(v1::StageState state, int exit_code, const std::string& message) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (cancel_state_ != v1::STAGE_STATE_UNSPECIFIED) {
+      state = cancel_state_;
+      if (!cancel_reason_.empty()) {
+        pump_->WriteSystemLine(absl::StrCat("stopped: ", cancel_reason_));
+      }
+    }
+  }
+  if (state == v1::STAGE_FAILED || state == v1::STAGE_TIMED_OUT) pump_->WriteSystemLine(message);
+  pump_->Finish();
+  v1::StageStatus status;
+  *status.mutable_stage() = assignment_.stage();
+  status.set_state(state);
+  status.set_exit_code(exit_code);
+  status.set_message(message);
+  return status;
+}
+
+v1::StageStatus StageExecutor::Run(const std::function<void()>& on_running) {
+  const v1::StageRef& ref = assignment_.stage();
+  auto log = Logger("agent");
+  auto container = CreateContainer();
+  if (!container.ok()) return Finish(v1::STAGE_FAILED, -1, std::string(container.status().message()));
+  {
+    absl::MutexLock lock(&mu_);
+    container_ = *container;
+  }
+  // From here on the container exists and must be removed whatever happens.
+  auto remove = [&] {
+    if (absl::Status st = deps_.docker->RemoveContainer(*container); !st.ok()) {
+      log->warn("run={} stage={} attempt={} cannot remove container {}: {}", ref.run_id(), ref.stage(),
+                ref.attempt(), *container, st.ToString());
+    }
+  };
+  if (absl::Status st = ShipSource(*container); !st.ok()) {
+    remove();
+    return Finish(v1::STAGE_FAILED, -1, absl::StrCat("cannot ship the source tree: ", st.message()));
+  }
+  if (CancelRequested()) {
+    remove();
+    return Finish(v1::STAGE_CANCELLED, -1, "cancelled before start");
+  }
+  if (absl::Status st = deps_.docker->StartContainer(*container); !st.ok()) {
+    remove();
+    return Finish(v1::STAGE_FAILED, -1, absl::StrCat("cannot start the container: ", st.message()));
+  }
+  log->info("run={} stage={} attempt={} started container={}", ref.run_id(), ref.stage(), ref.attempt(),
+            container->substr(0, 12));
+  on_running();
+
+  // The watchdog enforces `timeout:`; it wakes early when the container exits.
+  bool timed_out = false;
+  std::thread watchdog;
+  if (assignment_.spec().timeout_ms() > 0) {
+    watchdog = std::thread([&] {
+      absl::MutexLock lock(&mu_);
+      if (!mu_.AwaitWithTimeout(absl::Condition(&exited_), absl::Milliseconds(assignment_.spec().timeout_ms()))) {
+        timed_out = true;
+        const std::string id = container_;
+        mu_.Unlock();
+        (void)deps_.docker->KillContainer(id);
+        mu_.Lock();
+      }
+    });
+  }
+  absl::Status followed = deps_.docker->FollowLogs(
+      *container, [this](OutputStream stream, std::string_view data) { pump_->Write(stream, data); });
+  auto exit_code = deps_.docker->WaitContainer(*container);
+  {
+    absl::MutexLock lock(&mu_);
+    exited_ = true;
+  }
+  if (watchdog.joinable()) watchdog.join();
+
+  v1::StageStatus status;
+  if (!exit_code.ok()) {
+    status = Finish(v1::STAGE_FAILED, -1, absl::StrCat("lost track of the container: ", exit_code.status().message()));
+  } else if (!followed.ok()) {
+    status = Finish(v1::STAGE_FAILED, static_cast<int>(*exit_code),
+                    absl::StrCat("log stream broke: ", followed.message()));
+  } else if (timed_out) {
+    status = Finish(v1::STAGE_TIMED_OUT, static_cast<int>(*exit_code),
+                    absl::StrCat("timed out after ", absl::FormatDuration(absl::Milliseconds(assignment_.spec().timeout_ms()))));
+  } else if (*exit_code != 0) {
+    status = Finish(v1::STAGE_FAILED, static_cast<int>(*exit_code), absl::StrCat("exit code ", *exit_code));
+  } else if (assignment_.spec().artifacts_size() > 0 && !CancelRequested()) {
+    const std::string scratch = absl::StrCat(deps_.scratch_dir, "/artifacts-", ref.run_id(), "-", ref.stage(), "-",
+                                             ref.attempt());
+    auto uploaded = deps_.artifacts->UploadAll(ref, *container, assignment_.spec().artifacts(), scratch);
+    if (!uploaded.ok()) {
+      status = Finish(v1::STAGE_FAILED, 0, std::string(uploaded.status().message()));
+    } else {
+      for (const UploadedArtifact& artifact : *uploaded) {
+        pump_->WriteSystemLine(absl::StrCat("artifact ", artifact.path, " (", artifact.size, " bytes, sha256 ",
+                                            artifact.sha256, ") published"));
+      }
+      status = Finish(v1::STAGE_SUCCEEDED, 0, "");
+    }
+  } else {
+    status = Finish(v1::STAGE_SUCCEEDED, 0, "");
+  }
+  remove();
+  log->info("run={} stage={} attempt={} {} exit_code={}", ref.run_id(), ref.stage(), ref.attempt(),
+            v1::StageState_Name(status.state()), status.exit_code());
+  return status;
+}
+
+}  // namespace dockyard

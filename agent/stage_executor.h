@@ -1,0 +1,67 @@
+// Runs one stage attempt in a Docker container, start to finish: source tree,
+// cache volumes, container, live log, timeout, exit code, artifacts, clean-up.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "agent/artifact_uploader.h"
+#include "agent/docker_client.h"
+#include "agent/log_pump.h"
+#include "agent/source_cache.h"
+#include "dockyard/v1/agent.pb.h"
+
+namespace dockyard {
+
+struct ExecutorDeps {
+  DockerClient* docker;
+  SourceCache* sources;
+  ArtifactUploader* artifacts;
+  std::string agent_name;
+  std::string scratch_dir;  // per-agent temp space
+};
+
+// Names and labels Dockyard gives Docker objects, so an agent can find its own.
+inline constexpr char kAgentLabel[] = "dockyard.agent";
+inline constexpr char kRunLabel[] = "dockyard.run";
+inline constexpr char kStageLabel[] = "dockyard.stage";
+inline constexpr char kAttemptLabel[] = "dockyard.attempt";
+inline constexpr char kCacheKeyLabel[] = "dockyard.cache-key";
+inline constexpr char kKeyedCacheVolumePrefix[] = "dockyard-cache-";
+// The volume behind a cache: keyed caches outlive runs, the others belong to one run.
+std::string CacheVolumeName(const std::string& run_id, const v1::CacheSpec& cache);
+
+class StageExecutor {
+ public:
+  StageExecutor(v1::StageAssignment assignment, ExecutorDeps deps, LogPump* pump);
+
+  // Blocks until the attempt is over and its container removed; returns the final
+  // status. `on_running` is called once the container has started.
+  v1::StageStatus Run(const std::function<void()>& on_running);
+
+  // Stops the attempt from any thread (kills its container); Run then reports
+  // `state` (CANCELLED, or LOST when the attempt was taken away). Blocks on Docker.
+  void Cancel(v1::StageState state, const std::string& reason);
+
+  const v1::StageRef& ref() const { return assignment_.stage(); }
+
+ private:
+  absl::StatusOr<std::string> CreateContainer();
+  absl::Status ShipSource(const std::string& container);
+  v1::StageStatus Finish(v1::StageState state, int exit_code, const std::string& message);
+  bool CancelRequested() ABSL_LOCKS_EXCLUDED(mu_);
+
+  const v1::StageAssignment assignment_;
+  const ExecutorDeps deps_;
+  LogPump* pump_;
+
+  absl::Mutex mu_;
+  std::string container_ ABSL_GUARDED_BY(mu_);
+  v1::StageState cancel_state_ ABSL_GUARDED_BY(mu_) = v1::STAGE_STATE_UNSPECIFIED;
+  std::string cancel_reason_ ABSL_GUARDED_BY(mu_);
+  bool exited_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace dockyard

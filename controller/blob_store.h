@@ -1,0 +1,41 @@
+// Content-addressed storage for source trees and artifacts, keyed by sha256. A blob
+// becomes visible only once written in full and verified; nothing half-written is
+// ever listed. FileBlobStore is the embedded default; an S3-style store comes later.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace dockyard {
+
+class BlobStore {
+ public:
+  // One upload. Destroying a writer that was not committed discards what it wrote.
+  // Not thread-safe: one writer belongs to one upload.
+  class Writer {
+   public:
+    virtual ~Writer() = default;
+    virtual absl::Status Append(std::string_view data) = 0;
+    // Verifies size and digest, then publishes the blob atomically. DATA_LOSS when
+    // they do not match what was announced (the data is discarded).
+    virtual absl::Status Commit() = 0;
+  };
+
+  virtual ~BlobStore() = default;
+  // Starts an upload of a blob announced as `sha256` (hex) of `size` bytes.
+  virtual absl::StatusOr<std::unique_ptr<Writer>> NewWriter(const std::string& sha256,
+                                                            int64_t size) = 0;
+  virtual bool Contains(const std::string& sha256) = 0;
+  // NOT_FOUND for an unknown blob.
+  virtual absl::StatusOr<int64_t> Size(const std::string& sha256) = 0;
+  // Up to `max_bytes` from `offset`; empty at the end.
+  virtual absl::StatusOr<std::string> Read(const std::string& sha256, int64_t offset,
+                                           int64_t max_bytes) = 0;
+};
+
+}  // namespace dockyard

@@ -1,0 +1,300 @@
+#include "controller/controller_core.h"
+
+#include <regex>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "common/stage_graph.h"
+#include "controller/file_blob_store.h"
+
+namespace dockyard {
+namespace {
+
+// Names the controller turns into file and volume names.
+bool SafeName(const std::string& name) {
+  static const std::regex kName("[A-Za-z0-9][A-Za-z0-9_.-]{0,127}");
+  return std::regex_match(name, kName) && name.find("..") == std::string::npos;
+}
+
+absl::Status ValidateSubmitted(const v1::Pipeline& pipeline) {
+  if (pipeline.stages_size() == 0) return absl::InvalidArgumentError("pipeline has no stages");
+  for (const v1::Stage& stage : pipeline.stages()) {
+    if (!SafeName(stage.name())) {
+      return absl::InvalidArgumentError(absl::StrCat("bad stage name \"", stage.name(), "\""));
+    }
+    if (stage.image().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("stage ", stage.name(), " has no image"));
+    }
+    for (const v1::CacheMount& cache : stage.caches()) {
+      if (!SafeName(cache.name())) {
+        return absl::InvalidArgumentError(absl::StrCat("bad cache name \"", cache.name(), "\""));
+      }
+    }
+  }
+  for (const v1::CacheSpec& cache : pipeline.caches()) {
+    if (!SafeName(cache.name()) || (!cache.key().empty() && !SafeName(cache.key()))) {
+      return absl::InvalidArgumentError(absl::StrCat("bad cache \"", cache.name(), "\" key \"", cache.key(), "\""));
+    }
+  }
+  return ValidateStageGraph(pipeline);
+}
+
+const char* StateWord(v1::StageState state) {
+  switch (state) {
+    case v1::STAGE_SUCCEEDED: return "succeeded";
+    case v1::STAGE_FAILED: return "failed";
+    case v1::STAGE_CANCELLED: return "cancelled";
+    case v1::STAGE_TIMED_OUT: return "timed out";
+    case v1::STAGE_LOST: return "lost";
+    default: return "ended";
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ControllerCore>> ControllerCore::Create(ControllerOptions options) {
+  auto blobs = FileBlobStore::Open(options.data_dir + "/blobs");
+  if (!blobs.ok()) return blobs.status();
+  return std::unique_ptr<ControllerCore>(new ControllerCore(std::move(options), *std::move(blobs)));
+}
+
+ControllerCore::ControllerCore(ControllerOptions options, std::unique_ptr<BlobStore> blobs)
+    : options_(std::move(options)),
+      logs_(options_.data_dir + "/logs"),
+      blobs_(std::move(blobs)),
+      scheduler_(options_.scheduler) {
+  housekeeping_ = std::thread([this] { Housekeeping(); });
+}
+
+ControllerCore::~ControllerCore() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  housekeeping_.join();
+}
+
+void ControllerCore::Housekeeping() {
+  absl::MutexLock lock(&mu_);
+  while (!stopping_) {
+    mu_.AwaitWithTimeout(absl::Condition(&stopping_), options_.tick);
+    if (stopping_) break;
+    const absl::Time now = absl::Now();
+    SchedulerEffects effects = scheduler_.ExpireLeases(now);
+    effects.Append(scheduler_.Schedule(now));
+    Apply(std::move(effects));
+  }
+}
+
+void ControllerCore::SendTo(const std::string& agent, v1::ControllerMessage message) {
+  auto it = channels_.find(agent);
+  if (it == channels_.end()) return;  // it gets the news when it reconnects
+  it->second->Send(std::move(message));
+}
+
+void ControllerCore::Apply(SchedulerEffects effects) {
+  for (const EndedAttempt& ended : effects.ended) {
+    if (ended.state == v1::STAGE_LOST) {
+      (void)logs_.AppendSystemLine(ended.ref, absl::StrCat("attempt ", ended.ref.attempt(),
+                                                            " lost: its agent went away"));
+    }
+    logs_.Close(ended.ref);
+    Logger("controller")->info("run={} stage={} attempt={} {}", ended.ref.run_id(), ended.ref.stage(),
+                               ended.ref.attempt(), StateWord(ended.state));
+  }
+  for (AgentOrder& order : effects.orders) {
+    if (order.message.has_assign()) {
+      const v1::StageRef& ref = order.message.assign().stage();
+      Logger("controller")->info("run={} stage={} attempt={} assigned to agent={}", ref.run_id(),
+                                 ref.stage(), ref.attempt(), order.agent);
+      const std::string why = order.message.assign().spec().caches_size() > 0
+                                  ? absl::StrCat(" (caches live on the agent that first mounts them)")
+                                  : "";
+      (void)logs_.AppendSystemLine(ref, absl::StrCat("attempt ", ref.attempt(), " on agent ",
+                                                     order.agent, why));
+    }
+    SendTo(order.agent, std::move(order.message));
+  }
+}
+
+absl::Status ControllerCore::AttachAgent(AgentChannel* channel, const v1::RegisterAgent& registration) {
+  if (!SafeName(registration.name())) {
+    return absl::InvalidArgumentError(absl::StrCat("bad agent name \"", registration.name(), "\""));
+  }
+  if (registration.slots() < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("agent ", registration.name(), " offers no slots"));
+  }
+  absl::MutexLock lock(&mu_);
+  channels_[registration.name()] = channel;
+  v1::ControllerMessage welcome;
+  welcome.mutable_welcome()->set_agent_id(registration.name());
+  welcome.mutable_welcome()->set_heartbeat_interval_ms(absl::ToInt64Milliseconds(options_.heartbeat_interval));
+  welcome.mutable_welcome()->set_lease_timeout_ms(absl::ToInt64Milliseconds(options_.scheduler.lease_timeout));
+  channel->Send(std::move(welcome));
+  const absl::Time now = absl::Now();
+  SchedulerEffects effects = scheduler_.AgentConnected(registration, now);
+  effects.Append(scheduler_.Schedule(now));
+  Apply(std::move(effects));
+  Logger("controller")->info("agent={} connected slots={} labels={}", registration.name(),
+                             registration.slots(), registration.labels_size());
+  return absl::OkStatus();
+}
+
+void ControllerCore::DetachAgent(AgentChannel* channel, const std::string& agent) {
+  absl::MutexLock lock(&mu_);
+  auto it = channels_.find(agent);
+  if (it == channels_.end() || it->second != channel) return;  // replaced by a newer session
+  channels_.erase(it);
+  scheduler_.AgentDisconnected(agent, absl::Now());
+  Logger("controller")->info("agent={} disconnected", agent);
+}
+
+void ControllerCore::OnStageStatus(const std::string& agent, const v1::StageStatus& status) {
+  absl::MutexLock lock(&mu_);
+  const absl::Time now = absl::Now();
+  auto effects = scheduler_.ApplyStatus(agent, status, now);
+  if (!effects.ok()) {
+    v1::ControllerMessage reject;
+    *reject.mutable_reject()->mutable_stage() = status.stage();
+    reject.mutable_reject()->set_reason(std::string(effects.status().message()));
+    SendTo(agent, std::move(reject));
+    if (!IsTerminal(status.state())) {
+      // A stale holder still runs it: never two live copies of one attempt.
+      v1::ControllerMessage cancel;
+      *cancel.mutable_cancel()->mutable_stage() = status.stage();
+      cancel.mutable_cancel()->set_state(v1::STAGE_LOST);
+      cancel.mutable_cancel()->set_reason(std::string(effects.status().message()));
+      SendTo(agent, std::move(cancel));
+    }
+    return;
+  }
+  effects->Append(scheduler_.Schedule(now));
+  Apply(*std::move(effects));
+}
+
+void ControllerCore::OnLogBatch(const std::string& agent, const v1::LogBatch& batch) {
+  const v1::StageRef& ref = batch.stage();
+  {
+    absl::MutexLock lock(&mu_);
+    if (absl::Status held = scheduler_.CheckHolder(agent, ref); !held.ok()) {
+      v1::ControllerMessage reject;
+      *reject.mutable_reject()->mutable_stage() = ref;
+      reject.mutable_reject()->set_reason(std::string(held.message()));
+      SendTo(agent, std::move(reject));
+      return;
+    }
+  }
+  // Appending happens outside the core's mutex: the log store has its own, and a
+  // stage that ends meanwhile only closes the log after its last chunk (the agent
+  // sends every chunk before the final status on the same ordered stream).
+  int64_t next = logs_.NextSeq(ref);
+  for (const v1::LogChunk& chunk : batch.chunks()) {
+    auto appended = logs_.Append(ref, chunk.seq(), chunk.data());
+    if (!appended.ok()) {
+      Logger("controller")->warn("run={} stage={} attempt={} log chunk {}: {}", ref.run_id(),
+                                 ref.stage(), ref.attempt(), chunk.seq(), appended.status().ToString());
+      next = logs_.NextSeq(ref);
+      break;
+    }
+    next = *appended;
+  }
+  v1::ControllerMessage ack;
+  *ack.mutable_log_ack()->mutable_stage() = ref;
+  ack.mutable_log_ack()->set_next_seq(next);
+  absl::MutexLock lock(&mu_);
+  SendTo(agent, std::move(ack));
+}
+
+absl::Status ControllerCore::CheckUploader(const v1::StageRef& ref) {
+  absl::MutexLock lock(&mu_);
+  auto run = scheduler_.GetRun(ref.run_id());
+  if (!run.ok()) return run.status();
+  for (const v1::StageInfo& stage : run->stages()) {
+    if (stage.name() != ref.stage()) continue;
+    if (stage.attempt() == ref.attempt() && stage.state() == v1::STAGE_RUNNING) return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(absl::StrCat("run ", ref.run_id(), " stage ", ref.stage(),
+                                                    " attempt ", ref.attempt(), " is not running"));
+}
+
+absl::Status ControllerCore::RecordArtifact(const v1::Artifact& artifact) {
+  absl::MutexLock lock(&mu_);
+  auto& list = artifacts_[artifact.run_id()];
+  for (v1::Artifact& existing : list) {
+    if (existing.name() != artifact.name()) continue;
+    if (existing.stage() == artifact.stage() || existing.sha256() == artifact.sha256()) {
+      existing = artifact;  // a re-run attempt publishes again
+      return absl::OkStatus();
+    }
+    return absl::AlreadyExistsError(absl::StrCat("artifact ", artifact.name(), " was already published by stage ",
+                                                 existing.stage(), " with other content"));
+  }
+  list.push_back(artifact);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ControllerCore::SubmitRun(v1::Pipeline pipeline) {
+  if (absl::Status st = ValidateSubmitted(pipeline); !st.ok()) return st;
+  if (!pipeline.source_digest().empty() && !blobs_->Contains(pipeline.source_digest())) {
+    return absl::FailedPreconditionError(absl::StrCat("source ", pipeline.source_digest(),
+                                                      " was not uploaded"));
+  }
+  absl::MutexLock lock(&mu_);
+  const absl::Time now = absl::Now();
+  std::string id = scheduler_.AddRun(pipeline, now);
+  Logger("controller")->info("run={} submitted pipeline={} stages={}", id, pipeline.name(),
+                             pipeline.stages_size());
+  Apply(scheduler_.Schedule(now));
+  return id;
+}
+
+absl::StatusOr<v1::Run> ControllerCore::GetRun(const std::string& run_id) {
+  absl::MutexLock lock(&mu_);
+  return scheduler_.GetRun(run_id);
+}
+
+int64_t ControllerCore::RunVersion(const std::string& run_id) {
+  absl::MutexLock lock(&mu_);
+  return scheduler_.RunVersion(run_id);
+}
+
+absl::Status ControllerCore::CancelRun(const std::string& run_id) {
+  absl::MutexLock lock(&mu_);
+  auto effects = scheduler_.CancelRun(run_id, absl::Now());
+  if (!effects.ok()) return effects.status();
+  Logger("controller")->info("run={} cancelled", run_id);
+  Apply(*std::move(effects));
+  return absl::OkStatus();
+}
+
+std::vector<v1::AgentInfo> ControllerCore::Agents() {
+  absl::MutexLock lock(&mu_);
+  return scheduler_.Agents();
+}
+
+std::vector<v1::Artifact> ControllerCore::Artifacts(const std::string& run_id) {
+  absl::MutexLock lock(&mu_);
+  auto it = artifacts_.find(run_id);
+  return it == artifacts_.end() ? std::vector<v1::Artifact>{} : it->second;
+}
+
+absl::StatusOr<v1::StageRef> ControllerCore::ResolveAttempt(const std::string& run_id,
+                                                            const std::string& stage, int attempt) {
+  absl::MutexLock lock(&mu_);
+  auto run = scheduler_.GetRun(run_id);
+  if (!run.ok()) return run.status();
+  for (const v1::StageInfo& info : run->stages()) {
+    if (info.name() != stage) continue;
+    if (attempt < 0 || attempt > info.attempt()) {
+      return absl::NotFoundError(absl::StrCat("stage ", stage, " of run ", run_id, " has no attempt ", attempt));
+    }
+    v1::StageRef ref;
+    ref.set_run_id(run_id);
+    ref.set_stage(stage);
+    ref.set_attempt(attempt == 0 ? info.attempt() : attempt);
+    return ref;
+  }
+  return absl::NotFoundError(absl::StrCat("run ", run_id, " has no stage ", stage));
+}
+
+}  // namespace dockyard

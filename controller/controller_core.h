@@ -1,0 +1,92 @@
+// Where the controller's gRPC services meet: owns the scheduler and the stores,
+// serialises every change of run/stage/agent state under one mutex, and pushes the
+// resulting orders to connected agents. Thread-safe; called from gRPC reactions and
+// from its own housekeeping thread.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "controller/blob_store.h"
+#include "controller/log_store.h"
+#include "controller/scheduler.h"
+#include "dockyard/v1/agent.pb.h"
+#include "dockyard/v1/run.pb.h"
+
+namespace dockyard {
+
+// The controller's end of one agent's session stream.
+class AgentChannel {
+ public:
+  virtual ~AgentChannel() = default;
+  // Queues `message` for the agent. Never blocks and never calls back into the core
+  // (it is called with the core's mutex held). Dropped once the session is ending.
+  virtual void Send(v1::ControllerMessage message) = 0;
+};
+
+struct ControllerOptions {
+  std::string data_dir;
+  SchedulerOptions scheduler;
+  absl::Duration heartbeat_interval = absl::Seconds(5);
+  // How often leases are checked and queued stages re-examined.
+  absl::Duration tick = absl::Seconds(1);
+};
+
+class ControllerCore {
+ public:
+  static absl::StatusOr<std::unique_ptr<ControllerCore>> Create(ControllerOptions options);
+  ~ControllerCore();
+
+  // --- agents ---
+  // Registers the agent behind `channel`, sends it Welcome and whatever the
+  // scheduler decides. A newer session of the same agent name replaces an older one.
+  absl::Status AttachAgent(AgentChannel* channel, const v1::RegisterAgent& registration);
+  // The session ended; `channel` is not used again after this returns.
+  void DetachAgent(AgentChannel* channel, const std::string& agent);
+  void OnStageStatus(const std::string& agent, const v1::StageStatus& status);
+  void OnLogBatch(const std::string& agent, const v1::LogBatch& batch);
+  // OK when `agent` may upload artifacts for `ref` (it holds the running attempt).
+  absl::Status CheckUploader(const v1::StageRef& ref);
+  absl::Status RecordArtifact(const v1::Artifact& artifact);
+
+  // --- clients ---
+  absl::StatusOr<std::string> SubmitRun(v1::Pipeline pipeline);
+  absl::StatusOr<v1::Run> GetRun(const std::string& run_id);
+  int64_t RunVersion(const std::string& run_id);
+  absl::Status CancelRun(const std::string& run_id);
+  std::vector<v1::AgentInfo> Agents();
+  std::vector<v1::Artifact> Artifacts(const std::string& run_id);
+  // The attempt a log read means: `attempt` 0 is the current one. NOT_FOUND for an
+  // unknown run or stage; attempt 0 in the result when the stage never started.
+  absl::StatusOr<v1::StageRef> ResolveAttempt(const std::string& run_id, const std::string& stage,
+                                              int attempt);
+
+  LogStore& logs() { return logs_; }
+  BlobStore& blobs() { return *blobs_; }
+
+ private:
+  ControllerCore(ControllerOptions options, std::unique_ptr<BlobStore> blobs);
+  void Apply(SchedulerEffects effects) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SendTo(const std::string& agent, v1::ControllerMessage message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Housekeeping();
+
+  const ControllerOptions options_;
+  LogStore logs_;
+  std::unique_ptr<BlobStore> blobs_;
+
+  absl::Mutex mu_;
+  Scheduler scheduler_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, AgentChannel*> channels_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::vector<v1::Artifact>> artifacts_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread housekeeping_;
+};
+
+}  // namespace dockyard

@@ -1,0 +1,30 @@
+// BlobStore on the local disk: <dir>/sha256/<2 hex>/<digest>, uploads written to
+// <dir>/tmp and renamed into place after verification. Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <string>
+
+#include "controller/blob_store.h"
+
+namespace dockyard {
+
+class FileBlobStore final : public BlobStore {
+ public:
+  // Creates the directories and removes temp files a crash or cut-off upload left.
+  static absl::StatusOr<std::unique_ptr<FileBlobStore>> Open(const std::string& dir);
+
+  absl::StatusOr<std::unique_ptr<Writer>> NewWriter(const std::string& sha256, int64_t size) override;
+  bool Contains(const std::string& sha256) override;
+  absl::StatusOr<int64_t> Size(const std::string& sha256) override;
+  absl::StatusOr<std::string> Read(const std::string& sha256, int64_t offset, int64_t max_bytes) override;
+
+  std::string PathOf(const std::string& sha256) const;
+
+ private:
+  explicit FileBlobStore(std::string dir) : dir_(std::move(dir)) {}
+  const std::string dir_;
+  std::atomic<uint64_t> next_tmp_{0};
+};
+
+}  // namespace dockyard

@@ -1,0 +1,52 @@
+// dockyard-controller: schedules pipeline stages onto agents and serves the CLI.
+#include <cstdio>
+#include <fstream>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/time/time.h"
+#include "common/logging.h"
+#include "common/signals.h"
+#include "controller/server.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:7420", "host:port to listen on (port 0 picks a free port)");
+ABSL_FLAG(std::string, data_dir, "/var/lib/dockyard/controller", "where logs, sources and artifacts live");
+ABSL_FLAG(std::string, address_file, "", "write the bound host:port here once listening (for scripts and tests)");
+ABSL_FLAG(absl::Duration, lease_timeout, absl::Seconds(30),
+          "how long a disconnected agent keeps its stages before they are re-queued");
+ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Seconds(5), "how often agents send heartbeats");
+ABSL_FLAG(int, lost_agent_retries, 1, "re-runs of a stage whose agent was lost");
+ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Dockyard controller: accepts pipelines from the `dockyard` CLI and runs their stages on agents.\n"
+      "Usage: dockyard-controller [--listen=127.0.0.1:7420] [--data_dir=DIR]");
+  absl::ParseCommandLine(argc, argv);
+  dockyard::SetLogLevel(absl::GetFlag(FLAGS_log_level));
+  dockyard::BlockTerminationSignals();
+
+  dockyard::ServerOptions options;
+  options.listen = absl::GetFlag(FLAGS_listen);
+  options.controller.data_dir = absl::GetFlag(FLAGS_data_dir);
+  options.controller.heartbeat_interval = absl::GetFlag(FLAGS_heartbeat_interval);
+  options.controller.scheduler.lease_timeout = absl::GetFlag(FLAGS_lease_timeout);
+  options.controller.scheduler.lost_agent_retries = absl::GetFlag(FLAGS_lost_agent_retries);
+  auto server = dockyard::ControllerServer::Start(options);
+  if (!server.ok()) {
+    dockyard::Logger("controller")->error("cannot start: {}", server.status().ToString());
+    return 1;
+  }
+  if (const std::string file = absl::GetFlag(FLAGS_address_file); !file.empty()) {
+    const std::string tmp = file + ".tmp";
+    std::ofstream(tmp) << (*server)->address() << "\n";
+    std::rename(tmp.c_str(), file.c_str());
+  }
+  const int sig = dockyard::WaitForTerminationSignal();
+  dockyard::Logger("controller")->info("signal {}: shutting down", sig);
+  (*server)->Shutdown();
+  server->reset();
+  dockyard::Logger("controller")->info("stopped");
+  return 0;
+}

@@ -1,0 +1,213 @@
+#include "controller/run_service.h"
+
+#include <grpcpp/alarm.h>
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
+#include "controller/blob_streams.h"
+
+namespace dockyard {
+namespace {
+
+// Followers poll the core on a short timer rather than being called back by it:
+// nothing outside the reactor ever touches it, so its lifetime stays simple, and
+// 100 ms is well under what a person watching a log notices.
+constexpr auto kPollInterval = std::chrono::milliseconds(100);
+constexpr int64_t kLogChunkBytes = 256 * 1024;
+
+grpc::ServerUnaryReactor* Respond(grpc::CallbackServerContext* context, const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+bool RunFinished(const v1::Run& run) {
+  return run.state() == v1::RUN_SUCCEEDED || run.state() == v1::RUN_FAILED ||
+         run.state() == v1::RUN_CANCELLED;
+}
+
+// Sends the run, then the run again whenever its version changes, until it ends.
+class WatchReactor final : public grpc::ServerWriteReactor<v1::Run> {
+ public:
+  WatchReactor(grpc::CallbackServerContext* context, ControllerCore* core, std::string run_id)
+      : context_(context), core_(core), run_id_(std::move(run_id)) {
+    Poll();
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) return Finish(grpc::Status(grpc::StatusCode::CANCELLED, "watcher went away"));
+    if (RunFinished(run_)) return Finish(grpc::Status::OK);
+    Poll();
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void Poll() {
+    if (context_->IsCancelled()) return Finish(grpc::Status::CANCELLED);
+    const int64_t version = core_->RunVersion(run_id_);
+    if (version == sent_version_) {
+      alarm_.Set(std::chrono::system_clock::now() + kPollInterval, [this](bool) { Poll(); });
+      return;
+    }
+    auto run = core_->GetRun(run_id_);
+    if (!run.ok()) return Finish(ToGrpcStatus(run.status()));
+    sent_version_ = version;
+    run_ = *std::move(run);
+    StartWrite(&run_);
+  }
+
+  grpc::CallbackServerContext* context_;
+  ControllerCore* core_;
+  const std::string run_id_;
+  int64_t sent_version_ = -1;
+  v1::Run run_;
+  grpc::Alarm alarm_;
+};
+
+// Streams a stage attempt's log from an offset; with follow, until the attempt ends.
+class LogReactor final : public grpc::ServerWriteReactor<v1::ReadLogResponse> {
+ public:
+  LogReactor(grpc::CallbackServerContext* context, ControllerCore* core, v1::ReadLogRequest request)
+      : context_(context), core_(core), request_(std::move(request)), offset_(request_.offset()) {
+    Pump();
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) return Finish(grpc::Status(grpc::StatusCode::CANCELLED, "reader went away"));
+    Pump();
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void Pump() {
+    if (context_->IsCancelled()) return Finish(grpc::Status::CANCELLED);
+    if (ref_.attempt() == 0) {
+      // A stage that has not started yet has no log: wait for its first attempt.
+      auto ref = core_->ResolveAttempt(request_.run_id(), request_.stage(), request_.attempt());
+      if (!ref.ok()) return Finish(ToGrpcStatus(ref.status()));
+      if (ref->attempt() == 0) {
+        if (!request_.follow() || StageOver()) return Finish(grpc::Status::OK);
+        return Wait();
+      }
+      ref_ = *std::move(ref);
+    }
+    auto slice = core_->logs().Read(ref_, offset_, kLogChunkBytes);
+    if (!slice.ok()) return Finish(ToGrpcStatus(slice.status()));
+    if (!slice->data.empty()) {
+      offset_ += static_cast<int64_t>(slice->data.size());
+      response_.set_data(std::move(slice->data));
+      response_.set_next_offset(offset_);
+      StartWrite(&response_);
+      return;
+    }
+    if (slice->closed || !request_.follow()) return Finish(grpc::Status::OK);
+    Wait();
+  }
+
+  // True when the stage ended without ever starting (skipped, cancelled).
+  bool StageOver() {
+    auto run = core_->GetRun(request_.run_id());
+    if (!run.ok() || RunFinished(*run)) return true;
+    for (const v1::StageInfo& stage : run->stages()) {
+      if (stage.name() == request_.stage()) return IsTerminal(stage.state());
+    }
+    return true;
+  }
+
+  void Wait() {
+    alarm_.Set(std::chrono::system_clock::now() + kPollInterval, [this](bool) { Pump(); });
+  }
+
+  grpc::CallbackServerContext* context_;
+  ControllerCore* core_;
+  const v1::ReadLogRequest request_;
+  v1::StageRef ref_;
+  int64_t offset_;
+  v1::ReadLogResponse response_;
+  grpc::Alarm alarm_;
+};
+
+}  // namespace
+
+grpc::ServerUnaryReactor* RunServiceImpl::HasSource(grpc::CallbackServerContext* context,
+                                                    const v1::HasSourceRequest* request,
+                                                    v1::HasSourceResponse* response) {
+  response->set_present(core_->blobs().Contains(request->digest()));
+  return Respond(context, absl::OkStatus());
+}
+
+grpc::ServerReadReactor<v1::UploadSourceRequest>* RunServiceImpl::UploadSource(
+    grpc::CallbackServerContext*, v1::UploadSourceResponse* response) {
+  ControllerCore* core = core_;
+  auto start = [core, response](const v1::UploadSourceRequest& first)
+      -> absl::StatusOr<std::unique_ptr<BlobStore::Writer>> {
+    if (!first.has_header()) return absl::InvalidArgumentError("the first message must be the header");
+    response->set_digest(first.header().sha256());
+    return core->blobs().NewWriter(first.header().sha256(), first.header().size());
+  };
+  return new BlobUploadReactor<v1::UploadSourceRequest>(pool_, start, [] { return absl::OkStatus(); });
+}
+
+grpc::ServerUnaryReactor* RunServiceImpl::SubmitRun(grpc::CallbackServerContext* context,
+                                                    const v1::SubmitRunRequest* request,
+                                                    v1::SubmitRunResponse* response) {
+  auto id = core_->SubmitRun(request->pipeline());
+  if (id.ok()) response->set_run_id(*id);
+  return Respond(context, id.status());
+}
+
+grpc::ServerUnaryReactor* RunServiceImpl::GetRun(grpc::CallbackServerContext* context,
+                                                 const v1::GetRunRequest* request, v1::Run* response) {
+  auto run = core_->GetRun(request->run_id());
+  if (run.ok()) *response = *std::move(run);
+  return Respond(context, run.status());
+}
+
+grpc::ServerWriteReactor<v1::Run>* RunServiceImpl::WatchRun(grpc::CallbackServerContext* context,
+                                                            const v1::GetRunRequest* request) {
+  return new WatchReactor(context, core_, request->run_id());
+}
+
+grpc::ServerUnaryReactor* RunServiceImpl::CancelRun(grpc::CallbackServerContext* context,
+                                                    const v1::CancelRunRequest* request,
+                                                    v1::CancelRunResponse*) {
+  return Respond(context, core_->CancelRun(request->run_id()));
+}
+
+grpc::ServerWriteReactor<v1::ReadLogResponse>* RunServiceImpl::ReadLog(grpc::CallbackServerContext* context,
+                                                                       const v1::ReadLogRequest* request) {
+  return new LogReactor(context, core_, *request);
+}
+
+grpc::ServerUnaryReactor* RunServiceImpl::ListAgents(grpc::CallbackServerContext* context,
+                                                     const v1::ListAgentsRequest*,
+                                                     v1::ListAgentsResponse* response) {
+  for (v1::AgentInfo& agent : core_->Agents()) *response->add_agents() = std::move(agent);
+  return Respond(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* RunServiceImpl::ListArtifacts(grpc::CallbackServerContext* context,
+                                                        const v1::ListArtifactsRequest* request,
+                                                        v1::ListArtifactsResponse* response) {
+  if (auto run = core_->GetRun(request->run_id()); !run.ok()) return Respond(context, run.status());
+  for (v1::Artifact& artifact : core_->Artifacts(request->run_id())) {
+    *response->add_artifacts() = std::move(artifact);
+  }
+  return Respond(context, absl::OkStatus());
+}
+
+grpc::ServerWriteReactor<v1::BlobChunk>* RunServiceImpl::DownloadArtifact(
+    grpc::CallbackServerContext*, const v1::DownloadArtifactRequest* request) {
+  std::string sha256;
+  for (const v1::Artifact& artifact : core_->Artifacts(request->run_id())) {
+    if (artifact.name() == request->name()) sha256 = artifact.sha256();
+  }
+  // An unknown name yields NOT_FOUND from the reader ("no blob").
+  return NewBlobReader(&core_->blobs(), pool_, sha256);
+}
+
+}  // namespace dockyard

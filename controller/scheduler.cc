@@ -1,0 +1,504 @@
+#include "controller/scheduler.h"
+
+#include <algorithm>
+#include <tuple>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+
+namespace dockyard {
+namespace {
+
+int64_t UnixMs(absl::Time t) { return absl::ToUnixMillis(t); }
+
+bool IsActive(v1::StageState state) {
+  return state == v1::STAGE_ASSIGNED || state == v1::STAGE_RUNNING;
+}
+
+std::tuple<std::string, std::string, int> Key(const v1::StageRef& ref) {
+  return {ref.run_id(), ref.stage(), ref.attempt()};
+}
+
+v1::StageRef Ref(const std::string& run_id, const v1::StageInfo& info) {
+  v1::StageRef ref;
+  ref.set_run_id(run_id);
+  ref.set_stage(info.name());
+  ref.set_attempt(info.attempt());
+  return ref;
+}
+
+AgentOrder CancelOrder(const std::string& agent, const v1::StageRef& ref, v1::StageState state,
+                       const std::string& reason) {
+  AgentOrder order{agent, {}};
+  auto* cancel = order.message.mutable_cancel();
+  *cancel->mutable_stage() = ref;
+  cancel->set_state(state);
+  cancel->set_reason(reason);
+  return order;
+}
+
+}  // namespace
+
+bool IsTerminal(v1::StageState state) {
+  switch (state) {
+    case v1::STAGE_SUCCEEDED:
+    case v1::STAGE_FAILED:
+    case v1::STAGE_SKIPPED:
+    case v1::STAGE_CANCELLED:
+    case v1::STAGE_TIMED_OUT:
+    case v1::STAGE_LOST:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void SchedulerEffects::Append(SchedulerEffects other) {
+  for (auto& o : other.orders) orders.push_back(std::move(o));
+  for (auto& e : other.ended) ended.push_back(std::move(e));
+}
+
+Scheduler::Scheduler(SchedulerOptions options) : options_(options) {}
+
+std::string Scheduler::AddRun(const v1::Pipeline& pipeline, absl::Time now) {
+  std::string id = absl::StrCat(next_run_++);
+  RunEntry& run = runs_[id];
+  run.seq = next_run_;
+  run.pipeline = pipeline;
+  run.run.set_id(id);
+  run.run.set_pipeline_name(pipeline.name());
+  run.run.set_state(v1::RUN_QUEUED);
+  run.run.set_created_unix_ms(UnixMs(now));
+  for (const v1::Stage& spec : pipeline.stages()) {
+    StageEntry& stage = run.stages.emplace_back();
+    stage.spec = spec;
+    stage.info.set_name(spec.name());
+    stage.info.mutable_needs()->CopyFrom(spec.needs());
+    stage.info.set_state(v1::STAGE_PENDING);
+    stage.lost_retries_left = options_.lost_agent_retries;
+    stage.fail_retries_left = spec.retries();
+  }
+  QueueReadyStages(run);
+  return id;
+}
+
+Scheduler::StageEntry* Scheduler::FindStage(RunEntry& run, const std::string& name) {
+  for (StageEntry& stage : run.stages) {
+    if (stage.spec.name() == name) return &stage;
+  }
+  return nullptr;
+}
+
+SchedulerEffects Scheduler::AgentConnected(const v1::RegisterAgent& registration, absl::Time now) {
+  SchedulerEffects effects;
+  AgentEntry& agent = agents_[registration.name()];
+  agent.registration = registration;
+  agent.connected = true;
+
+  std::set<std::tuple<std::string, std::string, int>> reported;
+  for (const v1::StageRef& ref : registration.running()) {
+    reported.insert(Key(ref));
+    if (!CheckHolder(registration.name(), ref).ok()) {
+      effects.orders.push_back(CancelOrder(registration.name(), ref, v1::STAGE_LOST,
+                                           "this attempt is no longer assigned to this agent"));
+    } else {
+      agent.running.insert(Key(ref));
+    }
+  }
+  // What we think it holds but it no longer runs (it restarted and lost the
+  // container, or never received the assignment) is lost.
+  for (auto it = agent.running.begin(); it != agent.running.end();) {
+    if (reported.count(*it) != 0) {
+      ++it;
+      continue;
+    }
+    const auto [run_id, stage_name, attempt] = *it;
+    it = agent.running.erase(it);
+    auto run = runs_.find(run_id);
+    if (run == runs_.end()) continue;
+    StageEntry* stage = FindStage(run->second, stage_name);
+    if (stage != nullptr && stage->info.attempt() == attempt && IsActive(stage->info.state())) {
+      LoseAttempt(run->second, *stage,
+                  absl::StrCat("agent ", registration.name(), " came back without it"), now,
+                  effects);
+    }
+  }
+  return effects;
+}
+
+void Scheduler::AgentDisconnected(const std::string& name, absl::Time now) {
+  auto it = agents_.find(name);
+  if (it == agents_.end()) return;
+  it->second.connected = false;
+  it->second.disconnected_at = now;
+}
+
+SchedulerEffects Scheduler::ExpireLeases(absl::Time now) {
+  SchedulerEffects effects;
+  for (auto& [name, agent] : agents_) {
+    if (agent.connected || agent.running.empty()) continue;
+    if (now - agent.disconnected_at < options_.lease_timeout) continue;
+    auto running = std::move(agent.running);
+    agent.running.clear();
+    for (const auto& [run_id, stage_name, attempt] : running) {
+      auto run = runs_.find(run_id);
+      if (run == runs_.end()) continue;
+      StageEntry* stage = FindStage(run->second, stage_name);
+      if (stage != nullptr && stage->info.attempt() == attempt && IsActive(stage->info.state())) {
+        LoseAttempt(run->second, *stage,
+                    absl::StrCat("agent ", name, " did not come back within ",
+                                 absl::FormatDuration(options_.lease_timeout)),
+                    now, effects);
+      }
+    }
+  }
+  return effects;
+}
+
+void Scheduler::LoseAttempt(RunEntry& run, StageEntry& stage, const std::string& why,
+                            absl::Time now, SchedulerEffects& effects) {
+  const v1::StageRef ref = Ref(run.run.id(), stage.info);
+  if (stage.lost_retries_left > 0) {
+    --stage.lost_retries_left;
+    effects.ended.push_back({ref, v1::STAGE_LOST});
+    stage.info.set_state(v1::STAGE_QUEUED);
+    stage.info.set_message(absl::StrCat("attempt ", ref.attempt(), " lost (", why, "); retrying"));
+    Touch(run);
+    return;
+  }
+  FinishStage(run, stage, v1::STAGE_LOST, -1, absl::StrCat("lost: ", why), now, effects);
+}
+
+bool Scheduler::Eligible(const AgentEntry& agent, const StageEntry& stage) const {
+  for (const std::string& label : stage.spec.agent_labels()) {
+    const auto& labels = agent.registration.labels();
+    if (std::find(labels.begin(), labels.end(), label) == labels.end()) return false;
+  }
+  return true;
+}
+
+std::optional<std::string> Scheduler::PinnedAgent(const RunEntry& run,
+                                                  const StageEntry& stage) const {
+  for (const v1::CacheMount& cache : stage.spec.caches()) {
+    auto it = run.cache_agent.find(cache.name());
+    if (it != run.cache_agent.end()) return it->second;
+  }
+  return std::nullopt;
+}
+
+std::string Scheduler::WaitReason(const RunEntry& run, const StageEntry& stage) const {
+  bool any_connected = false;
+  bool any_eligible = false;
+  for (const auto& [name, agent] : agents_) {
+    if (!agent.connected) continue;
+    any_connected = true;
+    any_eligible = any_eligible || Eligible(agent, stage);
+  }
+  if (!any_connected) return "waiting: no agent is connected";
+  if (!any_eligible) {
+    return absl::StrCat("waiting: no connected agent has label",
+                        stage.spec.agent_labels_size() > 1 ? "s " : " ",
+                        absl::StrJoin(stage.spec.agent_labels(), ", "));
+  }
+  if (auto pinned = PinnedAgent(run, stage)) {
+    auto it = agents_.find(*pinned);
+    if (it == agents_.end() || !it->second.connected) {
+      return absl::StrCat("waiting: agent ", *pinned, ", which holds this run's cache, is not connected");
+    }
+    return absl::StrCat("waiting for a free slot on agent ", *pinned, ", which holds this run's cache");
+  }
+  return "waiting for a free slot";
+}
+
+SchedulerEffects Scheduler::Schedule(absl::Time now) {
+  SchedulerEffects effects;
+  std::vector<RunEntry*> order;
+  for (auto& [id, run] : runs_) {
+    if (run.run.state() == v1::RUN_QUEUED || run.run.state() == v1::RUN_RUNNING) order.push_back(&run);
+  }
+  std::sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->seq < b->seq; });
+
+  auto free_slots = [](const AgentEntry& agent) {
+    return agent.registration.slots() - static_cast<int>(agent.running.size());
+  };
+  // Round-robin over runs, one stage per run per turn, so one large run cannot
+  // starve the runs submitted after it.
+  bool placed_any = true;
+  while (placed_any) {
+    placed_any = false;
+    for (RunEntry* run : order) {
+      for (StageEntry& stage : run->stages) {
+        if (stage.info.state() != v1::STAGE_QUEUED) continue;
+        const std::optional<std::string> pinned = PinnedAgent(*run, stage);
+        AgentEntry* best = nullptr;
+        int best_score = 0;
+        for (auto& [name, agent] : agents_) {
+          if (!agent.connected || free_slots(agent) <= 0 || !Eligible(agent, stage)) continue;
+          if (pinned && *pinned != name) continue;
+          // Prefer an agent that already holds a keyed cache the stage mounts, then
+          // the emptiest one, to spread load.
+          int score = free_slots(agent);
+          for (const v1::CacheSpec& cache : run->pipeline.caches()) {
+            const auto& keys = agent.registration.cache_keys();
+            const std::string id = absl::StrCat(cache.name(), ".", cache.key());
+            if (!cache.key().empty() && std::find(keys.begin(), keys.end(), id) != keys.end()) {
+              score += 1000;
+            }
+          }
+          if (best == nullptr || score > best_score) {
+            best = &agent;
+            best_score = score;
+          }
+        }
+        if (best == nullptr) continue;
+
+        const std::string& agent_name = best->registration.name();
+        stage.info.set_attempt(stage.info.attempt() + 1);
+        stage.info.set_state(v1::STAGE_ASSIGNED);
+        stage.info.set_agent(agent_name);
+        stage.info.set_message(pinned ? absl::StrCat("on agent ", agent_name, ", which holds this run's cache")
+                                      : "");
+        const v1::StageRef ref = Ref(run->run.id(), stage.info);
+        best->running.insert(Key(ref));
+        for (const v1::CacheMount& cache : stage.spec.caches()) {
+          run->cache_agent.emplace(cache.name(), agent_name);
+        }
+        if (run->run.state() == v1::RUN_QUEUED) run->run.set_state(v1::RUN_RUNNING);
+        Touch(*run);
+
+        AgentOrder order_msg{agent_name, {}};
+        v1::StageAssignment* assign = order_msg.message.mutable_assign();
+        *assign->mutable_stage() = ref;
+        *assign->mutable_spec() = stage.spec;
+        assign->set_pipeline_name(run->pipeline.name());
+        assign->set_source_digest(run->pipeline.source_digest());
+        for (const v1::CacheMount& mount : stage.spec.caches()) {
+          for (const v1::CacheSpec& cache : run->pipeline.caches()) {
+            if (cache.name() == mount.name()) *assign->add_caches() = cache;
+          }
+        }
+        effects.orders.push_back(std::move(order_msg));
+        placed_any = true;
+        break;  // next run's turn
+      }
+    }
+  }
+
+  for (RunEntry* run : order) {
+    for (StageEntry& stage : run->stages) {
+      if (stage.info.state() != v1::STAGE_QUEUED) continue;
+      std::string reason = WaitReason(*run, stage);
+      // Keep "attempt N lost; retrying" visible until the stage is placed again.
+      if (absl::StrContains(stage.info.message(), "retrying")) continue;
+      if (stage.info.message() != reason) {
+        stage.info.set_message(reason);
+        Touch(*run);
+      }
+    }
+  }
+  (void)now;
+  return effects;
+}
+
+absl::Status Scheduler::CheckHolder(const std::string& agent, const v1::StageRef& ref) const {
+  auto run = runs_.find(ref.run_id());
+  if (run != runs_.end()) {
+    for (const StageEntry& stage : run->second.stages) {
+      if (stage.spec.name() != ref.stage()) continue;
+      if (stage.info.attempt() == ref.attempt() && stage.info.agent() == agent &&
+          IsActive(stage.info.state())) {
+        return absl::OkStatus();
+      }
+    }
+  }
+  return absl::FailedPreconditionError(absl::StrCat("run ", ref.run_id(), " stage ", ref.stage(),
+                                                    " attempt ", ref.attempt(),
+                                                    " is not assigned to agent ", agent));
+}
+
+absl::StatusOr<SchedulerEffects> Scheduler::ApplyStatus(const std::string& agent_name,
+                                                        const v1::StageStatus& status,
+                                                        absl::Time now) {
+  const v1::StageRef& ref = status.stage();
+  if (IsTerminal(status.state())) {
+    // Whatever the attempt's fate, the agent's slot is free again.
+    auto agent = agents_.find(agent_name);
+    if (agent != agents_.end()) agent->second.running.erase(Key(ref));
+  }
+  if (absl::Status held = CheckHolder(agent_name, ref); !held.ok()) return held;
+
+  RunEntry& run = runs_.at(ref.run_id());
+  StageEntry& stage = *FindStage(run, ref.stage());
+  SchedulerEffects effects;
+  switch (status.state()) {
+    case v1::STAGE_RUNNING:
+      stage.info.set_state(v1::STAGE_RUNNING);
+      stage.info.set_started_unix_ms(UnixMs(now));
+      Touch(run);
+      return effects;
+    case v1::STAGE_FAILED:
+      if (stage.fail_retries_left > 0) {
+        --stage.fail_retries_left;
+        effects.ended.push_back({ref, v1::STAGE_FAILED});
+        stage.info.set_state(v1::STAGE_QUEUED);
+        stage.info.set_exit_code(status.exit_code());
+        stage.info.set_message(absl::StrCat("attempt ", ref.attempt(), " failed (", status.message(),
+                                            "); retrying"));
+        Touch(run);
+        return effects;
+      }
+      [[fallthrough]];
+    case v1::STAGE_SUCCEEDED:
+    case v1::STAGE_TIMED_OUT:
+    case v1::STAGE_CANCELLED:
+      FinishStage(run, stage, status.state(), status.exit_code(), status.message(), now, effects);
+      return effects;
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("an agent may not report state ", v1::StageState_Name(status.state())));
+  }
+}
+
+void Scheduler::FinishStage(RunEntry& run, StageEntry& stage, v1::StageState state, int exit_code,
+                            const std::string& message, absl::Time now, SchedulerEffects& effects) {
+  if (stage.info.attempt() > 0) effects.ended.push_back({Ref(run.run.id(), stage.info), state});
+  stage.info.set_state(state);
+  stage.info.set_exit_code(exit_code);
+  stage.info.set_message(message);
+  stage.info.set_finished_unix_ms(UnixMs(now));
+  Touch(run);
+  if (state == v1::STAGE_SUCCEEDED) {
+    QueueReadyStages(run);
+  } else {
+    SkipDependents(run, stage.spec.name());
+  }
+  SettleRun(run, now, effects);
+}
+
+void Scheduler::QueueReadyStages(RunEntry& run) {
+  for (StageEntry& stage : run.stages) {
+    if (stage.info.state() != v1::STAGE_PENDING) continue;
+    bool ready = true;
+    for (const std::string& need : stage.spec.needs()) {
+      StageEntry* dep = FindStage(run, need);
+      ready = ready && dep != nullptr && dep->info.state() == v1::STAGE_SUCCEEDED;
+    }
+    if (ready) {
+      stage.info.set_state(v1::STAGE_QUEUED);
+      Touch(run);
+    }
+  }
+}
+
+void Scheduler::SkipDependents(RunEntry& run, const std::string& failed) {
+  for (StageEntry& stage : run.stages) {
+    if (IsTerminal(stage.info.state())) continue;
+    const auto& needs = stage.spec.needs();
+    if (std::find(needs.begin(), needs.end(), failed) == needs.end()) continue;
+    stage.info.set_state(v1::STAGE_SKIPPED);
+    stage.info.set_message(absl::StrCat("skipped: needs ", failed, ", which did not succeed"));
+    Touch(run);
+    SkipDependents(run, stage.spec.name());
+  }
+}
+
+void Scheduler::SettleRun(RunEntry& run, absl::Time now, SchedulerEffects& effects) {
+  if (run.run.state() != v1::RUN_QUEUED && run.run.state() != v1::RUN_RUNNING) return;
+  bool cancelled = false;
+  const StageEntry* first_failed = nullptr;
+  for (const StageEntry& stage : run.stages) {
+    if (!IsTerminal(stage.info.state())) return;
+    if (stage.info.state() == v1::STAGE_CANCELLED) cancelled = true;
+    if (first_failed == nullptr && stage.info.state() != v1::STAGE_SUCCEEDED &&
+        stage.info.state() != v1::STAGE_SKIPPED && stage.info.state() != v1::STAGE_CANCELLED) {
+      first_failed = &stage;
+    }
+  }
+  if (cancelled) {
+    run.run.set_state(v1::RUN_CANCELLED);
+    run.run.set_message("cancelled");
+  } else if (first_failed != nullptr) {
+    run.run.set_state(v1::RUN_FAILED);
+    run.run.set_message(absl::StrCat("stage ", first_failed->spec.name(), " ",
+                                     absl::AsciiStrToLower(absl::StripPrefix(
+                                         v1::StageState_Name(first_failed->info.state()), "STAGE_")),
+                                     first_failed->info.message().empty() ? "" : ": ",
+                                     first_failed->info.message()));
+  } else {
+    run.run.set_state(v1::RUN_SUCCEEDED);
+  }
+  run.run.set_finished_unix_ms(UnixMs(now));
+  Touch(run);
+  std::set<std::string> holders;
+  for (const auto& [cache, agent] : run.cache_agent) holders.insert(agent);
+  for (const std::string& agent : holders) {
+    AgentOrder order{agent, {}};
+    order.message.mutable_run_finished()->set_run_id(run.run.id());
+    effects.orders.push_back(std::move(order));
+  }
+}
+
+absl::StatusOr<SchedulerEffects> Scheduler::CancelRun(const std::string& run_id, absl::Time now) {
+  auto it = runs_.find(run_id);
+  if (it == runs_.end()) return absl::NotFoundError(absl::StrCat("no run ", run_id));
+  RunEntry& run = it->second;
+  SchedulerEffects effects;
+  for (StageEntry& stage : run.stages) {
+    if (IsTerminal(stage.info.state())) continue;
+    if (IsActive(stage.info.state())) {
+      const v1::StageRef ref = Ref(run_id, stage.info);
+      effects.orders.push_back(CancelOrder(stage.info.agent(), ref, v1::STAGE_CANCELLED, "run cancelled"));
+      effects.ended.push_back({ref, v1::STAGE_CANCELLED});
+    }
+    stage.info.set_state(v1::STAGE_CANCELLED);
+    stage.info.set_message("cancelled");
+    stage.info.set_finished_unix_ms(UnixMs(now));
+  }
+  Touch(run);
+  SettleRun(run, now, effects);
+  return effects;
+}
+
+absl::StatusOr<v1::Run> Scheduler::GetRun(const std::string& run_id) const {
+  auto it = runs_.find(run_id);
+  if (it == runs_.end()) return absl::NotFoundError(absl::StrCat("no run ", run_id));
+  v1::Run run = it->second.run;
+  for (const StageEntry& stage : it->second.stages) *run.add_stages() = stage.info;
+  return run;
+}
+
+int64_t Scheduler::RunVersion(const std::string& run_id) const {
+  auto it = runs_.find(run_id);
+  return it == runs_.end() ? 0 : it->second.version;
+}
+
+absl::StatusOr<v1::Pipeline> Scheduler::GetPipeline(const std::string& run_id) const {
+  auto it = runs_.find(run_id);
+  if (it == runs_.end()) return absl::NotFoundError(absl::StrCat("no run ", run_id));
+  return it->second.pipeline;
+}
+
+std::vector<v1::AgentInfo> Scheduler::Agents() const {
+  std::vector<v1::AgentInfo> out;
+  for (const auto& [name, agent] : agents_) {
+    v1::AgentInfo& info = out.emplace_back();
+    info.set_name(name);
+    info.mutable_labels()->CopyFrom(agent.registration.labels());
+    info.set_slots(agent.registration.slots());
+    info.set_busy(static_cast<int>(agent.running.size()));
+    info.set_connected(agent.connected);
+    info.set_version(agent.registration.version());
+    for (const auto& [run_id, stage, attempt] : agent.running) {
+      v1::StageRef* ref = info.add_running();
+      ref->set_run_id(run_id);
+      ref->set_stage(stage);
+      ref->set_attempt(attempt);
+    }
+  }
+  return out;
+}
+
+}  // namespace dockyard
