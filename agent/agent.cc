@@ -71,6 +71,9 @@ void Agent::ConnectLoop() {
     {
       absl::MutexLock lock(&mu_);
       if (stopping_) return;
+    }
+    {
+      absl::MutexLock lock(&session_mu_);
       session_ = session;
       connected_ = false;
     }
@@ -78,9 +81,12 @@ void Agent::ConnectLoop() {
     grpc::Status status = session->Wait();
     bool was_connected;
     {
-      absl::MutexLock lock(&mu_);
+      absl::MutexLock lock(&session_mu_);
       was_connected = connected_;
       connected_ = false;
+    }
+    {
+      absl::MutexLock lock(&mu_);
       if (stopping_) return;
     }
     Logger("agent")->warn("session to controller ended: {} ({}); reconnecting", status.error_message(),
@@ -127,7 +133,7 @@ void Agent::ReapFinished() {
 void Agent::Send(v1::AgentMessage message) {
   std::shared_ptr<ControllerSession> session;
   {
-    absl::MutexLock lock(&mu_);
+    absl::MutexLock lock(&session_mu_);
     if (!connected_) return;  // resent after the next Welcome
     session = session_;
   }
@@ -148,9 +154,12 @@ void Agent::OnMessage(const v1::ControllerMessage& message) {
       std::shared_ptr<ControllerSession> session;
       {
         absl::MutexLock lock(&mu_);
+        for (auto& [key, run] : running_) resend.emplace_back(run.pump.get(), run.final_status);
+      }
+      {
+        absl::MutexLock lock(&session_mu_);
         connected_ = true;
         session = session_;
-        for (auto& [key, run] : running_) resend.emplace_back(run.pump.get(), run.final_status);
       }
       // What the controller has not acknowledged goes again, logs before statuses.
       for (auto& [pump, status] : resend) {
@@ -302,7 +311,7 @@ void Agent::Shutdown() {
   }
   std::shared_ptr<ControllerSession> session;
   {
-    absl::MutexLock lock(&mu_);
+    absl::MutexLock lock(&session_mu_);
     session = session_;
   }
   if (session) session->Cancel();

@@ -77,9 +77,13 @@ class Agent {
   SourceCache sources_;
   ArtifactUploader artifacts_;
 
+  // Lock order: mu_ before a LogPump's mutex before session_mu_. Pumps send while
+  // holding their own mutex, so the send path takes only session_mu_.
+  absl::Mutex session_mu_;
+  std::shared_ptr<ControllerSession> session_ ABSL_GUARDED_BY(session_mu_);
+  bool connected_ ABSL_GUARDED_BY(session_mu_) = false;  // Welcome received on the current session
+
   absl::Mutex mu_;
-  std::shared_ptr<ControllerSession> session_ ABSL_GUARDED_BY(mu_);
-  bool connected_ ABSL_GUARDED_BY(mu_) = false;  // Welcome received on the current session
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::map<Key, Running> running_ ABSL_GUARDED_BY(mu_);
   std::vector<std::thread> finished_threads_ ABSL_GUARDED_BY(mu_);

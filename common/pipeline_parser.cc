@@ -1,0 +1,622 @@
+#include "common/pipeline_parser.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <exception>
+#include <filesystem>
+#include <initializer_list>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "common/sha256.h"
+#include "common/stage_graph.h"
+#include "common/status_macros.h"
+
+namespace dockyard {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kDefaultWorkdir[] = "/workspace";
+constexpr int kMaxRetries = 10;
+constexpr char kDurationHint[] = "use a unit, e.g. 90s, 10m, 1h30m";
+
+bool IsAsciiAlnum(char c) { return absl::ascii_isalnum(static_cast<unsigned char>(c)); }
+
+bool IsPipelineName(absl::string_view s) {
+  if (s.empty() || !IsAsciiAlnum(s[0])) return false;
+  for (char c : s) {
+    if (!IsAsciiAlnum(c) && c != '.' && c != '_' && c != '-') return false;
+  }
+  return true;
+}
+
+bool IsStageName(absl::string_view s) {
+  if (s.empty() || !IsAsciiAlnum(s[0])) return false;
+  for (char c : s) {
+    if (!IsAsciiAlnum(c) && c != '_' && c != '-') return false;
+  }
+  return true;
+}
+
+// Cache names become parts of Docker volume names, which is why they are lower-case only.
+bool IsCacheName(absl::string_view s) {
+  auto lower_alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (s.empty() || !lower_alnum(s[0])) return false;
+  for (char c : s) {
+    if (!lower_alnum(c) && c != '_' && c != '-') return false;
+  }
+  return true;
+}
+
+bool IsCacheKey(absl::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (!IsAsciiAlnum(c) && c != '.' && c != '_' && c != '-') return false;
+  }
+  return true;
+}
+
+bool IsEnvName(absl::string_view s) {
+  if (s.empty() || absl::ascii_isdigit(static_cast<unsigned char>(s[0]))) return false;
+  for (char c : s) {
+    if (!IsAsciiAlnum(c) && c != '_') return false;
+  }
+  return true;
+}
+
+std::string Quote(absl::string_view s) { return absl::StrCat("\"", s, "\""); }
+
+std::string Describe(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Null:
+      return "nothing";
+    case YAML::NodeType::Scalar:
+      return Quote(node.Scalar());
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a map";
+    case YAML::NodeType::Undefined:
+      break;
+  }
+  return "nothing";
+}
+
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    std::string msg = absl::StrCat(path, ": ", std::strerror(err));
+    return err == ENOENT ? absl::NotFoundError(msg) : absl::InvalidArgumentError(msg);
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return absl::InvalidArgumentError(absl::StrCat(path, ": not a regular file"));
+  }
+  std::string out;
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      return absl::InvalidArgumentError(absl::StrCat(path, ": ", std::strerror(err)));
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+// One `key: value` of a YAML map. The key's line is kept because yaml-cpp marks an
+// empty value (`image:`) at the next token, which can be lines further down.
+struct Entry {
+  std::string key;
+  int line = 0;
+  YAML::Node value;
+};
+
+class Parser {
+ public:
+  Parser(std::string file_name, std::string base_dir)
+      : file_(std::move(file_name)), base_dir_(std::move(base_dir)) {}
+
+  absl::StatusOr<PipelineFile> Parse(const YAML::Node& root);
+
+ private:
+  absl::Status Error(int line, absl::string_view message) const {
+    return absl::InvalidArgumentError(absl::StrCat(file_, ":", line, ": ", message));
+  }
+
+  // 1-based; yaml-cpp leaves nodes it synthesised unmarked, for which `fallback` stands in.
+  static int LineOf(const YAML::Node& node, int fallback) {
+    int line = node.Mark().line;
+    return line >= 0 ? line + 1 : fallback;
+  }
+
+  // Lists the entries of the map `node` (`where` reads like "in stage \"test\""),
+  // refusing keys that are not scalars, appear twice, or are not in `allowed`.
+  absl::StatusOr<std::vector<Entry>> Entries(const YAML::Node& node, int line,
+                                             absl::string_view what, absl::string_view where,
+                                             std::initializer_list<absl::string_view> allowed) const;
+
+  absl::StatusOr<std::string> String(const Entry& e, absl::string_view where) const;
+  absl::StatusOr<std::vector<std::string>> StringList(const Entry& e, absl::string_view where,
+                                                      bool single_string_ok) const;
+
+  absl::Status ParseCaches(const Entry& e);
+  absl::Status ParseStage(const YAML::Node& node, int index, v1::Stage* stage);
+  absl::Status ParseStageCaches(const Entry& e, absl::string_view where, v1::Stage* stage);
+  absl::Status ParseArtifacts(const Entry& e, absl::string_view where, v1::Stage* stage);
+  absl::Status ParseAgent(const Entry& e, absl::string_view where, v1::Stage* stage);
+
+  std::string file_;
+  std::string base_dir_;
+  PipelineFile out_;
+  std::set<std::string> cache_names_;
+};
+
+absl::StatusOr<std::vector<Entry>> Parser::Entries(
+    const YAML::Node& node, int line, absl::string_view what, absl::string_view where,
+    std::initializer_list<absl::string_view> allowed) const {
+  if (!node.IsMap()) {
+    return Error(line, absl::StrCat(what, " ", where, " must be a map, got ", Describe(node)));
+  }
+  std::vector<Entry> entries;
+  std::set<std::string> seen;
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    // The iterator hands out a temporary pair: the nodes are copied (cheap handles).
+    YAML::Node key = it->first;
+    int key_line = LineOf(key, line);
+    if (!key.IsScalar()) {
+      return Error(key_line, absl::StrCat("keys ", where, " must be strings, got ", Describe(key)));
+    }
+    const std::string& name = key.Scalar();
+    if (allowed.size() > 0 &&
+        std::find(allowed.begin(), allowed.end(), absl::string_view(name)) == allowed.end()) {
+      return Error(key_line, absl::StrCat("unknown key ", Quote(name), " ", where,
+                                          " (expected one of: ", absl::StrJoin(allowed, ", "),
+                                          ")"));
+    }
+    if (!seen.insert(name).second) {
+      return Error(key_line, absl::StrCat("duplicate key ", Quote(name), " ", where));
+    }
+    entries.push_back(Entry{name, key_line, it->second});
+  }
+  return entries;
+}
+
+absl::StatusOr<std::string> Parser::String(const Entry& e, absl::string_view where) const {
+  if (!e.value.IsScalar()) {
+    return Error(e.line, absl::StrCat(Quote(e.key), " ", where, " must be a string, got ",
+                                      Describe(e.value)));
+  }
+  return e.value.Scalar();
+}
+
+absl::StatusOr<std::vector<std::string>> Parser::StringList(const Entry& e,
+                                                            absl::string_view where,
+                                                            bool single_string_ok) const {
+  if (single_string_ok && e.value.IsScalar()) return std::vector<std::string>{e.value.Scalar()};
+  if (!e.value.IsSequence()) {
+    return Error(e.line, absl::StrCat(Quote(e.key), " ", where, " must be a list of strings",
+                                      single_string_ok ? " (or one string)" : "", ", got ",
+                                      Describe(e.value)));
+  }
+  std::vector<std::string> out;
+  for (const YAML::Node& item : e.value) {
+    if (!item.IsScalar()) {
+      return Error(LineOf(item, e.line),
+                   absl::StrCat(Quote(e.key), " ", where,
+                                " must be a list of strings, but an item is ", Describe(item)));
+    }
+    out.push_back(item.Scalar());
+  }
+  return out;
+}
+
+absl::StatusOr<PipelineFile> Parser::Parse(const YAML::Node& root) {
+  if (root.IsNull() || !root.IsDefined()) return Error(1, "the pipeline is empty");
+  ASSIGN_OR_RETURN(std::vector<Entry> entries,
+                   Entries(root, LineOf(root, 1), "the pipeline", "at top level",
+                           {"name", "source", "caches", "stages"}));
+  v1::Pipeline& p = out_.pipeline;
+  p.set_file(file_);
+  const Entry* stages = nullptr;
+  bool has_name = false;
+  for (const Entry& e : entries) {
+    if (e.key == "name") {
+      ASSIGN_OR_RETURN(std::string name, String(e, "at top level"));
+      if (!IsPipelineName(name)) {
+        return Error(e.line, absl::StrCat("bad pipeline name ", Quote(name),
+                                          ": use letters, digits, '.', '_' and '-', "
+                                          "starting with a letter or digit"));
+      }
+      p.set_name(name);
+      has_name = true;
+    } else if (e.key == "source") {
+      ASSIGN_OR_RETURN(std::string source, String(e, "at top level"));
+      if (source.empty()) return Error(e.line, "\"source\" must not be empty");
+      fs::path dir = fs::absolute(fs::path(base_dir_) / source).lexically_normal();
+      std::string text = dir.string();
+      while (text.size() > 1 && text.back() == '/') text.pop_back();
+      std::error_code ec;
+      if (!fs::is_directory(text, ec)) {
+        return Error(e.line, absl::StrCat("source ", Quote(source), " is not a directory (",
+                                          text, ")"));
+      }
+      out_.source_dir = text;
+    } else if (e.key == "caches") {
+      RETURN_IF_ERROR(ParseCaches(e));
+    } else if (e.key == "stages") {
+      stages = &e;
+    }
+  }
+  int root_line = LineOf(root, 1);
+  if (!has_name) return Error(root_line, "missing required key \"name\" at top level");
+  if (stages == nullptr) return Error(root_line, "missing required key \"stages\" at top level");
+  if (!stages->value.IsSequence()) {
+    return Error(stages->line, absl::StrCat("\"stages\" must be a list of stages, got ",
+                                            Describe(stages->value)));
+  }
+  if (stages->value.size() == 0) return Error(stages->line, "\"stages\" is empty");
+  int index = 0;
+  for (const YAML::Node& node : stages->value) {
+    RETURN_IF_ERROR(ParseStage(node, index++, p.add_stages()));
+  }
+  // Caches only named by stages live as long as the run (no key), which needs no
+  // declaration; listing them lets the agent create every volume up front.
+  for (const v1::Stage& stage : p.stages()) {
+    for (const v1::CacheMount& mount : stage.caches()) {
+      if (cache_names_.insert(mount.name()).second) p.add_caches()->set_name(mount.name());
+    }
+  }
+  RETURN_IF_ERROR(ValidateStageGraph(p));
+  return std::move(out_);
+}
+
+absl::Status Parser::ParseCaches(const Entry& caches) {
+  ASSIGN_OR_RETURN(std::vector<Entry> entries,
+                   Entries(caches.value, caches.line, "\"caches\"", "at top level", {}));
+  for (const Entry& c : entries) {
+    if (!IsCacheName(c.key)) {
+      return Error(c.line, absl::StrCat("bad cache name ", Quote(c.key),
+                                        ": use lower-case letters, digits, '_' and '-'"));
+    }
+    std::string where = absl::StrCat("in cache ", Quote(c.key));
+    std::string key;
+    std::vector<std::pair<std::string, int>> key_files;  // path as written, line
+    if (!c.value.IsNull()) {
+      ASSIGN_OR_RETURN(std::vector<Entry> fields,
+                       Entries(c.value, c.line, "cache", where, {"key", "key_files"}));
+      for (const Entry& f : fields) {
+        if (f.key == "key") {
+          ASSIGN_OR_RETURN(key, String(f, where));
+          if (!IsCacheKey(key)) {
+            return Error(f.line, absl::StrCat("bad cache key ", Quote(key), " ", where,
+                                              ": use letters, digits, '.', '_' and '-'"));
+          }
+        } else {
+          if (!f.value.IsSequence()) {
+            return Error(f.line, absl::StrCat("\"key_files\" ", where,
+                                              " must be a list of file names, got ",
+                                              Describe(f.value)));
+          }
+          for (const YAML::Node& item : f.value) {
+            int line = LineOf(item, f.line);
+            if (!item.IsScalar() || item.Scalar().empty()) {
+              return Error(line, absl::StrCat("\"key_files\" ", where,
+                                              " must list file names, got ", Describe(item)));
+            }
+            key_files.emplace_back(item.Scalar(), line);
+          }
+        }
+      }
+    }
+    if (!key_files.empty()) {
+      // The paths are hashed as written, not as resolved, so the key does not depend on
+      // where the repository is checked out.
+      Sha256 hash;
+      for (const auto& [path, line] : key_files) {
+        std::string full = (fs::path(base_dir_) / path).string();
+        absl::StatusOr<std::string> contents = ReadWholeFile(full);
+        if (!contents.ok()) {
+          return Error(line, absl::StrCat("cannot read key file ", Quote(path), " ", where,
+                                          ": ", contents.status().message()));
+        }
+        hash.Update(path);
+        hash.Update(std::string_view("\0", 1));
+        hash.Update(*contents);
+        hash.Update(std::string_view("\0", 1));
+      }
+      key = absl::StrCat(key.empty() ? c.key : key, "-", hash.HexDigest().substr(0, 16));
+    }
+    v1::CacheSpec* spec = out_.pipeline.add_caches();
+    spec->set_name(c.key);
+    spec->set_key(key);
+    cache_names_.insert(c.key);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Parser::ParseStage(const YAML::Node& node, int index, v1::Stage* stage) {
+  int line = LineOf(node, 1);
+  stage->set_line(line);
+  std::string where = absl::StrCat("in stage #", index + 1);
+  // The name goes into every later message, so it is looked up before anything is checked.
+  if (node.IsMap()) {
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      if (it->first.IsScalar() && it->first.Scalar() == "name" && it->second.IsScalar() &&
+          IsStageName(it->second.Scalar())) {
+        where = absl::StrCat("in stage ", Quote(it->second.Scalar()));
+        break;
+      }
+    }
+  }
+  if (!node.IsMap()) {
+    return Error(line, absl::StrCat("stage #", index + 1, " must be a map, got ", Describe(node)));
+  }
+  ASSIGN_OR_RETURN(std::vector<Entry> entries, Entries(node, line, "stage", where,
+                                    {"name", "image", "workdir", "env", "run", "shell", "needs",
+                                     "network", "timeout", "caches", "artifacts", "agent",
+                                     "retries"}));
+  bool has_name = false, has_image = false, has_run = false;
+  for (const Entry& e : entries) {
+    if (e.key == "name") {
+      ASSIGN_OR_RETURN(std::string name, String(e, where));
+      if (!IsStageName(name)) {
+        return Error(e.line, absl::StrCat("bad stage name ", Quote(name),
+                                          ": use letters, digits, '_' and '-', "
+                                          "starting with a letter or digit"));
+      }
+      stage->set_name(name);
+      has_name = true;
+    } else if (e.key == "image") {
+      ASSIGN_OR_RETURN(std::string image, String(e, where));
+      if (image.empty()) return Error(e.line, absl::StrCat("\"image\" ", where, " is empty"));
+      stage->set_image(image);
+      has_image = true;
+    } else if (e.key == "workdir") {
+      ASSIGN_OR_RETURN(std::string workdir, String(e, where));
+      if (workdir.empty() || workdir[0] != '/') {
+        return Error(e.line, absl::StrCat("\"workdir\" ", where, " must be an absolute path, got ",
+                                          Quote(workdir)));
+      }
+      stage->set_workdir(workdir);
+    } else if (e.key == "env") {
+      ASSIGN_OR_RETURN(std::vector<Entry> vars, Entries(e.value, e.line, "\"env\"", where, {}));
+      for (const Entry& v : vars) {
+        if (!IsEnvName(v.key)) {
+          return Error(v.line, absl::StrCat("bad environment variable name ", Quote(v.key), " ",
+                                            where));
+        }
+        if (!v.value.IsScalar()) {
+          return Error(v.line, absl::StrCat("environment variable ", Quote(v.key), " ", where,
+                                            " must be a string, number or boolean, got ",
+                                            Describe(v.value), " (write \"\" for empty)"));
+        }
+        (*stage->mutable_env())[v.key] = v.value.Scalar();
+      }
+    } else if (e.key == "run") {
+      ASSIGN_OR_RETURN(std::string run, String(e, where));
+      if (absl::StripAsciiWhitespace(run).empty()) {
+        return Error(e.line, absl::StrCat("\"run\" ", where, " is empty"));
+      }
+      stage->set_run(run);
+      has_run = true;
+    } else if (e.key == "shell") {
+      ASSIGN_OR_RETURN(std::vector<std::string> shell, StringList(e, where, false));
+      if (shell.empty()) return Error(e.line, absl::StrCat("\"shell\" ", where, " is empty"));
+      for (std::string& arg : shell) stage->add_shell(std::move(arg));
+    } else if (e.key == "needs") {
+      ASSIGN_OR_RETURN(std::vector<std::string> needs, StringList(e, where, true));
+      for (std::string& need : needs) stage->add_needs(std::move(need));
+    } else if (e.key == "network") {
+      ASSIGN_OR_RETURN(std::string network, String(e, where));
+      if (network != "none" && network != "bridge") {
+        return Error(e.line, absl::StrCat("bad network ", Quote(network), " ", where,
+                                          ": use \"none\" or \"bridge\""));
+      }
+      stage->set_network(network);
+    } else if (e.key == "timeout") {
+      ASSIGN_OR_RETURN(std::string text, String(e, where));
+      absl::StatusOr<int64_t> ms = ParseDurationMs(text);
+      if (!ms.ok()) {
+        return Error(e.line, absl::StrCat("\"timeout\" ", where, ": ", ms.status().message()));
+      }
+      stage->set_timeout_ms(*ms);
+    } else if (e.key == "caches") {
+      RETURN_IF_ERROR(ParseStageCaches(e, where, stage));
+    } else if (e.key == "artifacts") {
+      RETURN_IF_ERROR(ParseArtifacts(e, where, stage));
+    } else if (e.key == "agent") {
+      RETURN_IF_ERROR(ParseAgent(e, where, stage));
+    } else if (e.key == "retries") {
+      int retries = -1;
+      if (!e.value.IsScalar() || !absl::SimpleAtoi(e.value.Scalar(), &retries) || retries < 0 ||
+          retries > kMaxRetries) {
+        return Error(e.line, absl::StrCat("\"retries\" ", where, " must be a whole number from 0 to ",
+                                          kMaxRetries, ", got ", Describe(e.value)));
+      }
+      stage->set_retries(retries);
+    }
+  }
+  if (!has_name) return Error(line, absl::StrCat("missing required key \"name\" ", where));
+  if (!has_image) return Error(line, absl::StrCat("missing required key \"image\" ", where));
+  if (!has_run) return Error(line, absl::StrCat("missing required key \"run\" ", where));
+  if (stage->workdir().empty()) stage->set_workdir(kDefaultWorkdir);
+  if (stage->shell_size() == 0) {
+    for (const char* arg : {"sh", "-e", "-c"}) stage->add_shell(arg);
+  }
+  if (stage->network().empty()) stage->set_network("none");
+  return absl::OkStatus();
+}
+
+absl::Status Parser::ParseStageCaches(const Entry& e, absl::string_view where, v1::Stage* stage) {
+  ASSIGN_OR_RETURN(std::vector<Entry> mounts, Entries(e.value, e.line, "\"caches\"", where, {}));
+  for (const Entry& m : mounts) {
+    if (!IsCacheName(m.key)) {
+      return Error(m.line, absl::StrCat("bad cache name ", Quote(m.key), " ", where,
+                                        ": use lower-case letters, digits, '_' and '-'"));
+    }
+    if (!m.value.IsScalar() || m.value.Scalar().empty() || m.value.Scalar()[0] != '/') {
+      return Error(m.line, absl::StrCat("cache ", Quote(m.key), " ", where,
+                                        " must be mounted at an absolute path, got ",
+                                        Describe(m.value)));
+    }
+    v1::CacheMount* mount = stage->add_caches();
+    mount->set_name(m.key);
+    mount->set_path(m.value.Scalar());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Parser::ParseArtifacts(const Entry& e, absl::string_view where, v1::Stage* stage) {
+  if (!e.value.IsSequence()) {
+    return Error(e.line, absl::StrCat("\"artifacts\" ", where, " must be a list, got ",
+                                      Describe(e.value)));
+  }
+  std::string item_where = absl::StrCat("in an artifact ", where);
+  for (const YAML::Node& item : e.value) {
+    int line = LineOf(item, e.line);
+    v1::ArtifactSpec* spec = stage->add_artifacts();
+    if (item.IsScalar()) {
+      spec->set_pattern(item.Scalar());
+    } else if (item.IsMap()) {
+      ASSIGN_OR_RETURN(std::vector<Entry> fields,
+                       Entries(item, line, "artifact", item_where, {"path", "optional"}));
+      bool has_path = false;
+      for (const Entry& f : fields) {
+        if (f.key == "path") {
+          ASSIGN_OR_RETURN(std::string path, String(f, item_where));
+          spec->set_pattern(path);
+          has_path = true;
+        } else {
+          bool optional = false;
+          if (!f.value.IsScalar() || !YAML::convert<bool>::decode(f.value, optional)) {
+            return Error(f.line, absl::StrCat("\"optional\" ", item_where,
+                                              " must be true or false, got ",
+                                              Describe(f.value)));
+          }
+          spec->set_optional(optional);
+        }
+      }
+      if (!has_path) return Error(line, absl::StrCat("missing required key \"path\" ", item_where));
+    } else {
+      return Error(line, absl::StrCat("an artifact ", where,
+                                      " must be a glob or a map {path, optional}, got ",
+                                      Describe(item)));
+    }
+    if (spec->pattern().empty() || spec->pattern()[0] != '/') {
+      return Error(line, absl::StrCat("artifact ", Quote(spec->pattern()), " ", where,
+                                      " must be an absolute path (glob) in the container"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Parser::ParseAgent(const Entry& e, absl::string_view where, v1::Stage* stage) {
+  if (!e.value.IsMap()) {
+    return Error(e.line, absl::StrCat("\"agent\" ", where, " must be a map, got ",
+                                      Describe(e.value)));
+  }
+  // `where` reads "in stage ...".
+  std::string agent_where = absl::StrCat("in \"agent\" of ", where.substr(3));
+  ASSIGN_OR_RETURN(std::vector<Entry> fields,
+                   Entries(e.value, e.line, "\"agent\"", agent_where, {"labels"}));
+  for (const Entry& f : fields) {
+    ASSIGN_OR_RETURN(std::vector<std::string> labels, StringList(f, agent_where, false));
+    for (std::string& label : labels) {
+      if (label.empty()) return Error(f.line, absl::StrCat("empty label ", agent_where));
+      stage->add_agent_labels(std::move(label));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<PipelineFile> ParsePipeline(std::string_view yaml, const std::string& file_name,
+                                           const std::string& base_dir) {
+  // yaml-cpp reports everything by exception; none may leave this function.
+  try {
+    YAML::Node root;
+    try {
+      root = YAML::Load(std::string(yaml));
+    } catch (const YAML::ParserException& e) {
+      int line = e.mark.line >= 0 ? e.mark.line + 1 : 1;
+      return absl::InvalidArgumentError(
+          absl::StrCat(file_name, ":", line, ": invalid YAML: ", e.msg));
+    }
+    Parser parser(file_name, base_dir);
+    return parser.Parse(root);
+  } catch (const YAML::Exception& e) {
+    int line = e.mark.line >= 0 ? e.mark.line + 1 : 1;
+    return absl::InvalidArgumentError(absl::StrCat(file_name, ":", line, ": ", e.msg));
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(file_name, ": ", e.what()));
+  }
+}
+
+absl::StatusOr<PipelineFile> ParsePipelineFile(const std::string& path) {
+  absl::StatusOr<std::string> yaml = ReadWholeFile(path);
+  if (!yaml.ok()) {
+    return absl::Status(yaml.status().code(),
+                        absl::StrCat("cannot read pipeline file ", yaml.status().message()));
+  }
+  std::string base_dir = fs::path(path).parent_path().string();
+  if (base_dir.empty()) base_dir = ".";
+  return ParsePipeline(*yaml, path, base_dir);
+}
+
+absl::StatusOr<int64_t> ParseDurationMs(std::string_view text_in) {
+  // Debian's Abseil has its own string_view type.
+  absl::string_view text(text_in.data(), text_in.size());
+  auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat("bad duration ", Quote(text), ": ", why));
+  };
+  std::string trimmed(absl::StripAsciiWhitespace(text));
+  // absl::ParseDuration accepts a bare "0" and would report "10" only as unparsable;
+  // a missing unit is the common mistake, so it gets its own hint.
+  bool bare_number = !trimmed.empty();
+  for (char c : trimmed) {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != '+') {
+      bare_number = false;
+    }
+  }
+  if (trimmed.empty() || bare_number) return bad(kDurationHint);
+  absl::Duration d;
+  if (!absl::ParseDuration(trimmed, &d)) {
+    return bad("use a number with a unit (ms, s, m, h), e.g. 90s, 10m, 1h30m");
+  }
+  if (d == absl::InfiniteDuration() || d == -absl::InfiniteDuration()) {
+    return bad("must be finite, e.g. 90s, 10m, 1h30m");
+  }
+  if (d <= absl::ZeroDuration()) return bad("must be positive, e.g. 90s, 10m, 1h30m");
+  int64_t ms = absl::ToInt64Milliseconds(d);
+  if (ms == 0) return bad("must be at least 1ms");
+  return ms;
+}
+
+}  // namespace dockyard

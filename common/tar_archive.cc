@@ -1,0 +1,578 @@
+#include "common/tar_archive.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include "absl/strings/string_view.h"
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "common/status_macros.h"
+
+namespace dockyard {
+namespace {
+
+constexpr size_t kBufferSize = 1 << 16;
+constexpr char kIgnoreFile[] = ".dockyardignore";
+
+struct ReadArchiveFree {
+  void operator()(archive* a) const { archive_read_free(a); }
+};
+struct WriteArchiveFree {
+  void operator()(archive* a) const { archive_write_free(a); }
+};
+struct EntryFree {
+  void operator()(archive_entry* e) const { archive_entry_free(e); }
+};
+using ArchiveReader = std::unique_ptr<archive, ReadArchiveFree>;
+using ArchiveWriter = std::unique_ptr<archive, WriteArchiveFree>;
+using Entry = std::unique_ptr<archive_entry, EntryFree>;
+
+absl::Status ErrnoError(int err, absl::string_view what, absl::string_view path) {
+  std::string message = absl::StrCat(what, " ", path, ": ", std::strerror(err));
+  switch (err) {
+    case ENOENT:
+      return absl::NotFoundError(message);
+    case EACCES:
+    case EPERM:
+      return absl::PermissionDeniedError(message);
+    default:
+      return absl::InternalError(message);
+  }
+}
+
+std::string ArchiveMessage(archive* a) {
+  const char* text = archive_error_string(a);
+  return text != nullptr ? text : "unknown libarchive error";
+}
+
+// libarchive's ARCHIVE_WARN (e.g. a name it could not convert to UTF-8) still
+// produces a usable entry, so only worse results fail.
+bool Failed(int r) { return r < ARCHIVE_WARN; }
+
+// Writes to `path.tmp` and renames onto `path` only on Commit(), so a crash or an
+// error never leaves a truncated tar where a complete one is expected.
+class AtomicFile {
+ public:
+  explicit AtomicFile(std::string path) : path_(std::move(path)), tmp_(path_ + ".tmp") {}
+  ~AtomicFile() {
+    if (fd_ >= 0) ::close(fd_);
+    if (!committed_) ::unlink(tmp_.c_str());
+  }
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+
+  absl::Status Open() {
+    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd_ < 0) return ErrnoError(errno, "cannot create", tmp_);
+    return absl::OkStatus();
+  }
+  int fd() const { return fd_; }
+
+  absl::Status Commit() {
+    if (::fsync(fd_) != 0) return ErrnoError(errno, "cannot sync", tmp_);
+    int fd = fd_;
+    fd_ = -1;
+    if (::close(fd) != 0) return ErrnoError(errno, "cannot close", tmp_);
+    if (::rename(tmp_.c_str(), path_.c_str()) != 0) return ErrnoError(errno, "cannot rename", tmp_);
+    committed_ = true;
+    return absl::OkStatus();
+  }
+
+ private:
+  std::string path_;
+  std::string tmp_;
+  int fd_ = -1;
+  bool committed_ = false;
+};
+
+absl::StatusOr<ArchiveWriter> OpenWriter(int fd, absl::string_view path) {
+  ArchiveWriter w(archive_write_new());
+  if (w == nullptr) return absl::ResourceExhaustedError("archive_write_new failed");
+  // pax_restricted writes plain ustar headers and adds a pax header only for what
+  // ustar cannot hold (long names, big files), which keeps output small and portable.
+  if (archive_write_set_format_pax_restricted(w.get()) != ARCHIVE_OK ||
+      archive_write_add_filter_none(w.get()) != ARCHIVE_OK ||
+      archive_write_open_fd(w.get(), fd) != ARCHIVE_OK) {
+    return absl::InternalError(absl::StrCat("cannot write tar ", path, ": ", ArchiveMessage(w.get())));
+  }
+  return w;
+}
+
+absl::StatusOr<ArchiveReader> OpenReader(const std::string& path) {
+  ArchiveReader r(archive_read_new());
+  if (r == nullptr) return absl::ResourceExhaustedError("archive_read_new failed");
+  archive_read_support_format_tar(r.get());
+  archive_read_support_filter_none(r.get());
+  if (archive_read_open_filename(r.get(), path.c_str(), kBufferSize) != ARCHIVE_OK) {
+    int err = archive_errno(r.get());
+    if (err == ENOENT) return ErrnoError(err, "cannot open tar", path);
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot read tar ", path, ": ", ArchiveMessage(r.get())));
+  }
+  return r;
+}
+
+absl::Status ReadError(archive* r, absl::string_view path) {
+  return absl::InvalidArgumentError(absl::StrCat("bad tar ", path, ": ", ArchiveMessage(r)));
+}
+
+absl::Status WriteError(archive* w, absl::string_view path) {
+  return absl::InternalError(absl::StrCat("cannot write tar ", path, ": ", ArchiveMessage(w)));
+}
+
+// The name as stored, or its UTF-8 form when the C locale cannot represent it.
+std::string PathnameOf(archive_entry* e) {
+  if (const char* name = archive_entry_pathname(e)) return name;
+  if (const char* name = archive_entry_pathname_utf8(e)) return name;
+  return "";
+}
+
+std::string HardlinkOf(archive_entry* e) {
+  if (const char* name = archive_entry_hardlink(e)) return name;
+  if (const char* name = archive_entry_hardlink_utf8(e)) return name;
+  return "";
+}
+
+// Turns a stored name into a relative path without "./" or trailing "/"; refuses
+// names that would land outside the directory they are extracted to.
+absl::StatusOr<std::string> CleanEntryName(absl::string_view name) {
+  absl::string_view original = name;
+  if (!name.empty() && name.front() == '/') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tar entry \"", original, "\" has an absolute name"));
+  }
+  std::vector<absl::string_view> parts;
+  for (absl::string_view part : absl::StrSplit(name, '/')) {
+    if (part.empty() || part == ".") continue;
+    if (part == "..") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tar entry \"", original, "\" contains \"..\""));
+    }
+    parts.push_back(part);
+  }
+  return absl::StrJoin(parts, "/");
+}
+
+absl::Status CopyData(archive* r, absl::string_view in_path, archive* w, absl::string_view out_path) {
+  char buf[kBufferSize];
+  for (;;) {
+    la_ssize_t n = archive_read_data(r, buf, sizeof buf);
+    if (n < 0) return ReadError(r, in_path);
+    if (n == 0) return absl::OkStatus();
+    if (archive_write_data(w, buf, static_cast<size_t>(n)) < 0) return WriteError(w, out_path);
+  }
+}
+
+// ---- .dockyardignore ----
+
+struct IgnoreRule {
+  std::vector<std::string> segments;
+  bool negate = false;
+  bool dir_only = false;
+  bool anchored = false;  // matched against the whole path, not just the last component
+};
+
+bool MatchSegments(const std::vector<std::string>& pattern, size_t i,
+                   const std::vector<absl::string_view>& path, size_t j) {
+  if (i == pattern.size()) return j == path.size();
+  if (pattern[i] == "**") {
+    // A trailing "**" matches what is inside, not the directory itself (as in git).
+    size_t min = i + 1 == pattern.size() ? j + 1 : j;
+    for (size_t k = min; k <= path.size(); ++k) {
+      if (MatchSegments(pattern, i + 1, path, k)) return true;
+    }
+    return false;
+  }
+  if (j == path.size()) return false;
+  std::string name(path[j]);
+  if (fnmatch(pattern[i].c_str(), name.c_str(), 0) != 0) return false;
+  return MatchSegments(pattern, i + 1, path, j + 1);
+}
+
+class IgnoreRules {
+ public:
+  static absl::StatusOr<IgnoreRules> Load(const std::string& dir) {
+    IgnoreRules rules;
+    std::string path = absl::StrCat(dir, "/", kIgnoreFile);
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT) return rules;
+      return ErrnoError(errno, "cannot open", path);
+    }
+    std::string text;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
+    int err = errno;
+    ::close(fd);
+    if (n < 0) return ErrnoError(err, "cannot read", path);
+    for (absl::string_view line : absl::StrSplit(text, '\n')) rules.AddLine(line);
+    return rules;
+  }
+
+  bool Ignored(absl::string_view rel_path, bool is_dir) const {
+    std::vector<absl::string_view> path = absl::StrSplit(rel_path, '/');
+    std::vector<absl::string_view> base{path.back()};
+    bool ignored = false;
+    for (const IgnoreRule& rule : rules_) {
+      if (rule.dir_only && !is_dir) continue;
+      if (MatchSegments(rule.segments, 0, rule.anchored ? path : base, 0)) ignored = !rule.negate;
+    }
+    return ignored;
+  }
+
+ private:
+  void AddLine(absl::string_view line) {
+    line = absl::StripTrailingAsciiWhitespace(line);
+    if (line.empty() || line.front() == '#') return;
+    IgnoreRule rule;
+    if (line.front() == '!') {
+      rule.negate = true;
+      line.remove_prefix(1);
+    }
+    if (!line.empty() && line.back() == '/') {
+      rule.dir_only = true;
+      while (!line.empty() && line.back() == '/') line.remove_suffix(1);
+    }
+    // As in git, a slash anywhere but at the end ties the pattern to the root.
+    rule.anchored = line.find('/') != absl::string_view::npos;
+    for (absl::string_view part : absl::StrSplit(line, '/', absl::SkipEmpty())) {
+      rule.segments.emplace_back(part);
+    }
+    if (rule.segments.empty()) return;
+    rules_.push_back(std::move(rule));
+  }
+
+  std::vector<IgnoreRule> rules_;
+};
+
+// ---- PackDirectory ----
+
+class Packer {
+ public:
+  Packer(archive* w, const IgnoreRules& rules, std::string out_path, dev_t skip_dev,
+         ino_t skip_ino)
+      : w_(w), rules_(rules), out_path_(std::move(out_path)), skip_dev_(skip_dev),
+        skip_ino_(skip_ino) {}
+
+  absl::Status Walk(const std::string& abs_dir, const std::string& rel_dir) {
+    std::vector<std::string> names;
+    {
+      DIR* d = ::opendir(abs_dir.c_str());
+      if (d == nullptr) return ErrnoError(errno, "cannot open directory", abs_dir);
+      errno = 0;
+      while (dirent* ent = ::readdir(d)) {
+        absl::string_view name = ent->d_name;
+        if (name != "." && name != "..") names.emplace_back(name);
+      }
+      int err = errno;
+      ::closedir(d);
+      if (err != 0) return ErrnoError(err, "cannot list directory", abs_dir);
+    }
+    std::sort(names.begin(), names.end());
+    for (const std::string& name : names) {
+      std::string abs = absl::StrCat(abs_dir, "/", name);
+      std::string rel = rel_dir.empty() ? name : absl::StrCat(rel_dir, "/", name);
+      struct stat st;
+      if (::lstat(abs.c_str(), &st) != 0) return ErrnoError(errno, "cannot stat", abs);
+      bool is_dir = S_ISDIR(st.st_mode);
+      if (!is_dir && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) continue;  // sockets, fifos, devices
+      if (name == ".git") continue;
+      if (st.st_dev == skip_dev_ && st.st_ino == skip_ino_) continue;  // the tar being written
+      if (rules_.Ignored(rel, is_dir)) continue;
+      RETURN_IF_ERROR(AddEntry(abs, rel, st));
+      if (is_dir) RETURN_IF_ERROR(Walk(abs, rel));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  absl::Status AddEntry(const std::string& abs, const std::string& rel, const struct stat& st) {
+    Entry e(archive_entry_new());
+    archive_entry_set_pathname(e.get(), rel.c_str());
+    archive_entry_set_perm(e.get(), st.st_mode & 07777);
+    archive_entry_set_mtime(e.get(), st.st_mtim.tv_sec, 0);
+    archive_entry_set_uid(e.get(), 0);
+    archive_entry_set_gid(e.get(), 0);
+    std::string target;
+    if (S_ISDIR(st.st_mode)) {
+      archive_entry_set_filetype(e.get(), AE_IFDIR);
+      archive_entry_set_size(e.get(), 0);
+    } else if (S_ISLNK(st.st_mode)) {
+      std::vector<char> buf(static_cast<size_t>(st.st_size) + 1);
+      ssize_t n = ::readlink(abs.c_str(), buf.data(), buf.size());
+      if (n < 0) return ErrnoError(errno, "cannot read symlink", abs);
+      if (static_cast<size_t>(n) >= buf.size()) {
+        return absl::AbortedError(absl::StrCat("symlink ", abs, " changed while packing"));
+      }
+      target.assign(buf.data(), static_cast<size_t>(n));
+      archive_entry_set_filetype(e.get(), AE_IFLNK);
+      archive_entry_set_symlink(e.get(), target.c_str());
+      archive_entry_set_size(e.get(), 0);
+    } else {
+      archive_entry_set_filetype(e.get(), AE_IFREG);
+      archive_entry_set_size(e.get(), st.st_size);
+    }
+    if (Failed(archive_write_header(w_, e.get()))) return WriteError(w_, out_path_);
+    if (S_ISREG(st.st_mode)) RETURN_IF_ERROR(WriteFileData(abs, st.st_size));
+    if (Failed(archive_write_finish_entry(w_))) return WriteError(w_, out_path_);
+    return absl::OkStatus();
+  }
+
+  absl::Status WriteFileData(const std::string& abs, off_t size) {
+    int fd = ::open(abs.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return ErrnoError(errno, "cannot open", abs);
+    char buf[kBufferSize];
+    off_t total = 0;
+    absl::Status status;
+    for (;;) {
+      ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        status = ErrnoError(errno, "cannot read", abs);
+        break;
+      }
+      if (n == 0) break;
+      total += n;
+      if (archive_write_data(w_, buf, static_cast<size_t>(n)) < 0) {
+        status = WriteError(w_, out_path_);
+        break;
+      }
+    }
+    ::close(fd);
+    RETURN_IF_ERROR(status);
+    // The header already promised `size` bytes; a file that grew or shrank would be
+    // silently cut or zero-padded, and the digest would describe neither version.
+    if (total != size) {
+      return absl::AbortedError(absl::StrCat(abs, " changed size while packing"));
+    }
+    return absl::OkStatus();
+  }
+
+  archive* w_;
+  const IgnoreRules& rules_;
+  std::string out_path_;
+  dev_t skip_dev_;
+  ino_t skip_ino_;
+};
+
+// "srv/app/" -> {"srv", "app"}.
+absl::StatusOr<std::vector<std::string>> PrefixComponents(absl::string_view prefix) {
+  std::vector<std::string> parts;
+  for (absl::string_view part : absl::StrSplit(prefix, '/', absl::SkipEmpty())) {
+    if (part == "." || part == "..") {
+      return absl::InvalidArgumentError(absl::StrCat("bad tar prefix \"", prefix, "\""));
+    }
+    parts.emplace_back(part);
+  }
+  return parts;
+}
+
+absl::Status WriteFile(archive* r, absl::string_view tar_path, const std::string& path,
+                       int mode, int64_t* size) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
+  if (fd < 0) return ErrnoError(errno, "cannot create", path);
+  char buf[kBufferSize];
+  absl::Status status;
+  *size = 0;
+  for (;;) {
+    la_ssize_t n = archive_read_data(r, buf, sizeof buf);
+    if (n < 0) {
+      status = ReadError(r, tar_path);
+      break;
+    }
+    if (n == 0) break;
+    for (la_ssize_t done = 0; done < n;) {
+      ssize_t w = ::write(fd, buf + done, static_cast<size_t>(n - done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) {
+        status = ErrnoError(errno, "cannot write", path);
+        break;
+      }
+      done += w;
+    }
+    if (!status.ok()) break;
+    *size += n;
+  }
+  if (::close(fd) != 0 && status.ok()) status = ErrnoError(errno, "cannot write", path);
+  return status;
+}
+
+absl::Status CopyLocalFile(const std::string& from, const std::string& to, int mode) {
+  int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return ErrnoError(errno, "cannot open", from);
+  int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
+  if (out < 0) {
+    int err = errno;
+    ::close(in);
+    return ErrnoError(err, "cannot create", to);
+  }
+  char buf[kBufferSize];
+  absl::Status status;
+  for (;;) {
+    ssize_t n = ::read(in, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      status = ErrnoError(errno, "cannot read", from);
+      break;
+    }
+    if (n == 0) break;
+    if (::write(out, buf, static_cast<size_t>(n)) != n) {
+      status = ErrnoError(errno, "cannot write", to);
+      break;
+    }
+  }
+  ::close(in);
+  if (::close(out) != 0 && status.ok()) status = ErrnoError(errno, "cannot write", to);
+  return status;
+}
+
+}  // namespace
+
+absl::Status PackDirectory(const std::string& dir, const std::string& out_path) {
+  struct stat root;
+  if (::stat(dir.c_str(), &root) != 0) return ErrnoError(errno, "cannot stat", dir);
+  if (!S_ISDIR(root.st_mode)) return absl::InvalidArgumentError(absl::StrCat(dir, " is not a directory"));
+  ASSIGN_OR_RETURN(IgnoreRules rules, IgnoreRules::Load(dir));
+
+  AtomicFile out(out_path);
+  RETURN_IF_ERROR(out.Open());
+  struct stat tmp;
+  if (::fstat(out.fd(), &tmp) != 0) return ErrnoError(errno, "cannot stat", out_path + ".tmp");
+  ASSIGN_OR_RETURN(ArchiveWriter w, OpenWriter(out.fd(), out_path));
+  Packer packer(w.get(), rules, out_path, tmp.st_dev, tmp.st_ino);
+  RETURN_IF_ERROR(packer.Walk(dir, ""));
+  if (archive_write_close(w.get()) != ARCHIVE_OK) return WriteError(w.get(), out_path);
+  return out.Commit();
+}
+
+absl::Status PrefixTar(const std::string& in_path, const std::string& prefix,
+                       const std::string& out_path) {
+  ASSIGN_OR_RETURN(std::vector<std::string> components, PrefixComponents(prefix));
+  ASSIGN_OR_RETURN(ArchiveReader r, OpenReader(in_path));
+  AtomicFile out(out_path);
+  RETURN_IF_ERROR(out.Open());
+  ASSIGN_OR_RETURN(ArchiveWriter w, OpenWriter(out.fd(), out_path));
+
+  std::string root;
+  for (const std::string& component : components) {
+    root = root.empty() ? component : absl::StrCat(root, "/", component);
+    Entry dir(archive_entry_new());
+    archive_entry_set_pathname(dir.get(), root.c_str());
+    archive_entry_set_filetype(dir.get(), AE_IFDIR);
+    archive_entry_set_perm(dir.get(), 0755);
+    archive_entry_set_uid(dir.get(), 0);
+    archive_entry_set_gid(dir.get(), 0);
+    archive_entry_set_mtime(dir.get(), 0, 0);
+    if (Failed(archive_write_header(w.get(), dir.get()))) return WriteError(w.get(), out_path);
+  }
+  auto prefixed = [&](const std::string& name) {
+    return root.empty() ? name : absl::StrCat(root, "/", name);
+  };
+
+  for (;;) {
+    archive_entry* e = nullptr;
+    int rc = archive_read_next_header(r.get(), &e);
+    if (rc == ARCHIVE_EOF) break;
+    if (Failed(rc)) return ReadError(r.get(), in_path);
+    ASSIGN_OR_RETURN(std::string name, CleanEntryName(PathnameOf(e)));
+    // The tar's own root ("./") is the innermost prefix directory written above.
+    if (name.empty()) continue;
+    archive_entry_set_pathname(e, prefixed(name).c_str());
+    if (std::string link = HardlinkOf(e); !link.empty()) {
+      ASSIGN_OR_RETURN(std::string clean_link, CleanEntryName(link));
+      archive_entry_set_hardlink(e, prefixed(clean_link).c_str());
+    }
+    if (Failed(archive_write_header(w.get(), e))) return WriteError(w.get(), out_path);
+    if (archive_entry_size(e) > 0) RETURN_IF_ERROR(CopyData(r.get(), in_path, w.get(), out_path));
+    if (Failed(archive_write_finish_entry(w.get()))) return WriteError(w.get(), out_path);
+  }
+  if (archive_write_close(w.get()) != ARCHIVE_OK) return WriteError(w.get(), out_path);
+  return out.Commit();
+}
+
+absl::StatusOr<std::vector<ExtractedFile>> ExtractMatching(const std::string& tar_path,
+                                                          const std::string& archive_root,
+                                                          const std::string& pattern,
+                                                          const std::string& out_dir) {
+  if (archive_root.empty() || archive_root.front() != '/') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("archive root \"", archive_root, "\" is not an absolute path"));
+  }
+  // Docker names entries after the last component of archive_root, so container
+  // paths are the entry names below archive_root's parent.
+  absl::string_view root = archive_root;
+  while (root.size() > 1 && root.back() == '/') root.remove_suffix(1);
+  std::string parent(root.substr(0, root.rfind('/')));
+
+  ASSIGN_OR_RETURN(ArchiveReader r, OpenReader(tar_path));
+  std::error_code ec;
+  std::filesystem::create_directories(out_dir, ec);
+  if (ec) return ErrnoError(ec.value(), "cannot create directory", out_dir);
+  std::vector<ExtractedFile> files;
+  std::map<std::string, std::string> local_by_name;       // base name -> container path
+  std::map<std::string, size_t> extracted_by_container;  // container path -> index in files
+  for (;;) {
+    archive_entry* e = nullptr;
+    int rc = archive_read_next_header(r.get(), &e);
+    if (rc == ARCHIVE_EOF) break;
+    if (Failed(rc)) return ReadError(r.get(), tar_path);
+    ASSIGN_OR_RETURN(std::string name, CleanEntryName(PathnameOf(e)));
+    std::string link = HardlinkOf(e);
+    if (!link.empty()) {
+      ASSIGN_OR_RETURN(link, CleanEntryName(link));
+    }
+    // A hard link's own type is not reliably "regular file"; it names one that is.
+    if (name.empty() || (link.empty() && archive_entry_filetype(e) != AE_IFREG)) continue;
+
+    std::string container_path = absl::StrCat(parent, "/", name);
+    if (fnmatch(pattern.c_str(), container_path.c_str(), FNM_PATHNAME) != 0) continue;
+    std::string base = name.substr(name.rfind('/') + 1);
+    auto [it, inserted] = local_by_name.emplace(base, container_path);
+    if (!inserted) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "\"", pattern, "\" matches two files named \"", base, "\": ", it->second, " and ",
+          container_path));
+    }
+    ExtractedFile file;
+    file.container_path = container_path;
+    file.local_path = absl::StrCat(out_dir, "/", base);
+    int mode = (archive_entry_perm(e) & 0111) != 0 ? 0755 : 0644;
+    if (!link.empty()) {
+      // A hard link carries no data: it is the file stored earlier under `link`,
+      // which is only at hand if that file was extracted too.
+      std::string target = absl::StrCat(parent, "/", link);
+      auto found = extracted_by_container.find(target);
+      if (found == extracted_by_container.end()) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(container_path, " is a hard link to ", target,
+                         ", which does not match \"", pattern, "\""));
+      }
+      const ExtractedFile& source = files[found->second];
+      RETURN_IF_ERROR(CopyLocalFile(source.local_path, file.local_path, mode));
+      file.size = source.size;
+    } else {
+      RETURN_IF_ERROR(WriteFile(r.get(), tar_path, file.local_path, mode, &file.size));
+    }
+    extracted_by_container[container_path] = files.size();
+    files.push_back(std::move(file));
+  }
+  return files;
+}
+
+}  // namespace dockyard

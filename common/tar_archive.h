@@ -41,7 +41,10 @@ absl::Status PackDirectory(const std::string& dir, const std::string& out_path);
 // Copies the tar at `in_path` to `out_path` with every entry moved below `prefix`
 // (e.g. "application/" or "srv/app/"), preceded by directory entries for each
 // component of `prefix`. Lets a source tree be uploaded to "/" of a container whose
-// workdir does not exist yet.
+// workdir does not exist yet. The added directories are 0755, owned by 0:0, mtime 0
+// (so the output stays deterministic); hard link targets are prefixed too; a root
+// entry ("./") is dropped. Prefixes or entries with ".." or absolute names are
+// INVALID_ARGUMENT. Written to `out_path.tmp`, then renamed onto `out_path`.
 absl::Status PrefixTar(const std::string& in_path, const std::string& prefix,
                        const std::string& out_path);
 
@@ -55,7 +58,10 @@ struct ExtractedFile {
 // (entries are named after the last component of archive_root, e.g. "wheelhouse/x.whl"
 // for archive_root "/wheelhouse") and writes each regular file whose container path
 // matches the glob `pattern` (fnmatch with FNM_PATHNAME, e.g. "/wheelhouse/*.whl")
-// into `out_dir` under its base name. Entries with ".." or absolute names are refused.
+// into `out_dir` (created if missing) under its base name. Entries with ".." or
+// absolute names anywhere in the tar are INVALID_ARGUMENT, as are two matches with the
+// same base name. A matching hard link is copied from its target when that was
+// extracted too, else FAILED_PRECONDITION. Returns the files in archive order.
 absl::StatusOr<std::vector<ExtractedFile>> ExtractMatching(const std::string& tar_path,
                                                           const std::string& archive_root,
                                                           const std::string& pattern,

@@ -1,0 +1,95 @@
+// dockyard: the command line client of a Dockyard controller.
+#include <unistd.h>
+
+#include <cstdlib>
+#include <iostream>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
+#include "controller/cli/commands.h"
+
+ABSL_FLAG(std::string, controller, "", "controller host:port (default: $DOCKYARD_CONTROLLER, else 127.0.0.1:7420)");
+ABSL_FLAG(std::string, artifacts_dir, "target", "run: where the run's artifacts are downloaded");
+ABSL_FLAG(bool, no_artifacts, false, "run: do not download artifacts");
+ABSL_FLAG(std::string, dest, "", "artifacts: download into this directory instead of listing");
+ABSL_FLAG(bool, follow, false, "logs: keep following until the stage ends");
+ABSL_FLAG(int, attempt, 0, "logs: which attempt (default: the current one)");
+
+namespace {
+
+constexpr char kUsage[] =
+    "Dockyard CLI.\n"
+    "  dockyard run FILE [--artifacts-dir=target]   submit a pipeline, follow it live, fetch its artifacts\n"
+    "  dockyard status RUN                          stages of a run and where they ran\n"
+    "  dockyard logs RUN STAGE [--follow] [--attempt=N]\n"
+    "  dockyard artifacts RUN [--dest=DIR]          list (or fetch) a run's artifacts\n"
+    "  dockyard cancel RUN\n"
+    "  dockyard agents                              connected agents, slots and labels\n"
+    "Controller: --controller=HOST:PORT or DOCKYARD_CONTROLLER (default 127.0.0.1:7420).\n"
+    "Exit codes: 0 ok, 1 run failed/cancelled, 2 bad input, 3 controller unreachable.";
+
+int Usage(const char* why) {
+  std::cerr << "dockyard: " << why << "\n" << kUsage << "\n";
+  return dockyard::kExitBadInput;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Users type --artifacts-dir; absl flag names cannot hold '-'.
+  std::vector<std::string> fixed(argv, argv + argc);
+  std::vector<char*> args;
+  for (std::string& arg : fixed) {
+    if (arg.rfind("--", 0) == 0) {
+      for (size_t i = 2; i < arg.size() && arg[i] != '='; ++i) {
+        if (arg[i] == '-') arg[i] = '_';
+      }
+    }
+    args.push_back(arg.data());
+  }
+  absl::SetProgramUsageMessage(kUsage);
+  std::vector<char*> positional = absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
+  if (positional.size() < 2) return Usage("missing command");
+
+  std::string address = absl::GetFlag(FLAGS_controller);
+  if (address.empty() && std::getenv("DOCKYARD_CONTROLLER") != nullptr) address = std::getenv("DOCKYARD_CONTROLLER");
+  if (address.empty()) address = "127.0.0.1:7420";
+  dockyard::DockyardClient client(address);
+  const bool tty = ::isatty(STDOUT_FILENO) == 1;
+
+  const std::string command = positional[1];
+  auto arg = [&](size_t i) { return i < positional.size() ? std::string(positional[i]) : std::string(); };
+  const size_t count = positional.size() - 2;
+  if (command == "run") {
+    if (count != 1) return Usage("run takes one pipeline file");
+    dockyard::RunCommandOptions options;
+    options.artifacts_dir = absl::GetFlag(FLAGS_artifacts_dir);
+    options.download_artifacts = !absl::GetFlag(FLAGS_no_artifacts);
+    options.progress = tty;
+    return dockyard::RunPipeline(client, arg(2), options, std::cout, std::cerr);
+  }
+  if (command == "status") {
+    if (count != 1) return Usage("status takes a run id");
+    return dockyard::ShowStatus(client, arg(2), std::cout, std::cerr);
+  }
+  if (command == "logs") {
+    if (count != 2) return Usage("logs takes a run id and a stage name");
+    return dockyard::ShowLogs(client, arg(2), arg(3), absl::GetFlag(FLAGS_attempt), absl::GetFlag(FLAGS_follow),
+                              std::cout, std::cerr);
+  }
+  if (command == "artifacts") {
+    if (count != 1) return Usage("artifacts takes a run id");
+    return dockyard::Artifacts(client, arg(2), absl::GetFlag(FLAGS_dest), tty, std::cout, std::cerr);
+  }
+  if (command == "cancel") {
+    if (count != 1) return Usage("cancel takes a run id");
+    return dockyard::CancelRun(client, arg(2), std::cout, std::cerr);
+  }
+  if (command == "agents") {
+    if (count != 0) return Usage("agents takes no arguments");
+    return dockyard::ListAgents(client, std::cout, std::cerr);
+  }
+  return Usage(("unknown command \"" + command + "\"").c_str());
+}

@@ -1,0 +1,46 @@
+// The real DockerClient: speaks the Docker Engine HTTP API over the engine's unix
+// socket with libcurl. Never pulls images: the agent runs only what is already local.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "agent/docker_client.h"
+
+namespace dockyard {
+
+// Each call uses its own curl handle, so one instance may be shared by any number of
+// threads. Short calls time out after two minutes; FollowLogs, WaitContainer and the
+// archive transfers have no total timeout because they last as long as the container
+// or the data does. Connecting gives up after 5 s (UNAVAILABLE naming the socket).
+class DockerEngineClient final : public DockerClient {
+ public:
+  explicit DockerEngineClient(std::string socket_path = "/var/run/docker.sock",
+                              std::string api_version = "v1.41");
+
+  absl::Status Ping() override;
+  absl::StatusOr<bool> ImageExists(const std::string& image) override;
+  absl::StatusOr<std::string> CreateContainer(const ContainerSpec& spec) override;
+  absl::Status PutArchive(const std::string& id, const std::string& dest_dir,
+                          const std::string& tar_path) override;
+  absl::Status GetArchive(const std::string& id, const std::string& path,
+                          const std::string& out_tar_path) override;
+  absl::Status StartContainer(const std::string& id) override;
+  absl::Status FollowLogs(const std::string& id, const OutputSink& sink) override;
+  absl::StatusOr<int64_t> WaitContainer(const std::string& id) override;
+  absl::Status KillContainer(const std::string& id) override;
+  absl::Status RemoveContainer(const std::string& id) override;
+  absl::StatusOr<std::vector<ContainerSummary>> ListContainers(const std::string& label) override;
+  absl::Status CreateVolume(const std::string& name,
+                            const std::map<std::string, std::string>& labels) override;
+  absl::Status RemoveVolume(const std::string& name) override;
+  absl::StatusOr<std::vector<std::string>> ListVolumes(const std::string& label) override;
+
+ private:
+  std::string socket_path_;
+  std::string api_version_;
+};
+
+}  // namespace dockyard

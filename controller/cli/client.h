@@ -1,0 +1,49 @@
+// The CLI's view of a controller: RunService calls with deadlines, and followers
+// (run state, logs) that resume from where they were when the connection drops.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "dockyard/v1/run.grpc.pb.h"
+
+namespace dockyard {
+
+class DockyardClient {
+ public:
+  explicit DockyardClient(const std::string& address);
+
+  // Uploads the tar at `path` unless the controller has it; returns its digest.
+  absl::StatusOr<std::string> UploadSource(const std::string& path);
+  absl::StatusOr<std::string> Submit(const v1::Pipeline& pipeline);
+  absl::StatusOr<v1::Run> GetRun(const std::string& run_id);
+  absl::Status CancelRun(const std::string& run_id);
+  absl::StatusOr<std::vector<v1::AgentInfo>> ListAgents();
+  absl::StatusOr<std::vector<v1::Artifact>> ListArtifacts(const std::string& run_id);
+
+  // Calls `on_change` with the run now and after every change until it finishes.
+  // Rides out a controller that is briefly unreachable (up to `patience`).
+  absl::Status WatchRun(const std::string& run_id, const std::function<void(const v1::Run&)>& on_change,
+                        absl::Duration patience = absl::Minutes(2));
+  // Calls `on_data` with the log of a stage attempt (0 = current) from its start;
+  // with `follow`, until the attempt ends. Resumes at its offset after a reconnect.
+  absl::Status ReadLog(const std::string& run_id, const std::string& stage, int attempt, bool follow,
+                       const std::function<void(std::string_view)>& on_data,
+                       absl::Duration patience = absl::Minutes(2));
+  // Downloads an artifact to `dest` (written to a temp file, verified against its
+  // sha256, then renamed). `on_progress(bytes_so_far)` after each chunk.
+  absl::Status DownloadArtifact(const v1::Artifact& artifact, const std::string& dest,
+                                const std::function<void(int64_t)>& on_progress);
+
+ private:
+  std::unique_ptr<v1::RunService::Stub> stub_;
+};
+
+}  // namespace dockyard

@@ -1,0 +1,41 @@
+// The `dockyard` CLI's commands. Each returns the process exit code:
+//   0 success · 1 the run failed, was cancelled or timed out · 2 bad input (usage,
+//   invalid pipeline file) · 3 the controller is unreachable or refused the request.
+#pragma once
+
+#include <ostream>
+#include <string>
+
+#include "controller/cli/client.h"
+
+namespace dockyard {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitRunFailed = 1;
+inline constexpr int kExitBadInput = 2;
+inline constexpr int kExitUnavailable = 3;
+
+struct RunCommandOptions {
+  std::string artifacts_dir = "target";
+  bool download_artifacts = true;
+  bool progress = false;  // show transfer progress (stdout is a terminal)
+};
+
+// `dockyard run FILE`: validate, ship the source, submit, follow every stage's log
+// live with a stage prefix, then fetch the artifacts.
+int RunPipeline(DockyardClient& client, const std::string& file, const RunCommandOptions& options,
+                std::ostream& out, std::ostream& err);
+// `dockyard status RUN`
+int ShowStatus(DockyardClient& client, const std::string& run_id, std::ostream& out, std::ostream& err);
+// `dockyard logs RUN STAGE [--follow] [--attempt N]`
+int ShowLogs(DockyardClient& client, const std::string& run_id, const std::string& stage, int attempt,
+             bool follow, std::ostream& out, std::ostream& err);
+// `dockyard agents`
+int ListAgents(DockyardClient& client, std::ostream& out, std::ostream& err);
+// `dockyard artifacts RUN [--dest DIR]`: lists, or fetches into DIR.
+int Artifacts(DockyardClient& client, const std::string& run_id, const std::string& dest, bool progress,
+              std::ostream& out, std::ostream& err);
+// `dockyard cancel RUN`
+int CancelRun(DockyardClient& client, const std::string& run_id, std::ostream& out, std::ostream& err);
+
+}  // namespace dockyard

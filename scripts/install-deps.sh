@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages Dockyard builds and runs with (idempotent).
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config git curl ca-certificates
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler  # wire contract
+  libabsl-dev           # Status/StatusOr, flags, time, synchronization
+  libspdlog-dev         # logging
+  libgtest-dev libgmock-dev
+  libcurl4-openssl-dev  # Docker Engine API over its unix socket
+  nlohmann-json3-dev    # Docker Engine API JSON
+  libyaml-cpp-dev       # pipeline files
+  libsqlite3-dev        # controller state
+  libarchive-dev        # tar streams (sources, artifacts)
+  libssl-dev            # sha256
+  python3               # e2e wheel checks
+  docker.io             # the engine agents drive
+  debootstrap busybox-static  # local images without a registry
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,191 @@
+#include "tests/support/cluster.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+
+namespace dockyard::testing {
+namespace fs = std::filesystem;
+
+std::string Bin(const std::string& relative) { return absl::StrCat(DOCKYARD_BIN_DIR, "/", relative); }
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string Shell(const std::string& command) {
+  std::string out;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
+  ::pclose(pipe);
+  return out;
+}
+
+Process::Process(std::vector<std::string> argv, std::string log_path) : log_path_(std::move(log_path)) {
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    int fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    int null = ::open("/dev/null", O_RDONLY);
+    ::dup2(null, 0);
+    std::vector<char*> args;
+    for (std::string& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+}
+
+Process::~Process() {
+  if (Running()) {
+    Signal(SIGKILL);
+    Wait(absl::Seconds(10));
+  }
+}
+
+void Process::Signal(int sig) {
+  if (pid_ > 0 && status_ < 0) ::kill(pid_, sig);
+}
+
+bool Process::Running() {
+  if (status_ >= 0) return false;
+  int st = 0;
+  pid_t r = ::waitpid(pid_, &st, WNOHANG);
+  if (r == pid_) {
+    status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return false;
+  }
+  return true;
+}
+
+int Process::Wait(absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (Running()) {
+    if (absl::Now() > deadline) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return status_;
+}
+
+std::string Process::Log() const { return ReadFile(log_path_); }
+
+Cluster::Cluster() {
+  char tmpl[] = "/tmp/dyt-XXXXXX";  // short: unix socket paths stay under 108 chars
+  dir_ = ::mkdtemp(tmpl);
+}
+
+Cluster::~Cluster() {
+  for (auto& [name, agent] : agents_) {
+    agent->Signal(SIGTERM);
+  }
+  for (auto& [name, agent] : agents_) {
+    if (agent->Wait(absl::Seconds(20)) < 0) agent->Signal(SIGKILL);
+  }
+  if (controller_) {
+    controller_->Signal(SIGTERM);
+    if (controller_->Wait(absl::Seconds(10)) < 0) controller_->Signal(SIGKILL);
+  }
+  for (const std::string& name : agent_names_) {
+    Shell(absl::StrCat("docker ps -aq --filter label=dockyard.agent=", name, " | xargs -r docker rm -f >/dev/null 2>&1"));
+    Shell(absl::StrCat("docker volume ls -q --filter label=dockyard.agent=", name,
+                       " | xargs -r docker volume rm -f >/dev/null 2>&1"));
+  }
+  std::error_code ec;
+  fs::remove_all(dir_, ec);
+}
+
+void Cluster::StartController(std::vector<std::string> extra_flags) {
+  const std::string address_file = dir_ + "/controller.address";
+  fs::remove(address_file);
+  // A restart keeps the port, so agents and clients find it again.
+  const std::string listen = address_.empty() ? "127.0.0.1:0" : address_;
+  std::vector<std::string> argv = {Bin("controller/dockyard-controller"), "--listen=" + listen,
+                                   "--data_dir=" + dir_ + "/controller", "--address_file=" + address_file};
+  for (auto& f : extra_flags) argv.push_back(f);
+  controller_ = std::make_unique<Process>(argv, dir_ + "/controller.log");
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (!fs::exists(address_file)) {
+    if (!controller_->Running() || absl::Now() > deadline) {
+      throw std::runtime_error("controller did not start:\n" + controller_->Log());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  address_ = ReadFile(address_file);
+  while (!address_.empty() && (address_.back() == '\n')) address_.pop_back();
+}
+
+Process& Cluster::StartAgent(const AgentSpec& spec) {
+  std::vector<std::string> argv = {Bin("agent/dockyard-agent"),
+                                   "--controller=" + address_,
+                                   "--name=" + spec.name,
+                                   "--labels=" + absl::StrJoin(spec.labels, ","),
+                                   absl::StrCat("--slots=", spec.slots),
+                                   "--work_dir=" + dir_ + "/agent-" + spec.name};
+  agents_[spec.name] = std::make_unique<Process>(argv, absl::StrCat(dir_, "/agent-", spec.name, ".log"));
+  if (std::find(agent_names_.begin(), agent_names_.end(), spec.name) == agent_names_.end()) {
+    agent_names_.push_back(spec.name);
+  }
+  return *agents_[spec.name];
+}
+
+CliResult Cluster::Cli(const std::vector<std::string>& args, absl::Duration timeout) {
+  static int counter = 0;
+  const std::string out = absl::StrCat(dir_, "/cli-", ++counter, ".out");
+  const std::string err = absl::StrCat(dir_, "/cli-", counter, ".err");
+  std::string command = absl::StrCat("cd ", dir_, " && timeout ", absl::ToInt64Seconds(timeout), " ",
+                                     Bin("controller/dockyard"), " --controller=", address_);
+  for (const std::string& a : args) absl::StrAppend(&command, " '", a, "'");
+  absl::StrAppend(&command, " >", out, " 2>", err);
+  int status = std::system(command.c_str());
+  CliResult result;
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  result.out = ReadFile(out);
+  result.err = ReadFile(err);
+  return result;
+}
+
+std::string Cluster::WriteFile(const std::string& name, const std::string& text) {
+  const fs::path path = fs::path(dir_) / name;
+  fs::create_directories(path.parent_path());
+  std::ofstream(path, std::ios::binary) << text;
+  return path.string();
+}
+
+void Cluster::WaitForAgents(int count, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  for (;;) {
+    CliResult r = Cli({"agents"});
+    int connected = 0;
+    size_t pos = 0;
+    while ((pos = r.out.find(" connected ", pos)) != std::string::npos) {
+      ++connected;
+      ++pos;
+    }
+    if (connected >= count) return;
+    if (absl::Now() > deadline) throw std::runtime_error("agents did not connect:\n" + r.out + r.err);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+}  // namespace dockyard::testing

@@ -1,0 +1,83 @@
+// Test support: a real controller and real agents as child processes on this
+// machine (controller on 127.0.0.1:0), a scratch directory, and the real CLI, so
+// integration tests can kill, pause and restart them like an operator would.
+#pragma once
+
+#include <sys/types.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+
+namespace dockyard::testing {
+
+// A child process with stdout+stderr in a file.
+class Process {
+ public:
+  Process(std::vector<std::string> argv, std::string log_path);
+  ~Process();  // SIGKILLs it if still running
+
+  void Signal(int sig);
+  // Waits for exit; returns the exit status (128+signal when killed), -1 on timeout.
+  int Wait(absl::Duration timeout = absl::Seconds(60));
+  bool Running();
+  std::string Log() const;
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+  int status_ = -1;
+  std::string log_path_;
+};
+
+struct CliResult {
+  int exit_code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+struct AgentSpec {
+  std::string name;
+  std::vector<std::string> labels;
+  int slots = 1;
+};
+
+class Cluster {
+ public:
+  // A fresh scratch dir under /tmp; the controller is not started yet.
+  Cluster();
+  // Stops everything it started and removes Docker objects labelled for its agents.
+  ~Cluster();
+
+  void StartController(std::vector<std::string> extra_flags = {});
+  Process& controller() { return *controller_; }
+  const std::string& address() const { return address_; }
+  Process& StartAgent(const AgentSpec& spec);
+  Process& agent(const std::string& name) { return *agents_.at(name); }
+
+  // Runs `dockyard ARGS...` against this cluster's controller, in dir().
+  CliResult Cli(const std::vector<std::string>& args, absl::Duration timeout = absl::Minutes(10));
+  // Writes `text` to dir()/name (creating parent dirs) and returns the path.
+  std::string WriteFile(const std::string& name, const std::string& text);
+  const std::string& dir() const { return dir_; }
+  // Waits until `dockyard agents` lists `count` connected agents.
+  void WaitForAgents(int count, absl::Duration timeout = absl::Seconds(30));
+
+ private:
+  std::string dir_;
+  std::unique_ptr<Process> controller_;
+  std::string address_;
+  std::map<std::string, std::unique_ptr<Process>> agents_;
+  std::vector<std::string> agent_names_;
+};
+
+// Path of a built binary, e.g. Bin("controller/dockyard").
+std::string Bin(const std::string& relative);
+// Output of a shell command (for `docker ps` checks).
+std::string Shell(const std::string& command);
+std::string ReadFile(const std::string& path);
+
+}  // namespace dockyard::testing
