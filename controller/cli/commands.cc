@@ -168,6 +168,7 @@ int RunPipeline(DockyardClient& client, const std::string& file, const RunComman
   absl::Mutex out_mu;
   std::map<std::string, v1::StageInfo> seen;
   std::set<std::pair<std::string, int>> following;
+  std::map<std::pair<std::string, int>, std::string> endings_due;  // guarded by out_mu
   std::vector<std::thread> followers;
   v1::Run last;
   auto say = [&](const std::string& stage, const std::string& text) {
@@ -190,29 +191,45 @@ int RunPipeline(DockyardClient& client, const std::string& file, const RunComman
           if (stage.state() == v1::STAGE_ASSIGNED || stage.state() == v1::STAGE_RUNNING) {
             absl::StrAppend(&text, " on ", stage.agent(), " (attempt ", stage.attempt(), ")");
           }
-          if (!stage.message().empty()) absl::StrAppend(&text, ": ", stage.message());
-          say(stage.name(), text);
+          if (!stage.message().empty() && (endings || stage.message() != before.message())) {
+            absl::StrAppend(&text, ": ", stage.message());
+          }
+          if (endings && following.count({stage.name(), stage.attempt()}) != 0) {
+            // Its follower prints this after the attempt's last log line.
+            absl::MutexLock lock(&out_mu);
+            endings_due[{stage.name(), stage.attempt()}] = text;
+          } else {
+            say(stage.name(), text);
+          }
         }
         before = stage;
       }
     }
     for (const v1::StageInfo& stage : run.stages()) {
       if (stage.attempt() > 0 && following.insert({stage.name(), stage.attempt()}).second) {
-        followers.emplace_back([&client, &out, &out_mu, &err, run_id = *run_id, name = stage.name(),
-                                attempt = stage.attempt(), p = prefix(stage.name())] {
+        followers.emplace_back([&client, &out, &out_mu, &err, &endings_due, run_id = *run_id,
+                                name = stage.name(), attempt = stage.attempt(), p = prefix(stage.name())] {
           PrefixedPrinter printer(out, out_mu, p);
           absl::Status st = client.ReadLog(run_id, name, attempt, /*follow=*/true,
                                            [&](std::string_view data) { printer.Write(data); });
           printer.Flush();
-          if (!st.ok()) {
-            absl::MutexLock lock(&out_mu);
-            err << "dockyard: log of " << name << ": " << st.message() << "\n";
+          absl::MutexLock lock(&out_mu);
+          if (!st.ok()) err << "dockyard: log of " << name << ": " << st.message() << "\n";
+          // The log closes when the attempt ends; its end state arrives with the
+          // next run snapshot, normally within a poll interval.
+          const std::pair<std::string, int> key{name, attempt};
+          auto due = [&] { return endings_due.count(key) != 0; };
+          out_mu.AwaitWithTimeout(absl::Condition(&due), absl::Seconds(3));
+          if (auto it = endings_due.find(key); it != endings_due.end()) {
+            out << p << "==> " << it->second << "\n" << std::flush;
+            endings_due.erase(it);
           }
         });
       }
     }
   });
   for (std::thread& t : followers) t.join();
+  for (const auto& [key, text] : endings_due) out << prefix(key.first) << "==> " << text << "\n";
   if (!watched.ok()) return Unavailable(watched, err);
   if (!Finished(last)) {
     err << "dockyard: lost track of run " << *run_id << "; see `dockyard status " << *run_id << "`\n";

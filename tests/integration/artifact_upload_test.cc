@@ -1,0 +1,197 @@
+// Artifact uploads against an in-process controller on 127.0.0.1:0, with the test
+// playing the agent over the real gRPC contract: a cut-off or corrupt upload is
+// never listed and leaves no temp file; identical content is stored once.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+#include "common/sha256.h"
+#include "controller/server.h"
+#include "dockyard/v1/agent.grpc.pb.h"
+#include "dockyard/v1/run.grpc.pb.h"
+
+namespace dockyard {
+namespace {
+
+namespace fs = std::filesystem;
+
+class ArtifactUpload : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    data_dir_ = fs::path(::testing::TempDir()) / ("artifact-upload-" + std::to_string(::getpid()));
+    fs::remove_all(data_dir_);
+    ServerOptions options;
+    options.controller.data_dir = data_dir_.string();
+    auto server = ControllerServer::Start(options);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    auto channel = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
+    agents_ = v1::AgentService::NewStub(channel);
+    runs_ = v1::RunService::NewStub(channel);
+
+    // Register as an agent and take both stages of a run.
+    session_ = agents_->Session(&session_context_);
+    v1::AgentMessage hello;
+    hello.mutable_register_()->set_name("scripted-agent");
+    hello.mutable_register_()->set_slots(2);
+    ASSERT_TRUE(session_->Write(hello));
+    v1::ControllerMessage message;
+    ASSERT_TRUE(session_->Read(&message));
+    ASSERT_TRUE(message.has_welcome());
+
+    v1::SubmitRunRequest submit;
+    submit.mutable_pipeline()->set_name("artifacts");
+    for (const char* name : {"a", "b"}) {
+      v1::Stage* stage = submit.mutable_pipeline()->add_stages();
+      stage->set_name(name);
+      stage->set_image("dockyard/busybox");
+      stage->set_run("true");
+    }
+    grpc::ClientContext context;
+    v1::SubmitRunResponse submitted;
+    ASSERT_TRUE(runs_->SubmitRun(&context, submit, &submitted).ok());
+    run_id_ = submitted.run_id();
+    for (int i = 0; i < 2; ++i) {
+      ASSERT_TRUE(session_->Read(&message));
+      ASSERT_TRUE(message.has_assign()) << message.DebugString();
+      refs_[message.assign().stage().stage()] = message.assign().stage();
+      v1::AgentMessage running;
+      *running.mutable_stage_status()->mutable_stage() = message.assign().stage();
+      running.mutable_stage_status()->set_state(v1::STAGE_RUNNING);
+      ASSERT_TRUE(session_->Write(running));
+    }
+    WaitUntilRunning();
+  }
+
+  void TearDown() override {
+    session_context_.TryCancel();
+    session_->Finish();
+    server_.reset();
+    fs::remove_all(data_dir_);
+  }
+
+  void WaitUntilRunning() {
+    for (int i = 0; i < 200; ++i) {
+      auto run = server_->core().GetRun(run_id_);
+      int running = 0;
+      for (const auto& s : run->stages()) running += s.state() == v1::STAGE_RUNNING;
+      if (running == 2) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    FAIL() << "stages never ran";
+  }
+
+  // Uploads `data` as `path` for stage `stage`, announcing `sha256`; stops after
+  // `send_bytes` bytes and cancels the call when that is short of the whole.
+  grpc::Status Upload(const std::string& stage, const std::string& path, const std::string& data,
+                      const std::string& sha256, size_t send_bytes) {
+    grpc::ClientContext context;
+    v1::UploadArtifactResponse response;
+    auto writer = agents_->UploadArtifact(&context, &response);
+    v1::UploadArtifactRequest request;
+    *request.mutable_header()->mutable_stage() = refs_.at(stage);
+    request.mutable_header()->set_path(path);
+    request.mutable_header()->set_size(static_cast<int64_t>(data.size()));
+    request.mutable_header()->set_sha256(sha256);
+    writer->Write(request);
+    for (size_t off = 0; off < send_bytes; off += 64 * 1024) {
+      request.set_data(data.substr(off, std::min<size_t>(64 * 1024, send_bytes - off)));
+      writer->Write(request);
+    }
+    if (send_bytes < data.size()) {
+      context.TryCancel();  // the connection drops midway
+    } else {
+      writer->WritesDone();
+    }
+    return writer->Finish();
+  }
+
+  std::vector<v1::Artifact> Listed() {
+    grpc::ClientContext context;
+    v1::ListArtifactsRequest request;
+    request.set_run_id(run_id_);
+    v1::ListArtifactsResponse response;
+    EXPECT_TRUE(runs_->ListArtifacts(&context, request, &response).ok());
+    return {response.artifacts().begin(), response.artifacts().end()};
+  }
+
+  size_t FilesUnder(const std::string& sub) {
+    size_t n = 0;
+    for (const auto& e : fs::recursive_directory_iterator(data_dir_ / sub)) n += e.is_regular_file();
+    return n;
+  }
+
+  // Temp files go away when the server finishes the cancelled call; that is
+  // asynchronous to the client, so give it a moment.
+  bool TempDirEmpties() {
+    for (int i = 0; i < 200; ++i) {
+      if (FilesUnder("blobs/tmp") == 0) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
+
+  fs::path data_dir_;
+  std::unique_ptr<ControllerServer> server_;
+  std::unique_ptr<v1::AgentService::Stub> agents_;
+  std::unique_ptr<v1::RunService::Stub> runs_;
+  grpc::ClientContext session_context_;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::AgentMessage, v1::ControllerMessage>> session_;
+  std::string run_id_;
+  std::map<std::string, v1::StageRef> refs_;
+};
+
+std::string Content(size_t size, char seed) {
+  std::string data(size, '\0');
+  for (size_t i = 0; i < size; ++i) data[i] = static_cast<char>(seed + i * 31 % 251);
+  return data;
+}
+
+TEST_F(ArtifactUpload, CutOffUploadIsNeverListedLeavesNoTempFileAndCanBeRestarted) {
+  const std::string data = Content(3 << 20, 'x');
+  const std::string sha = Sha256Hex(data);
+  grpc::Status cut = Upload("a", "/out/app.whl", data, sha, data.size() / 2);
+  EXPECT_FALSE(cut.ok());
+  EXPECT_TRUE(Listed().empty());
+  EXPECT_TRUE(TempDirEmpties());
+  EXPECT_EQ(FilesUnder("blobs/sha256"), 0u);
+
+  grpc::Status again = Upload("a", "/out/app.whl", data, sha, data.size());
+  ASSERT_TRUE(again.ok()) << again.error_message();
+  ASSERT_EQ(Listed().size(), 1u);
+  EXPECT_EQ(Listed()[0].sha256(), sha);
+  EXPECT_EQ(Listed()[0].name(), "app.whl");
+}
+
+TEST_F(ArtifactUpload, UploadNotMatchingItsAnnouncedDigestIsRefusedAndNotListed) {
+  const std::string data = Content(1 << 20, 'y');
+  grpc::Status refused = Upload("a", "/out/app.whl", data, Sha256Hex("something else"), data.size());
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::DATA_LOSS) << refused.error_message();
+  EXPECT_TRUE(Listed().empty());
+  EXPECT_TRUE(TempDirEmpties());
+  EXPECT_EQ(FilesUnder("blobs/sha256"), 0u);
+}
+
+TEST_F(ArtifactUpload, TwoStagesUploadingTheSameContentStoreItOnce) {
+  const std::string data = Content(2 << 20, 'z');
+  const std::string sha = Sha256Hex(data);
+  ASSERT_TRUE(Upload("a", "/dist/lib-a.whl", data, sha, data.size()).ok());
+  ASSERT_TRUE(Upload("b", "/dist/lib-b.whl", data, sha, data.size()).ok());
+  EXPECT_EQ(Listed().size(), 2u);
+  EXPECT_EQ(FilesUnder("blobs/sha256"), 1u);
+}
+
+TEST_F(ArtifactUpload, UploadForAStageThatIsNotRunningIsRefused) {
+  refs_["a"].set_attempt(7);
+  const std::string data = Content(1024, 'q');
+  grpc::Status refused = Upload("a", "/out/x.bin", data, Sha256Hex(data), data.size());
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << refused.error_message();
+  EXPECT_TRUE(Listed().empty());
+}
+
+}  // namespace
+}  // namespace dockyard
