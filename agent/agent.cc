@@ -2,17 +2,25 @@
 
 #include <filesystem>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "agent/stage_spool.h"
 #include "common/logging.h"
 
 namespace dockyard {
 namespace {
 
+std::string Label(const ContainerSummary& c, const char* key) {
+  auto it = c.labels.find(key);
+  return it == c.labels.end() ? "" : it->second;
+}
+
 }  // namespace
 
 Agent::Agent(AgentOptions options, std::shared_ptr<grpc::Channel> channel, DockerClient* docker)
     : options_(std::move(options)),
+      spool_root_(options_.work_dir + "/spool"),
       channel_(std::move(channel)),
       stub_(v1::AgentService::NewStub(channel_)),
       docker_(docker),
@@ -20,28 +28,86 @@ Agent::Agent(AgentOptions options, std::shared_ptr<grpc::Channel> channel, Docke
       artifacts_(docker, stub_.get()) {
   std::error_code ec;
   std::filesystem::create_directories(options_.work_dir + "/scratch", ec);
+  std::filesystem::create_directories(spool_root_, ec);
 }
 
 Agent::~Agent() { Shutdown(); }
 
 void Agent::Start() {
-  RemoveLeftoverContainers();
+  Recover();
   connect_thread_ = std::thread([this] { ConnectLoop(); });
   flush_thread_ = std::thread([this] { FlushLoop(); });
 }
 
-void Agent::RemoveLeftoverContainers() {
-  auto leftovers = docker_->ListContainers(absl::StrCat(kAgentLabel, "=", options_.name));
-  if (!leftovers.ok()) {
-    Logger("agent")->warn("cannot list leftover containers: {}", leftovers.status().ToString());
-    return;
+std::unique_ptr<LogPump> Agent::NewPump(const v1::StageRef& ref, const std::string& spool_dir) {
+  return std::make_unique<LogPump>(
+      ref,
+      [this](v1::LogBatch batch) {
+        v1::AgentMessage message;
+        *message.mutable_log() = std::move(batch);
+        Send(std::move(message));
+      },
+      LogPumpOptions{}, SpoolLogPath(spool_dir));
+}
+
+void Agent::Recover() {
+  auto log = Logger("agent");
+  std::map<Key, std::string> containers;
+  auto found = docker_->ListContainers(absl::StrCat(kAgentLabel, "=", options_.name));
+  if (!found.ok()) log->warn("cannot list this agent's containers: {}", found.status().ToString());
+  for (const ContainerSummary& c : found.ok() ? *found : std::vector<ContainerSummary>{}) {
+    int attempt = 0;
+    if (!absl::SimpleAtoi(Label(c, kAttemptLabel), &attempt)) attempt = 0;
+    containers[{Label(c, kRunLabel), Label(c, kStageLabel), attempt}] = c.id;
   }
-  for (const ContainerSummary& c : *leftovers) {
-    Logger("agent")->info("removing leftover container {} (run={} stage={})", c.id.substr(0, 12),
-                          c.labels.count(kRunLabel) ? c.labels.at(kRunLabel) : "?",
-                          c.labels.count(kStageLabel) ? c.labels.at(kStageLabel) : "?");
-    (void)docker_->RemoveContainer(c.id);
+
+  absl::MutexLock lock(&mu_);
+  for (const std::string& dir : ListSpools(spool_root_)) {
+    auto assignment = LoadSpoolAssignment(dir);
+    if (!assignment.ok()) {
+      RemoveSpool(dir);
+      continue;
+    }
+    const v1::StageRef& ref = assignment->stage();
+    const Key key{ref.run_id(), ref.stage(), ref.attempt()};
+    std::optional<v1::StageStatus> status = LoadSpoolStatus(dir);
+    auto container = containers.find(key);
+    if (!status && container == containers.end()) {
+      // Its container is gone: nothing to resume. The controller, not hearing of
+      // it, re-queues the attempt.
+      log->warn("run={} stage={} attempt={} container vanished while the agent was down", ref.run_id(),
+                ref.stage(), ref.attempt());
+      RemoveSpool(dir);
+      continue;
+    }
+    Running& run = running_[key];
+    run.ref = ref;
+    run.spool_dir = dir;
+    if (status) {
+      // Over before the restart; its status may not have reached the controller.
+      run.pump = NewPump(ref, dir);
+      run.final_status = status;
+      continue;
+    }
+    run.thread = std::thread([this, key, a = *assignment, id = container->second] { RunStage(key, a, id); });
+    containers.erase(container);
   }
+  for (const auto& [key, id] : containers) {
+    log->info("removing container {} of run={} stage={} attempt={}: this agent no longer runs it", id.substr(0, 12),
+              std::get<0>(key), std::get<1>(key), std::get<2>(key));
+    (void)docker_->RemoveContainer(id);
+  }
+}
+
+std::vector<v1::StageRef> Agent::Unsettled() {
+  std::vector<v1::StageRef> refs;
+  absl::MutexLock lock(&mu_);
+  // Finished attempts whose status may not have arrived count as running: their
+  // status is resent right after Welcome, and the controller must not give them up.
+  for (const auto& [key, run] : running_) {
+    if (!run.settled) refs.push_back(run.ref);
+  }
+  return refs;
 }
 
 v1::RegisterAgent Agent::Registration() {
@@ -56,10 +122,9 @@ v1::RegisterAgent Agent::Registration() {
       if (absl::ConsumePrefix(&id, kKeyedCacheVolumePrefix)) reg.add_cache_keys(std::string(id));
     }
   }
+  for (v1::StageRef& ref : Unsettled()) *reg.add_running() = std::move(ref);
   absl::MutexLock lock(&mu_);
-  // Finished attempts whose status may not have arrived count as running: their
-  // status is resent right after Welcome, and the controller must not give them up.
-  for (const auto& [key, run] : running_) *reg.add_running() = run.executor->ref();
+  reg.set_draining(draining_);
   return reg;
 }
 
@@ -85,44 +150,64 @@ void Agent::ConnectLoop() {
       was_connected = connected_;
       connected_ = false;
     }
-    {
-      absl::MutexLock lock(&mu_);
-      if (stopping_) return;
-    }
-    Logger("agent")->warn("session to controller ended: {} ({}); reconnecting", status.error_message(),
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    Logger("agent")->warn("session to controller ended: {} (code {}); reconnecting", status.error_message(),
                           static_cast<int>(status.error_code()));
     if (was_connected) backoff = options_.reconnect_min;
-    absl::MutexLock lock(&mu_);
     mu_.AwaitWithTimeout(absl::Condition(&stopping_), backoff);
     if (stopping_) return;
     backoff = std::min(backoff * 2, options_.reconnect_max);
   }
 }
 
+void Agent::SendHeartbeat() {
+  v1::AgentMessage message;
+  for (v1::StageRef& ref : Unsettled()) *message.mutable_heartbeat()->add_running() = std::move(ref);
+  {
+    absl::MutexLock lock(&mu_);
+    message.mutable_heartbeat()->set_draining(draining_);
+  }
+  Send(std::move(message));
+}
+
 void Agent::FlushLoop() {
   std::vector<std::thread> done;
+  absl::Time last_heartbeat = absl::Now();
   for (;;) {
     std::vector<LogPump*> pumps;
     {
       absl::MutexLock lock(&mu_);
       mu_.AwaitWithTimeout(absl::Condition(&stopping_), options_.flush_interval);
-      if (stopping_ && running_.empty()) return;
-      for (auto& [key, run] : running_) pumps.push_back(run.pump.get());
-      ReapFinished();
-      // Pumps are owned by running_ entries, which are only erased by the flush
-      // thread itself (ReapFinished), so they outlive this loop iteration.
+      if (stopping_) return;
+      // Pumps are owned by running_ entries, which only this thread erases
+      // (ReapSettled), so they outlive this iteration.
+      for (auto& [key, run] : running_) {
+        if (run.pump) pumps.push_back(run.pump.get());
+      }
+      ReapSettled();
       done.swap(finished_threads_);
     }
     for (LogPump* pump : pumps) pump->Flush();
     for (std::thread& t : done) t.join();  // those threads have finished their work
     done.clear();
+    absl::Duration interval;
+    {
+      absl::MutexLock lock(&session_mu_);
+      interval = heartbeat_interval_;
+    }
+    if (absl::Now() - last_heartbeat >= interval) {
+      SendHeartbeat();
+      last_heartbeat = absl::Now();
+    }
   }
 }
 
-void Agent::ReapFinished() {
+void Agent::ReapSettled() {
   for (auto it = running_.begin(); it != running_.end();) {
     Running& run = it->second;
-    if (run.final_status && run.pump->AllAcked()) {
+    if (run.settled && run.final_status && !run.thread.joinable()) {
+      RemoveSpool(run.spool_dir);
       it = running_.erase(it);
     } else {
       ++it;
@@ -140,28 +225,26 @@ void Agent::Send(v1::AgentMessage message) {
   session->Send(std::move(message));
 }
 
-void Agent::SendLog(v1::LogBatch batch) {
-  v1::AgentMessage message;
-  *message.mutable_log() = std::move(batch);
-  Send(std::move(message));
-}
-
 void Agent::OnMessage(const v1::ControllerMessage& message) {
   switch (message.kind_case()) {
     case v1::ControllerMessage::kWelcome: {
       Logger("agent")->info("agent={} connected to controller", options_.name);
       std::vector<std::pair<LogPump*, std::optional<v1::StageStatus>>> resend;
-      std::shared_ptr<ControllerSession> session;
       {
         absl::MutexLock lock(&mu_);
-        for (auto& [key, run] : running_) resend.emplace_back(run.pump.get(), run.final_status);
+        for (auto& [key, run] : running_) {
+          if (run.pump) resend.emplace_back(run.pump.get(), run.final_status);
+        }
       }
+      std::shared_ptr<ControllerSession> session;
       {
         absl::MutexLock lock(&session_mu_);
         connected_ = true;
+        heartbeat_interval_ = absl::Milliseconds(std::max<int64_t>(100, message.welcome().heartbeat_interval_ms()));
         session = session_;
       }
-      // What the controller has not acknowledged goes again, logs before statuses.
+      // What the controller has not acknowledged goes again, logs before statuses;
+      // it drops what it already has by sequence number.
       for (auto& [pump, status] : resend) {
         pump->ResendUnacked();
         if (status) {
@@ -182,17 +265,24 @@ void Agent::OnMessage(const v1::ControllerMessage& message) {
       const v1::StageRef& ref = message.log_ack().stage();
       absl::MutexLock lock(&mu_);
       auto it = running_.find({ref.run_id(), ref.stage(), ref.attempt()});
-      if (it != running_.end()) it->second.pump->Ack(message.log_ack().next_seq());
+      if (it != running_.end() && it->second.pump) it->second.pump->Ack(message.log_ack().next_seq());
+      break;
+    }
+    case v1::ControllerMessage::kSettled: {
+      const v1::StageRef& ref = message.settled().stage();
+      absl::MutexLock lock(&mu_);
+      auto it = running_.find({ref.run_id(), ref.stage(), ref.attempt()});
+      if (it != running_.end() && it->second.final_status) it->second.settled = true;
       break;
     }
     case v1::ControllerMessage::kReject: {
       const v1::StageRef& ref = message.reject().stage();
       Logger("agent")->warn("run={} stage={} attempt={} refused by controller: {}", ref.run_id(), ref.stage(),
                             ref.attempt(), message.reject().reason());
-      // The controller will not take more of this attempt: forget what is pending.
+      // The controller will take no more of this attempt: stop resending it.
       absl::MutexLock lock(&mu_);
       auto it = running_.find({ref.run_id(), ref.stage(), ref.attempt()});
-      if (it != running_.end()) it->second.pump->Ack(INT64_MAX);
+      if (it != running_.end() && it->second.pump) it->second.pump->Ack(INT64_MAX);
       break;
     }
     case v1::ControllerMessage::kRunFinished: {
@@ -219,35 +309,46 @@ void Agent::OnAssign(const v1::StageAssignment& assignment) {
   absl::MutexLock lock(&mu_);
   if (stopping_ || running_.count(key) != 0) return;
   Running& run = running_[key];
-  run.pump = std::make_unique<LogPump>(ref, [this](v1::LogBatch batch) { SendLog(std::move(batch)); });
-  ExecutorDeps deps{docker_, &sources_, &artifacts_, options_.name, options_.work_dir + "/scratch"};
-  run.executor = std::make_shared<StageExecutor>(assignment, deps, run.pump.get());
+  run.ref = ref;
+  run.spool_dir = SpoolDir(spool_root_, ref);
   Logger("agent")->info("run={} stage={} attempt={} assigned image={}", ref.run_id(), ref.stage(), ref.attempt(),
                         assignment.spec().image());
-  run.thread = std::thread([this, key] { RunStage(key); });
+  run.thread = std::thread([this, key, assignment] { RunStage(key, assignment, std::nullopt); });
 }
 
-void Agent::RunStage(Key key) {
-  StageExecutor* executor;
-  LogPump* pump;
+void Agent::RunStage(Key key, v1::StageAssignment assignment, std::optional<std::string> adopt) {
+  std::string spool_dir;
   {
     absl::MutexLock lock(&mu_);
-    executor = running_.at(key).executor.get();
-    pump = running_.at(key).pump.get();
+    spool_dir = running_.at(key).spool_dir;
   }
-  v1::StageStatus status = executor->Run([&] {
+  if (!adopt) {
+    if (absl::Status st = CreateSpool(spool_dir, assignment); !st.ok()) {
+      Logger("agent")->warn("run={} stage={}: cannot spool ({}); a restart would lose this attempt",
+                            assignment.stage().run_id(), assignment.stage().stage(), st.ToString());
+    }
+  }
+  auto pump = NewPump(assignment.stage(), spool_dir);
+  ExecutorDeps deps{docker_, &sources_, &artifacts_, options_.name, options_.work_dir + "/scratch"};
+  auto executor = std::make_shared<StageExecutor>(assignment, deps, pump.get());
+  {
+    absl::MutexLock lock(&mu_);
+    Running& run = running_.at(key);
+    run.pump = std::move(pump);
+    run.executor = executor;
+  }
+  v1::StageStatus status = adopt ? executor->Adopt(*adopt) : executor->Run([&] {
     v1::AgentMessage running;
     *running.mutable_stage_status()->mutable_stage() = executor->ref();
     running.mutable_stage_status()->set_state(v1::STAGE_RUNNING);
     Send(std::move(running));
   });
-  (void)pump;
+  (void)SaveSpoolStatus(spool_dir, status);
   {
     absl::MutexLock lock(&mu_);
     Running& run = running_.at(key);
     run.final_status = status;
-    // The flush thread erases the entry once everything is acknowledged; it needs
-    // the thread joined, which must not happen on the thread itself.
+    // The flush thread joins it; a thread cannot join itself.
     finished_threads_.push_back(std::move(run.thread));
   }
   v1::AgentMessage message;
@@ -258,53 +359,72 @@ void Agent::RunStage(Key key) {
 void Agent::OnCancel(const v1::CancelStage& cancel) {
   const v1::StageRef& ref = cancel.stage();
   std::shared_ptr<StageExecutor> executor;
+  bool known = false;
   {
     absl::MutexLock lock(&mu_);
     auto it = running_.find({ref.run_id(), ref.stage(), ref.attempt()});
-    if (it != running_.end() && !it->second.final_status) executor = it->second.executor;
+    known = it != running_.end();
+    if (known && !it->second.final_status) executor = it->second.executor;
   }
   Logger("agent")->info("run={} stage={} attempt={} cancel: {}", ref.run_id(), ref.stage(), ref.attempt(),
                         cancel.reason());
-  if (executor == nullptr) {
-    // Not ours any more (e.g. after a restart): make sure no container of it lives.
-    std::thread([this, ref] {
-      auto found = docker_->ListContainers(absl::StrCat(kRunLabel, "=", ref.run_id()));
-      if (!found.ok()) return;
-      for (const ContainerSummary& c : *found) {
-        if (c.labels.count(kStageLabel) && c.labels.at(kStageLabel) == ref.stage() &&
-            c.labels.count(kAttemptLabel) && c.labels.at(kAttemptLabel) == absl::StrCat(ref.attempt())) {
-          (void)docker_->RemoveContainer(c.id);
-        }
-      }
-    }).detach();
-    return;
-  }
-  // Docker calls block; reactions must not.
   const v1::StageState state = cancel.state() == v1::STAGE_STATE_UNSPECIFIED ? v1::STAGE_CANCELLED : cancel.state();
-  std::thread([executor, state, reason = cancel.reason()] { executor->Cancel(state, reason); }).detach();
+  // Docker calls block; reactions must not.
+  std::thread([this, executor, known, state, ref, reason = cancel.reason()] {
+    if (executor) return executor->Cancel(state, reason);
+    if (known) return;  // already over
+    // Not ours any more (e.g. from before a restart): make sure nothing of it lives.
+    auto found = docker_->ListContainers(absl::StrCat(kRunLabel, "=", ref.run_id()));
+    if (!found.ok()) return;
+    for (const ContainerSummary& c : *found) {
+      if (Label(c, kAgentLabel) == options_.name && Label(c, kStageLabel) == ref.stage() &&
+          Label(c, kAttemptLabel) == absl::StrCat(ref.attempt())) {
+        (void)docker_->RemoveContainer(c.id);
+      }
+    }
+  }).detach();
+}
+
+void Agent::Drain(absl::Duration grace) {
+  {
+    absl::MutexLock lock(&mu_);
+    draining_ = true;
+  }
+  SendHeartbeat();  // the controller stops assigning now, not at the next beat
+  Logger("agent")->info("draining: waiting up to {} for running stages", absl::FormatDuration(grace));
+  const absl::Time deadline = absl::Now() + grace;
+  absl::MutexLock lock(&mu_);
+  for (;;) {
+    bool busy = false;
+    for (auto& [key, run] : running_) busy = busy || !run.final_status;
+    if (!busy || drain_ended_ || absl::Now() >= deadline) break;
+    mu_.AwaitWithTimeout(absl::Condition(&drain_ended_), absl::Milliseconds(100));
+  }
+}
+
+void Agent::EndDrain() {
+  absl::MutexLock lock(&mu_);
+  drain_ended_ = true;
 }
 
 void Agent::Shutdown() {
-  std::vector<StageExecutor*> executors;
+  std::vector<std::shared_ptr<StageExecutor>> executors;
   {
     absl::MutexLock lock(&mu_);
-    if (stopping_ && !connect_thread_.joinable()) return;
+    if (stopping_) return;
     for (auto& [key, run] : running_) {
-      if (!run.final_status) executors.push_back(run.executor.get());
+      if (!run.final_status && run.executor) executors.push_back(run.executor);
     }
   }
-  for (StageExecutor* executor : executors) executor->Cancel(v1::STAGE_CANCELLED, "agent shutting down");
-  // Wait for the stages to end and report (bounded: the controller may be gone).
+  for (auto& executor : executors) executor->Cancel(v1::STAGE_CANCELLED, "agent shutting down");
+  // Wait for the stages to end and be settled (bounded: the controller may be gone).
   {
     absl::MutexLock lock(&mu_);
-    auto all_reported = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      for (auto& [key, run] : running_) {
-        if (!run.final_status || !run.pump->AllAcked()) return false;
-      }
-      return true;
-    };
     const absl::Time deadline = absl::Now() + absl::Seconds(10);
-    while (!all_reported() && absl::Now() < deadline) {
+    for (;;) {
+      bool pending = false;
+      for (auto& [key, run] : running_) pending = pending || !run.final_status || !run.settled;
+      if (!pending || absl::Now() >= deadline) break;
       mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::Milliseconds(50));
     }
     stopping_ = true;

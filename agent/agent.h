@@ -1,14 +1,16 @@
-// A Dockyard agent: keeps a session to the controller (reconnecting with back-off),
-// runs each assigned stage attempt on its own thread through a StageExecutor, and
-// delivers logs and statuses so that none is lost across reconnects.
+// A Dockyard agent: keeps a session to the controller (reconnecting with back-off,
+// heartbeating its lease), runs each assigned stage attempt on its own thread
+// through a StageExecutor, and spools every attempt to disk so that logs and
+// statuses survive reconnects and restarts: a restarted agent re-adopts its
+// still-running containers and resumes each log where the controller's copy ends.
 #pragma once
 
 #include <map>
-#include <optional>
-#include <tuple>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
@@ -29,7 +31,7 @@ struct AgentOptions {
   std::string name;
   std::vector<std::string> labels;
   int slots = 1;
-  std::string work_dir;  // source cache and scratch space
+  std::string work_dir;  // source cache, spool and scratch space
   std::string version;
   absl::Duration flush_interval = absl::Milliseconds(100);
   absl::Duration reconnect_min = absl::Milliseconds(200);
@@ -42,35 +44,47 @@ class Agent {
   Agent(AgentOptions options, std::shared_ptr<grpc::Channel> channel, DockerClient* docker);
   ~Agent();
 
-  // Removes containers a previous life of this agent left behind, then connects
-  // and starts taking stages.
+  // Re-adopts the containers an earlier life of this agent left running (and
+  // removes the others), then connects and starts taking stages.
   void Start();
+  // Takes no new stages and lets running ones finish for up to `grace`, then
+  // shuts down. Blocks.
+  void Drain(absl::Duration grace);
+  // Makes a Drain in progress return now. Thread-safe.
+  void EndDrain();
   // Stops every running stage (their containers are removed), reports them, and
   // disconnects. Blocks until done.
   void Shutdown();
 
  private:
   struct Running {
-    std::unique_ptr<LogPump> pump;
-    std::shared_ptr<StageExecutor> executor;  // shared with cancel threads
+    v1::StageRef ref;
+    std::string spool_dir;
+    std::unique_ptr<LogPump> pump;             // null until the stage thread made it
+    std::shared_ptr<StageExecutor> executor;   // shared with cancel threads; null once over in an earlier life
     std::thread thread;
-    std::optional<v1::StageStatus> final_status;  // set once over, until acknowledged
+    std::optional<v1::StageStatus> final_status;
+    bool settled = false;  // the controller has the final status
   };
   using Key = std::tuple<std::string, std::string, int>;
 
+  void Recover();
   void ConnectLoop();
   void FlushLoop();
   void OnMessage(const v1::ControllerMessage& message);
   void OnAssign(const v1::StageAssignment& assignment);
   void OnCancel(const v1::CancelStage& cancel);
-  void RunStage(Key key);
+  // The stage thread: runs (or, with `adopt`, re-adopts) the attempt.
+  void RunStage(Key key, v1::StageAssignment assignment, std::optional<std::string> adopt);
+  std::unique_ptr<LogPump> NewPump(const v1::StageRef& ref, const std::string& spool_dir);
   void Send(v1::AgentMessage message);
-  void SendLog(v1::LogBatch batch);
+  void SendHeartbeat();
+  std::vector<v1::StageRef> Unsettled();
   v1::RegisterAgent Registration();
-  void RemoveLeftoverContainers();
-  void ReapFinished() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReapSettled() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const AgentOptions options_;
+  const std::string spool_root_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::AgentService::Stub> stub_;
   DockerClient* docker_;
@@ -82,9 +96,12 @@ class Agent {
   absl::Mutex session_mu_;
   std::shared_ptr<ControllerSession> session_ ABSL_GUARDED_BY(session_mu_);
   bool connected_ ABSL_GUARDED_BY(session_mu_) = false;  // Welcome received on the current session
+  absl::Duration heartbeat_interval_ ABSL_GUARDED_BY(session_mu_) = absl::Seconds(5);
 
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  bool drain_ended_ ABSL_GUARDED_BY(mu_) = false;
   std::map<Key, Running> running_ ABSL_GUARDED_BY(mu_);
   std::vector<std::thread> finished_threads_ ABSL_GUARDED_BY(mu_);
 

@@ -27,7 +27,17 @@ class LogPump {
   // `send` delivers a batch towards the controller; it must not block (it queues).
   using Sender = std::function<void(v1::LogBatch)>;
 
-  LogPump(v1::StageRef ref, Sender send, LogPumpOptions options = {});
+  // With a `spool_path`, every chunk is appended there before it is sent, and the
+  // chunks already there (from an earlier life of this agent) are loaded as sent
+  // but unacknowledged: numbering continues after them, and Covered() says how much
+  // of the container's output they hold. A torn last record is cut off.
+  LogPump(v1::StageRef ref, Sender send, LogPumpOptions options = {}, std::string spool_path = "");
+  ~LogPump();
+  LogPump(const LogPump&) = delete;
+  LogPump& operator=(const LogPump&) = delete;
+
+  // Bytes of `stream` the spooled chunks hold (skipped when output is replayed).
+  int64_t Covered(OutputStream stream);
 
   // Output as it arrives (the executor's log thread).
   void Write(OutputStream stream, std::string_view data);
@@ -48,6 +58,8 @@ class LogPump {
  private:
   void TakeLines(OutputStream stream, std::string& partial, bool all) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SendPending() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void LoadSpool() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Spool(const v1::LogChunk& chunk) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const v1::StageRef ref_;
   const Sender send_;
@@ -60,6 +72,10 @@ class LogPump {
   size_t pending_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<v1::LogChunk> unacked_ ABSL_GUARDED_BY(mu_);
   int64_t next_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  const std::string spool_path_;
+  int spool_fd_ ABSL_GUARDED_BY(mu_) = -1;
+  int64_t covered_out_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t covered_err_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace dockyard

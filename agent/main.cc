@@ -8,6 +8,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/time.h"
 #include "agent/agent.h"
 #include "agent/docker_engine_client.h"
 #include "common/logging.h"
@@ -19,6 +20,8 @@ ABSL_FLAG(std::string, labels, "", "comma-separated labels stages can select, e.
 ABSL_FLAG(int, slots, 0, "stages run at once (default: number of CPUs)");
 ABSL_FLAG(std::string, docker_socket, "/var/run/docker.sock", "Docker Engine API unix socket");
 ABSL_FLAG(std::string, work_dir, "/var/lib/dockyard/agent", "source cache and scratch space");
+ABSL_FLAG(absl::Duration, drain_grace, absl::Minutes(10),
+          "on SIGTERM: how long running stages may finish before they are stopped");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
 
 int main(int argc, char** argv) {
@@ -61,7 +64,14 @@ int main(int argc, char** argv) {
   log->info("agent={} slots={} controller={}", options.name, options.slots, absl::GetFlag(FLAGS_controller));
   agent.Start();
   const int sig = dockyard::WaitForTerminationSignal();
-  log->info("signal {}: stopping running stages and removing their containers", sig);
+  log->info("signal {}: draining (a second signal stops running stages at once)", sig);
+  // A second signal cuts the grace short.
+  std::thread impatient([&] {
+    dockyard::WaitForTerminationSignal();
+    agent.EndDrain();
+  });
+  impatient.detach();
+  agent.Drain(absl::GetFlag(FLAGS_drain_grace));
   agent.Shutdown();
   log->info("stopped");
   return 0;

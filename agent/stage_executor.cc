@@ -149,7 +149,24 @@ v1::StageStatus StageExecutor::Run(const std::function<void()>& on_running) {
   log->info("run={} stage={} attempt={} started container={}", ref.run_id(), ref.stage(), ref.attempt(),
             container->substr(0, 12));
   on_running();
+  return Supervise(*container, 0, 0);
+}
 
+v1::StageStatus StageExecutor::Adopt(const std::string& container) {
+  {
+    absl::MutexLock lock(&mu_);
+    container_ = container;
+  }
+  const v1::StageRef& ref = assignment_.stage();
+  Logger("agent")->info("run={} stage={} attempt={} re-adopted container={}", ref.run_id(), ref.stage(),
+                        ref.attempt(), container.substr(0, 12));
+  pump_->WriteSystemLine("the agent restarted and took this container over again");
+  return Supervise(container, pump_->Covered(OutputStream::kStdout), pump_->Covered(OutputStream::kStderr));
+}
+
+v1::StageStatus StageExecutor::Supervise(const std::string& container, int64_t skip_out, int64_t skip_err) {
+  const v1::StageRef& ref = assignment_.stage();
+  auto log = Logger("agent");
   // The watchdog enforces `timeout:`; it wakes early when the container exits.
   bool timed_out = false;
   std::thread watchdog;
@@ -165,9 +182,18 @@ v1::StageStatus StageExecutor::Run(const std::function<void()>& on_running) {
       }
     });
   }
-  absl::Status followed = deps_.docker->FollowLogs(
-      *container, [this](OutputStream stream, std::string_view data) { pump_->Write(stream, data); });
-  auto exit_code = deps_.docker->WaitContainer(*container);
+  // Docker replays a container's output from its start; skip what was delivered.
+  int64_t skip[3] = {0, skip_out, skip_err};
+  absl::Status followed = deps_.docker->FollowLogs(container, [&](OutputStream stream, std::string_view data) {
+    int64_t& left = skip[static_cast<int>(stream)];
+    if (left > 0) {
+      const size_t drop = static_cast<size_t>(std::min<int64_t>(left, static_cast<int64_t>(data.size())));
+      left -= static_cast<int64_t>(drop);
+      data.remove_prefix(drop);
+    }
+    if (!data.empty()) pump_->Write(stream, data);
+  });
+  auto exit_code = deps_.docker->WaitContainer(container);
   {
     absl::MutexLock lock(&mu_);
     exited_ = true;
@@ -188,7 +214,7 @@ v1::StageStatus StageExecutor::Run(const std::function<void()>& on_running) {
   } else if (assignment_.spec().artifacts_size() > 0 && !CancelRequested()) {
     const std::string scratch = absl::StrCat(deps_.scratch_dir, "/artifacts-", ref.run_id(), "-", ref.stage(), "-",
                                              ref.attempt());
-    auto uploaded = deps_.artifacts->UploadAll(ref, *container, assignment_.spec().artifacts(), scratch);
+    auto uploaded = deps_.artifacts->UploadAll(ref, container, assignment_.spec().artifacts(), scratch);
     if (!uploaded.ok()) {
       status = Finish(v1::STAGE_FAILED, 0, std::string(uploaded.status().message()));
     } else {
@@ -201,7 +227,10 @@ v1::StageStatus StageExecutor::Run(const std::function<void()>& on_running) {
   } else {
     status = Finish(v1::STAGE_SUCCEEDED, 0, "");
   }
-  remove();
+  if (absl::Status st = deps_.docker->RemoveContainer(container); !st.ok()) {
+    log->warn("run={} stage={} attempt={} cannot remove container {}: {}", ref.run_id(), ref.stage(), ref.attempt(),
+              container, st.ToString());
+  }
   log->info("run={} stage={} attempt={} {} exit_code={}", ref.run_id(), ref.stage(), ref.attempt(),
             v1::StageState_Name(status.state()), status.exit_code());
   return status;

@@ -41,6 +41,11 @@ class StageExecutor {
   // status. `on_running` is called once the container has started.
   v1::StageStatus Run(const std::function<void()>& on_running);
 
+  // Takes over `container`, which an earlier life of this agent started for the
+  // same attempt: follows its output past what the log pump's spool already holds,
+  // then finishes like Run. A timeout counts from the adoption.
+  v1::StageStatus Adopt(const std::string& container);
+
   // Stops the attempt from any thread (kills its container); Run then reports
   // `state` (CANCELLED, or LOST when the attempt was taken away). Blocks on Docker.
   void Cancel(v1::StageState state, const std::string& reason);
@@ -51,6 +56,9 @@ class StageExecutor {
   absl::StatusOr<std::string> CreateContainer();
   absl::Status ShipSource(const std::string& container);
   v1::StageStatus Finish(v1::StageState state, int exit_code, const std::string& message);
+  // From a started container to the final status; removes the container. Output
+  // already delivered (`skip_*` bytes per stream) is not delivered again.
+  v1::StageStatus Supervise(const std::string& container, int64_t skip_out, int64_t skip_err);
   bool CancelRequested() ABSL_LOCKS_EXCLUDED(mu_);
 
   const v1::StageAssignment assignment_;

@@ -180,7 +180,19 @@ int RunPipeline(DockyardClient& client, const std::string& file, const RunComman
     last = run;
     // One snapshot can hold a stage ending and its dependent starting: tell the
     // endings first, so the story reads in the order it happened.
+    std::vector<std::pair<std::string, int>> deferred;
     for (bool endings : {true, false}) {
+      if (!endings && !deferred.empty()) {
+        // Let the ended stages' logs drain and their endings print first.
+        absl::MutexLock lock(&out_mu);
+        auto printed = [&] {
+          for (const auto& key : deferred) {
+            if (endings_due.count(key) != 0) return false;
+          }
+          return true;
+        };
+        out_mu.AwaitWithTimeout(absl::Condition(&printed), absl::Seconds(3));
+      }
       for (const v1::StageInfo& stage : run.stages()) {
         if (IsTerminalState(stage.state()) != endings) continue;
         v1::StageInfo& before = seen[stage.name()];
@@ -198,6 +210,7 @@ int RunPipeline(DockyardClient& client, const std::string& file, const RunComman
             // Its follower prints this after the attempt's last log line.
             absl::MutexLock lock(&out_mu);
             endings_due[{stage.name(), stage.attempt()}] = text;
+            deferred.emplace_back(stage.name(), stage.attempt());
           } else {
             say(stage.name(), text);
           }

@@ -54,7 +54,8 @@ class PipelineRun : public ::testing::Test {
  protected:
   void SetUp() override {
     cluster_.StartController();
-    cluster_.StartAgent({.name = AgentName(), .labels = {"linux"}, .slots = 2});
+    // No drain grace: SIGTERM stops running stages at once.
+    cluster_.StartAgent({.name = AgentName(), .labels = {"linux"}, .slots = 2, .flags = {"--drain_grace=0s"}});
     cluster_.WaitForAgents(1);
   }
   std::string AgentName() const {

@@ -142,6 +142,7 @@ Process& Cluster::StartAgent(const AgentSpec& spec) {
                                    "--labels=" + absl::StrJoin(spec.labels, ","),
                                    absl::StrCat("--slots=", spec.slots),
                                    "--work_dir=" + dir_ + "/agent-" + spec.name};
+  for (const std::string& flag : spec.flags) argv.push_back(flag);
   agents_[spec.name] = std::make_unique<Process>(argv, absl::StrCat(dir_, "/agent-", spec.name, ".log"));
   if (std::find(agent_names_.begin(), agent_names_.end(), spec.name) == agent_names_.end()) {
     agent_names_.push_back(spec.name);

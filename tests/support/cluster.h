@@ -43,6 +43,7 @@ struct AgentSpec {
   std::string name;
   std::vector<std::string> labels;
   int slots = 1;
+  std::vector<std::string> flags;  // extra dockyard-agent flags
 };
 
 class Cluster {
