@@ -7,6 +7,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "common/flags_help.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "agent/agent.h"
@@ -25,6 +26,7 @@ ABSL_FLAG(absl::Duration, drain_grace, absl::Minutes(10),
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
 
 int main(int argc, char** argv) {
+  dockyard::ShowMainFlagsInHelp();
   absl::SetProgramUsageMessage(
       "Dockyard agent: runs pipeline stages in local Docker containers for a controller.\n"
       "Usage: dockyard-agent --controller=HOST:PORT [--name=N] [--labels=a,b] [--slots=N]");

@@ -68,7 +68,8 @@ class SessionReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1
           core_->OnLogBatch(agent_, incoming_.log());
           break;
         case v1::AgentMessage::kHeartbeat:
-          break;  // the stream being alive is the heartbeat
+          core_->OnHeartbeat(agent_, incoming_.heartbeat());
+          break;
         default:
           return End(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "unexpected message"));
       }

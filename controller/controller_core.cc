@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/stage_graph.h"
+#include "common/status_macros.h"
 #include "controller/file_blob_store.h"
 
 namespace dockyard {
@@ -55,23 +56,92 @@ const char* StateWord(v1::StageState state) {
 absl::StatusOr<std::unique_ptr<ControllerCore>> ControllerCore::Create(ControllerOptions options) {
   auto blobs = FileBlobStore::Open(options.data_dir + "/blobs");
   if (!blobs.ok()) return blobs.status();
-  return std::unique_ptr<ControllerCore>(new ControllerCore(std::move(options), *std::move(blobs)));
+  ASSIGN_OR_RETURN(std::unique_ptr<StateStore> state, StateStore::Open(options.data_dir + "/state.db"));
+  ASSIGN_OR_RETURN(StateStore::Contents contents, state->Load());
+  std::unique_ptr<ControllerCore> core(new ControllerCore(std::move(options), *std::move(blobs), std::move(state)));
+  {
+    absl::MutexLock lock(&core->mu_);
+    core->Restore(std::move(contents));
+  }
+  core->housekeeping_ = std::thread([core = core.get()] { core->Housekeeping(); });
+  return core;
 }
 
-ControllerCore::ControllerCore(ControllerOptions options, std::unique_ptr<BlobStore> blobs)
+ControllerCore::ControllerCore(ControllerOptions options, std::unique_ptr<BlobStore> blobs,
+                               std::unique_ptr<StateStore> state)
     : options_(std::move(options)),
       logs_(options_.data_dir + "/logs"),
       blobs_(std::move(blobs)),
-      scheduler_(options_.scheduler) {
-  housekeeping_ = std::thread([this] { Housekeeping(); });
-}
+      state_(std::move(state)),
+      scheduler_(options_.scheduler) {}
 
 ControllerCore::~ControllerCore() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  housekeeping_.join();
+  if (housekeeping_.joinable()) housekeeping_.join();
+}
+
+void ControllerCore::Restore(StateStore::Contents contents) {
+  const size_t runs = contents.runs.size();
+  const size_t agents = contents.agents.size();
+  // Attempts that ended before the restart read as closed; only an attempt an agent
+  // may still be running (the current one, assigned or running) stays open.
+  for (const v1::RunRecord& record : contents.runs) {
+    for (const v1::StageInfo& stage : record.run().stages()) {
+      const bool live = stage.state() == v1::STAGE_ASSIGNED || stage.state() == v1::STAGE_RUNNING;
+      for (int attempt = 1; attempt <= stage.attempt(); ++attempt) {
+        if (live && attempt == stage.attempt()) continue;
+        v1::StageRef ref;
+        ref.set_run_id(record.run().id());
+        ref.set_stage(stage.name());
+        ref.set_attempt(attempt);
+        logs_.Close(ref);
+      }
+    }
+  }
+  absl::Status restored = scheduler_.Restore(std::move(contents.runs), std::move(contents.agents), absl::Now());
+  if (!restored.ok()) {
+    Logger("controller")->error("state database {}: {}", state_->path(), restored.ToString());
+  }
+  for (v1::Artifact& artifact : contents.artifacts) {
+    artifacts_[artifact.run_id()].push_back(std::move(artifact));
+  }
+  Logger("controller")->info("restored runs={} agents={} artifacts={} from {}", runs, agents,
+                             contents.artifacts.size(), state_->path());
+}
+
+void ControllerCore::Persist() {
+  for (std::string& id : scheduler_.TakeDirtyRuns()) unsaved_runs_.insert(std::move(id));
+  for (std::string& name : scheduler_.TakeDirtyAgents()) unsaved_agents_.insert(std::move(name));
+  if (unsaved_runs_.empty() && unsaved_agents_.empty()) return;
+  std::vector<v1::RunRecord> runs;
+  std::vector<v1::AgentRecord> agents;
+  for (const std::string& id : unsaved_runs_) {
+    auto record = scheduler_.ExportRun(id);
+    if (record.ok()) runs.push_back(*std::move(record));
+  }
+  for (const std::string& name : unsaved_agents_) {
+    auto record = scheduler_.ExportAgent(name);
+    if (record.ok()) agents.push_back(*std::move(record));
+  }
+  if (absl::Status st = state_->Save(runs, agents); !st.ok()) {
+    // Keep serving: the records stay pending and go with the next save; until one
+    // succeeds, a restart would resume from older state.
+    Logger("controller")->error("cannot save runs={} agents={}; a restart now would lose these changes: {}",
+                                unsaved_runs_.size(), unsaved_agents_.size(), st.ToString());
+    return;
+  }
+  unsaved_runs_.clear();
+  unsaved_agents_.clear();
+}
+
+void ControllerCore::SaveArtifact(const v1::Artifact& artifact) {
+  if (absl::Status st = state_->SaveArtifact(artifact); !st.ok()) {
+    Logger("controller")->error("run={} artifact={} cannot be saved; a restart now would forget it: {}",
+                                artifact.run_id(), artifact.name(), st.ToString());
+  }
 }
 
 void ControllerCore::Housekeeping() {
@@ -93,6 +163,7 @@ void ControllerCore::SendTo(const std::string& agent, v1::ControllerMessage mess
 }
 
 void ControllerCore::Apply(SchedulerEffects effects) {
+  Persist();
   for (const EndedAttempt& ended : effects.ended) {
     if (ended.state == v1::STAGE_LOST) {
       (void)logs_.AppendSystemLine(ended.ref, absl::StrCat("attempt ", ended.ref.attempt(),
@@ -146,13 +217,39 @@ void ControllerCore::DetachAgent(AgentChannel* channel, const std::string& agent
   if (it == channels_.end() || it->second != channel) return;  // replaced by a newer session
   channels_.erase(it);
   scheduler_.AgentDisconnected(agent, absl::Now());
+  Persist();
   Logger("controller")->info("agent={} disconnected", agent);
+}
+
+void ControllerCore::OnHeartbeat(const std::string& agent, const v1::Heartbeat& heartbeat) {
+  absl::MutexLock lock(&mu_);
+  const absl::Time now = absl::Now();
+  SchedulerEffects effects = scheduler_.AgentHeartbeat(agent, heartbeat, now);
+  effects.Append(scheduler_.Schedule(now));
+  Apply(std::move(effects));
+}
+
+absl::Status ControllerCore::DrainAgent(const std::string& agent, bool drain) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status st = scheduler_.DrainAgent(agent, drain); !st.ok()) return st;
+  Logger("controller")->info("agent={} {}", agent, drain ? "draining" : "takes stages again");
+  Apply(scheduler_.Schedule(absl::Now()));
+  return absl::OkStatus();
 }
 
 void ControllerCore::OnStageStatus(const std::string& agent, const v1::StageStatus& status) {
   absl::MutexLock lock(&mu_);
   const absl::Time now = absl::Now();
   auto effects = scheduler_.ApplyStatus(agent, status, now);
+  // Saved before StageSettled lets the agent forget the attempt.
+  Persist();
+  if (IsTerminal(status.state())) {
+    // Recorded, or not wanted: either way the agent may forget the attempt. (Sent
+    // before any order the status causes, on the same ordered stream.)
+    v1::ControllerMessage settled;
+    *settled.mutable_settled()->mutable_stage() = status.stage();
+    SendTo(agent, std::move(settled));
+  }
   if (!effects.ok()) {
     v1::ControllerMessage reject;
     *reject.mutable_reject()->mutable_stage() = status.stage();
@@ -224,12 +321,14 @@ absl::Status ControllerCore::RecordArtifact(const v1::Artifact& artifact) {
     if (existing.name() != artifact.name()) continue;
     if (existing.stage() == artifact.stage() || existing.sha256() == artifact.sha256()) {
       existing = artifact;  // a re-run attempt publishes again
+      SaveArtifact(artifact);
       return absl::OkStatus();
     }
     return absl::AlreadyExistsError(absl::StrCat("artifact ", artifact.name(), " was already published by stage ",
                                                  existing.stage(), " with other content"));
   }
   list.push_back(artifact);
+  SaveArtifact(artifact);
   return absl::OkStatus();
 }
 

@@ -6,6 +6,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "controller/blob_store.h"
 #include "controller/log_store.h"
 #include "controller/scheduler.h"
+#include "controller/state_store.h"
 #include "dockyard/v1/agent.pb.h"
 #include "dockyard/v1/run.pb.h"
 
@@ -50,6 +52,8 @@ class ControllerCore {
   absl::Status AttachAgent(AgentChannel* channel, const v1::RegisterAgent& registration);
   // The session ended; `channel` is not used again after this returns.
   void DetachAgent(AgentChannel* channel, const std::string& agent);
+  void OnHeartbeat(const std::string& agent, const v1::Heartbeat& heartbeat);
+  // Applies the status; a final one is answered with StageSettled either way.
   void OnStageStatus(const std::string& agent, const v1::StageStatus& status);
   void OnLogBatch(const std::string& agent, const v1::LogBatch& batch);
   // OK when `agent` may upload artifacts for `ref` (it holds the running attempt).
@@ -62,6 +66,7 @@ class ControllerCore {
   int64_t RunVersion(const std::string& run_id);
   absl::Status CancelRun(const std::string& run_id);
   std::vector<v1::AgentInfo> Agents();
+  absl::Status DrainAgent(const std::string& agent, bool drain);
   std::vector<v1::Artifact> Artifacts(const std::string& run_id);
   // The attempt a log read means: `attempt` 0 is the current one. NOT_FOUND for an
   // unknown run or stage; attempt 0 in the result when the stage never started.
@@ -72,7 +77,15 @@ class ControllerCore {
   BlobStore& blobs() { return *blobs_; }
 
  private:
-  ControllerCore(ControllerOptions options, std::unique_ptr<BlobStore> blobs);
+  ControllerCore(ControllerOptions options, std::unique_ptr<BlobStore> blobs, std::unique_ptr<StateStore> state);
+  // Takes over what a previous process saved (before any agent or client is served).
+  void Restore(StateStore::Contents contents) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Saves every run and agent changed since the last save. Called after each change
+  // and before any order goes out, so no agent is told what a restart would forget.
+  void Persist() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Saves one artifact of the index; a failure is logged, not returned (it is listed
+  // until a restart either way).
+  void SaveArtifact(const v1::Artifact& artifact) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Apply(SchedulerEffects effects) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SendTo(const std::string& agent, v1::ControllerMessage message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Housekeeping();
@@ -80,11 +93,15 @@ class ControllerCore {
   const ControllerOptions options_;
   LogStore logs_;
   std::unique_ptr<BlobStore> blobs_;
+  const std::unique_ptr<StateStore> state_;
 
   absl::Mutex mu_;
   Scheduler scheduler_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, AgentChannel*> channels_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::vector<v1::Artifact>> artifacts_ ABSL_GUARDED_BY(mu_);
+  // Changed but not yet saved (a save failed): tried again with the next save.
+  std::set<std::string> unsaved_runs_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> unsaved_agents_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread housekeeping_;
 };

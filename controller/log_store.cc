@@ -17,6 +17,38 @@ absl::Status Errno(const std::string& what) {
   return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
 }
 
+// One .idx record: the piece's sequence number (-1 for a system line) and the log's
+// size once the piece is in, as two int64 in host byte order.
+constexpr int64_t kIndexRecord = 16;
+
+// Writes all of `data` at `offset`.
+bool WriteAt(int fd, std::string_view data, int64_t offset) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done, offset + static_cast<int64_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// The whole file, or "" when it cannot be read.
+std::string ReadWhole(const std::string& path) {
+  std::string out;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  char buf[64 * 1024];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
 }  // namespace
 
 LogStore::LogStore(std::string dir) : dir_(std::move(dir)) {}
@@ -25,37 +57,82 @@ std::string LogStore::PathOf(const v1::StageRef& ref) const {
   return absl::StrCat(dir_, "/", ref.run_id(), "/", ref.stage(), ".", ref.attempt(), ".log");
 }
 
+std::string LogStore::IndexPathOf(const v1::StageRef& ref) const {
+  return absl::StrCat(dir_, "/", ref.run_id(), "/", ref.stage(), ".", ref.attempt(), ".idx");
+}
+
 LogStore::Attempt& LogStore::Load(const v1::StageRef& ref) {
   Key key{ref.run_id(), ref.stage(), ref.attempt()};
   auto it = attempts_.find(key);
   if (it != attempts_.end()) return it->second;
   Attempt& attempt = attempts_[key];
-  struct stat st;
-  if (::stat(PathOf(ref).c_str(), &st) == 0) attempt.size = st.st_size;
+  Recover(ref, attempt);
   return attempt;
 }
 
-absl::Status LogStore::Write(const v1::StageRef& ref, Attempt& attempt, std::string_view data) {
+void LogStore::Recover(const v1::StageRef& ref, Attempt& attempt) {
   const std::string path = PathOf(ref);
+  const std::string index_path = IndexPathOf(ref);
+  struct stat st;
+  const int64_t log_size = ::stat(path.c_str(), &st) == 0 ? st.st_size : 0;
+  const std::string index = ReadWhole(index_path);
+  // Walk the complete records; stop at one whose data did not make it to the log.
+  int64_t records = 0;
+  for (int64_t at = 0; at + kIndexRecord <= static_cast<int64_t>(index.size()); at += kIndexRecord) {
+    int64_t seq = 0;
+    int64_t end = 0;
+    std::memcpy(&seq, index.data() + at, sizeof seq);
+    std::memcpy(&end, index.data() + at + sizeof seq, sizeof end);
+    if (end < attempt.size || end > log_size) break;
+    attempt.size = end;
+    if (seq >= 0) attempt.next_seq = seq + 1;
+    ++records;
+  }
+  attempt.index_size = records * kIndexRecord;
+  // Drop what no record covers: a torn chunk (its sender never got an ack and sends
+  // it again) or a torn index record. Writes go at the known offsets either way, so
+  // a failed truncate only leaves bytes past the end that readers never see.
+  if (log_size > attempt.size && ::truncate(path.c_str(), attempt.size) != 0) { /* best effort */ }
+  if (static_cast<int64_t>(index.size()) > attempt.index_size &&
+      ::truncate(index_path.c_str(), attempt.index_size) != 0) { /* best effort */ }
+}
+
+absl::Status LogStore::Write(const v1::StageRef& ref, Attempt& attempt, int64_t seq, std::string_view data) {
+  const std::string path = PathOf(ref);
+  const std::string index_path = IndexPathOf(ref);
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  // At the known offsets rather than O_APPEND: whatever a failed write left past
+  // them is overwritten, never built upon.
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return Errno(path);
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      absl::Status st = Errno(path);
-      // Keep the file at the size we know, so a retry appends at a clean boundary.
-      if (::ftruncate(fd, attempt.size) != 0) { /* best effort */ }
-      ::close(fd);
-      return st;
-    }
-    done += static_cast<size_t>(n);
+  if (!WriteAt(fd, data, attempt.size)) {
+    absl::Status st = Errno(path);
+    // Keep the file at the size we know, so a retry appends at a clean boundary.
+    if (::ftruncate(fd, attempt.size) != 0) { /* best effort */ }
+    ::close(fd);
+    return st;
   }
+  const int64_t end = attempt.size + static_cast<int64_t>(data.size());
+  // The index record goes second: a complete record always covers data on disk.
+  char record[kIndexRecord];
+  std::memcpy(record, &seq, sizeof seq);
+  std::memcpy(record + sizeof seq, &end, sizeof end);
+  int index_fd = ::open(index_path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (index_fd < 0 || !WriteAt(index_fd, std::string_view(record, sizeof record), attempt.index_size)) {
+    absl::Status st = Errno(index_path);
+    if (index_fd >= 0) {
+      if (::ftruncate(index_fd, attempt.index_size) != 0) { /* best effort */ }
+      ::close(index_fd);
+    }
+    if (::ftruncate(fd, attempt.size) != 0) { /* best effort */ }
+    ::close(fd);
+    return st;
+  }
+  ::close(index_fd);
   ::close(fd);
-  attempt.size += static_cast<int64_t>(data.size());
+  attempt.size = end;
+  attempt.index_size += kIndexRecord;
   return absl::OkStatus();
 }
 
@@ -71,7 +148,7 @@ absl::StatusOr<int64_t> LogStore::Append(const v1::StageRef& ref, int64_t seq, s
     return absl::FailedPreconditionError(
         absl::StrCat("log chunk ", seq, " arrived before chunk ", attempt.next_seq));
   }
-  if (absl::Status st = Write(ref, attempt, data); !st.ok()) return st;
+  if (absl::Status st = Write(ref, attempt, seq, data); !st.ok()) return st;
   return ++attempt.next_seq;
 }
 
@@ -84,7 +161,9 @@ absl::Status LogStore::AppendSystemLine(const v1::StageRef& ref, std::string_vie
   absl::MutexLock lock(&mu_);
   Attempt& attempt = Load(ref);
   if (attempt.closed) return absl::OkStatus();
-  return Write(ref, attempt, absl::StrCat("[dockyard] ", absl::string_view(line.data(), line.size()), "\n"));
+  // Indexed with seq -1: it has its place in the offsets but uses no sequence number.
+  return Write(ref, attempt, -1,
+               absl::StrCat("[dockyard] ", absl::string_view(line.data(), line.size()), "\n"));
 }
 
 void LogStore::Close(const v1::StageRef& ref) {

@@ -1,6 +1,13 @@
 // Stage logs on disk: one append-only file per stage attempt under
 // <dir>/<run>/<stage>.<attempt>.log. Chunks arrive with sequence numbers and are
 // appended exactly once, in order; readers follow by byte offset. Thread-safe.
+//
+// Crash safety: next to each log, <stage>.<attempt>.idx gets one fixed-size record
+// (sequence number, end offset) per stored piece, written after its data. The first
+// use of an attempt after a restart trusts only what complete index records cover:
+// the log is cut back to the last one's end (dropping a torn tail) and the next
+// sequence number follows from it, so a resend of an unacknowledged chunk appends
+// cleanly, without a gap or a duplicate.
 #pragma once
 
 #include <cstdint>
@@ -44,12 +51,17 @@ class LogStore {
   struct Attempt {
     int64_t next_seq = 0;
     int64_t size = 0;
+    int64_t index_size = 0;  // bytes of complete records in the .idx file
     bool closed = false;
   };
   using Key = std::tuple<std::string, std::string, int>;
   std::string PathOf(const v1::StageRef& ref) const;
+  std::string IndexPathOf(const v1::StageRef& ref) const;
   Attempt& Load(const v1::StageRef& ref) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status Write(const v1::StageRef& ref, Attempt& attempt, std::string_view data)
+  // Rebuilds an attempt from its files (see the crash-safety note above).
+  void Recover(const v1::StageRef& ref, Attempt& attempt) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Appends `data`, then its index record; `seq` is -1 for a system line.
+  absl::Status Write(const v1::StageRef& ref, Attempt& attempt, int64_t seq, std::string_view data)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string dir_;

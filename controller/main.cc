@@ -5,6 +5,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "common/flags_help.h"
 #include "absl/time/time.h"
 #include "common/logging.h"
 #include "common/signals.h"
@@ -20,6 +21,7 @@ ABSL_FLAG(int, lost_agent_retries, 1, "re-runs of a stage whose agent was lost")
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
 
 int main(int argc, char** argv) {
+  dockyard::ShowMainFlagsInHelp();
   absl::SetProgramUsageMessage(
       "Dockyard controller: accepts pipelines from the `dockyard` CLI and runs their stages on agents.\n"
       "Usage: dockyard-controller [--listen=127.0.0.1:7420] [--data_dir=DIR]");

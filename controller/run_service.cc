@@ -190,6 +190,12 @@ grpc::ServerUnaryReactor* RunServiceImpl::ListAgents(grpc::CallbackServerContext
   return Respond(context, absl::OkStatus());
 }
 
+grpc::ServerUnaryReactor* RunServiceImpl::DrainAgent(grpc::CallbackServerContext* context,
+                                                     const v1::DrainAgentRequest* request,
+                                                     v1::DrainAgentResponse*) {
+  return Respond(context, core_->DrainAgent(request->name(), !request->undo()));
+}
+
 grpc::ServerUnaryReactor* RunServiceImpl::ListArtifacts(grpc::CallbackServerContext* context,
                                                         const v1::ListArtifactsRequest* request,
                                                         v1::ListArtifactsResponse* response) {

@@ -29,6 +29,8 @@ class RunServiceImpl final : public v1::RunService::CallbackService {
                                                          const v1::ReadLogRequest* request) override;
   grpc::ServerUnaryReactor* ListAgents(grpc::CallbackServerContext* context, const v1::ListAgentsRequest* request,
                                        v1::ListAgentsResponse* response) override;
+  grpc::ServerUnaryReactor* DrainAgent(grpc::CallbackServerContext* context, const v1::DrainAgentRequest* request,
+                                       v1::DrainAgentResponse* response) override;
   grpc::ServerUnaryReactor* ListArtifacts(grpc::CallbackServerContext* context,
                                           const v1::ListArtifactsRequest* request,
                                           v1::ListArtifactsResponse* response) override;

@@ -5,6 +5,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
@@ -72,6 +73,7 @@ std::string Scheduler::AddRun(const v1::Pipeline& pipeline, absl::Time now) {
   run.run.set_pipeline_name(pipeline.name());
   run.run.set_state(v1::RUN_QUEUED);
   run.run.set_created_unix_ms(UnixMs(now));
+  dirty_runs_.insert(id);
   for (const v1::Stage& spec : pipeline.stages()) {
     StageEntry& stage = run.stages.emplace_back();
     stage.spec = spec;
@@ -97,12 +99,47 @@ SchedulerEffects Scheduler::AgentConnected(const v1::RegisterAgent& registration
   AgentEntry& agent = agents_[registration.name()];
   agent.registration = registration;
   agent.connected = true;
+  agent.last_seen = now;
+  TouchAgent(registration.name());
+  Reconcile(agent, registration.running(), now, effects);
+  return effects;
+}
 
+SchedulerEffects Scheduler::AgentHeartbeat(const std::string& name, const v1::Heartbeat& heartbeat,
+                                           absl::Time now) {
+  SchedulerEffects effects;
+  auto it = agents_.find(name);
+  if (it == agents_.end()) return effects;
+  AgentEntry& agent = it->second;
+  agent.last_seen = now;
+  if (agent.registration.draining() != heartbeat.draining()) TouchAgent(name);
+  agent.registration.set_draining(heartbeat.draining());
+  if (!agent.connected) {
+    // Back from a silence long enough to lose its lease (e.g. a paused process).
+    agent.connected = true;
+    Reconcile(agent, heartbeat.running(), now, effects);
+  }
+  return effects;
+}
+
+absl::Status Scheduler::DrainAgent(const std::string& name, bool drain) {
+  auto it = agents_.find(name);
+  if (it == agents_.end()) return absl::NotFoundError(absl::StrCat("no agent ", name));
+  it->second.drained = drain;
+  TouchAgent(name);
+  return absl::OkStatus();
+}
+
+void Scheduler::Reconcile(AgentEntry& agent, const google::protobuf::RepeatedPtrField<v1::StageRef>& running,
+                          absl::Time now, SchedulerEffects& effects) {
+  const std::string name = agent.registration.name();
+  TouchAgent(name);
   std::set<std::tuple<std::string, std::string, int>> reported;
-  for (const v1::StageRef& ref : registration.running()) {
+  for (const v1::StageRef& ref : running) {
     reported.insert(Key(ref));
-    if (!CheckHolder(registration.name(), ref).ok()) {
-      effects.orders.push_back(CancelOrder(registration.name(), ref, v1::STAGE_LOST,
+    if (!CheckHolder(name, ref).ok()) {
+      agent.running.erase(Key(ref));
+      effects.orders.push_back(CancelOrder(name, ref, v1::STAGE_LOST,
                                            "this attempt is no longer assigned to this agent"));
     } else {
       agent.running.insert(Key(ref));
@@ -121,12 +158,9 @@ SchedulerEffects Scheduler::AgentConnected(const v1::RegisterAgent& registration
     if (run == runs_.end()) continue;
     StageEntry* stage = FindStage(run->second, stage_name);
     if (stage != nullptr && stage->info.attempt() == attempt && IsActive(stage->info.state())) {
-      LoseAttempt(run->second, *stage,
-                  absl::StrCat("agent ", registration.name(), " came back without it"), now,
-                  effects);
+      LoseAttempt(run->second, *stage, absl::StrCat("agent ", name, " came back without it"), now, effects);
     }
   }
-  return effects;
 }
 
 void Scheduler::AgentDisconnected(const std::string& name, absl::Time now) {
@@ -139,10 +173,17 @@ void Scheduler::AgentDisconnected(const std::string& name, absl::Time now) {
 SchedulerEffects Scheduler::ExpireLeases(absl::Time now) {
   SchedulerEffects effects;
   for (auto& [name, agent] : agents_) {
+    // A stream can stay open while nobody is behind it (a paused process, a cut
+    // network without resets): silence counts as being gone.
+    if (agent.connected && now - agent.last_seen >= options_.lease_timeout) {
+      agent.connected = false;
+      agent.disconnected_at = agent.last_seen;
+    }
     if (agent.connected || agent.running.empty()) continue;
     if (now - agent.disconnected_at < options_.lease_timeout) continue;
     auto running = std::move(agent.running);
     agent.running.clear();
+    TouchAgent(name);
     for (const auto& [run_id, stage_name, attempt] : running) {
       auto run = runs_.find(run_id);
       if (run == runs_.end()) continue;
@@ -169,10 +210,14 @@ void Scheduler::LoseAttempt(RunEntry& run, StageEntry& stage, const std::string&
     Touch(run);
     return;
   }
-  FinishStage(run, stage, v1::STAGE_LOST, -1, absl::StrCat("lost: ", why), now, effects);
+  FinishStage(run, stage, v1::STAGE_LOST, -1, why, now, effects);
 }
 
 bool Scheduler::Eligible(const AgentEntry& agent, const StageEntry& stage) const {
+  return !Draining(agent) && LabelsMatch(agent, stage);
+}
+
+bool Scheduler::LabelsMatch(const AgentEntry& agent, const StageEntry& stage) const {
   for (const std::string& label : stage.spec.agent_labels()) {
     const auto& labels = agent.registration.labels();
     if (std::find(labels.begin(), labels.end(), label) == labels.end()) return false;
@@ -191,14 +236,17 @@ std::optional<std::string> Scheduler::PinnedAgent(const RunEntry& run,
 
 std::string Scheduler::WaitReason(const RunEntry& run, const StageEntry& stage) const {
   bool any_connected = false;
+  bool any_label_match = false;
   bool any_eligible = false;
   for (const auto& [name, agent] : agents_) {
     if (!agent.connected) continue;
     any_connected = true;
+    any_label_match = any_label_match || LabelsMatch(agent, stage);
     any_eligible = any_eligible || Eligible(agent, stage);
   }
   if (!any_connected) return "waiting: no agent is connected";
-  if (!any_eligible) {
+  if (any_label_match && !any_eligible) return "waiting: the agents that could take it are draining";
+  if (!any_label_match) {
     return absl::StrCat("waiting: no connected agent has label",
                         stage.spec.agent_labels_size() > 1 ? "s " : " ",
                         absl::StrJoin(stage.spec.agent_labels(), ", "));
@@ -220,6 +268,9 @@ SchedulerEffects Scheduler::Schedule(absl::Time now) {
     if (run.run.state() == v1::RUN_QUEUED || run.run.state() == v1::RUN_RUNNING) order.push_back(&run);
   }
   std::sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->seq < b->seq; });
+  std::rotate(order.begin(),
+              std::find_if(order.begin(), order.end(), [&](auto* r) { return r->seq > last_turn_seq_; }),
+              order.end());
 
   auto free_slots = [](const AgentEntry& agent) {
     return agent.registration.slots() - static_cast<int>(agent.running.size());
@@ -242,6 +293,10 @@ SchedulerEffects Scheduler::Schedule(absl::Time now) {
           // the emptiest one, to spread load.
           int score = free_slots(agent);
           for (const v1::CacheSpec& cache : run->pipeline.caches()) {
+            const auto& mounts = stage.spec.caches();
+            if (std::none_of(mounts.begin(), mounts.end(), [&](const auto& m) { return m.name() == cache.name(); })) {
+              continue;
+            }
             const auto& keys = agent.registration.cache_keys();
             const std::string id = absl::StrCat(cache.name(), ".", cache.key());
             if (!cache.key().empty() && std::find(keys.begin(), keys.end(), id) != keys.end()) {
@@ -263,6 +318,7 @@ SchedulerEffects Scheduler::Schedule(absl::Time now) {
                                       : "");
         const v1::StageRef ref = Ref(run->run.id(), stage.info);
         best->running.insert(Key(ref));
+        TouchAgent(agent_name);
         for (const v1::CacheMount& cache : stage.spec.caches()) {
           run->cache_agent.emplace(cache.name(), agent_name);
         }
@@ -281,6 +337,7 @@ SchedulerEffects Scheduler::Schedule(absl::Time now) {
           }
         }
         effects.orders.push_back(std::move(order_msg));
+        last_turn_seq_ = run->seq;
         placed_any = true;
         break;  // next run's turn
       }
@@ -326,7 +383,7 @@ absl::StatusOr<SchedulerEffects> Scheduler::ApplyStatus(const std::string& agent
   if (IsTerminal(status.state())) {
     // Whatever the attempt's fate, the agent's slot is free again.
     auto agent = agents_.find(agent_name);
-    if (agent != agents_.end()) agent->second.running.erase(Key(ref));
+    if (agent != agents_.end() && agent->second.running.erase(Key(ref)) > 0) TouchAgent(agent_name);
   }
   if (absl::Status held = CheckHolder(agent_name, ref); !held.ok()) return held;
 
@@ -491,6 +548,7 @@ std::vector<v1::AgentInfo> Scheduler::Agents() const {
     info.set_busy(static_cast<int>(agent.running.size()));
     info.set_connected(agent.connected);
     info.set_version(agent.registration.version());
+    info.set_draining(Draining(agent));
     for (const auto& [run_id, stage, attempt] : agent.running) {
       v1::StageRef* ref = info.add_running();
       ref->set_run_id(run_id);
@@ -499,6 +557,134 @@ std::vector<v1::AgentInfo> Scheduler::Agents() const {
     }
   }
   return out;
+}
+
+std::vector<std::string> Scheduler::TakeDirtyRuns() {
+  std::vector<std::string> out(dirty_runs_.begin(), dirty_runs_.end());
+  dirty_runs_.clear();
+  return out;
+}
+
+std::vector<std::string> Scheduler::TakeDirtyAgents() {
+  std::vector<std::string> out(dirty_agents_.begin(), dirty_agents_.end());
+  dirty_agents_.clear();
+  return out;
+}
+
+absl::StatusOr<v1::RunRecord> Scheduler::ExportRun(const std::string& run_id) const {
+  auto it = runs_.find(run_id);
+  if (it == runs_.end()) return absl::NotFoundError(absl::StrCat("no run ", run_id));
+  const RunEntry& run = it->second;
+  v1::RunRecord record;
+  *record.mutable_pipeline() = run.pipeline;
+  *record.mutable_run() = run.run;
+  record.mutable_run()->clear_stages();
+  for (const StageEntry& stage : run.stages) {
+    *record.mutable_run()->add_stages() = stage.info;
+    record.add_lost_retries_left(stage.lost_retries_left);
+    record.add_fail_retries_left(stage.fail_retries_left);
+  }
+  record.mutable_cache_agent()->insert(run.cache_agent.begin(), run.cache_agent.end());
+  record.set_seq(run.seq);
+  record.set_version(run.version);
+  return record;
+}
+
+absl::StatusOr<v1::AgentRecord> Scheduler::ExportAgent(const std::string& name) const {
+  auto it = agents_.find(name);
+  if (it == agents_.end()) return absl::NotFoundError(absl::StrCat("no agent ", name));
+  const AgentEntry& agent = it->second;
+  v1::AgentRecord record;
+  *record.mutable_registration() = agent.registration;
+  // The registration's own list is what the agent said when it connected; `running`
+  // below is what it holds now.
+  record.mutable_registration()->clear_running();
+  for (const auto& [run_id, stage, attempt] : agent.running) {
+    v1::StageRef* ref = record.add_running();
+    ref->set_run_id(run_id);
+    ref->set_stage(stage);
+    ref->set_attempt(attempt);
+  }
+  record.set_drained(agent.drained);
+  return record;
+}
+
+absl::Status Scheduler::Restore(std::vector<v1::RunRecord> runs, std::vector<v1::AgentRecord> agents,
+                                absl::Time now) {
+  runs_.clear();
+  agents_.clear();
+  next_run_ = 1;
+  std::vector<std::string> problems;
+  for (v1::RunRecord& record : runs) {
+    const std::string id = record.run().id();
+    const int n = record.pipeline().stages_size();
+    int64_t number = 0;
+    if (!absl::SimpleAtoi(id, &number) || number < 1 || runs_.count(id) != 0 ||
+        record.run().stages_size() != n || record.lost_retries_left_size() != n ||
+        record.fail_retries_left_size() != n) {
+      problems.push_back(absl::StrCat("run \"", id, "\" skipped"));
+      continue;
+    }
+    bool names_match = true;
+    for (int i = 0; i < n; ++i) {
+      names_match = names_match && record.run().stages(i).name() == record.pipeline().stages(i).name();
+    }
+    if (!names_match) {
+      problems.push_back(absl::StrCat("run \"", id, "\" skipped"));
+      continue;
+    }
+    RunEntry& run = runs_[id];
+    run.pipeline = std::move(*record.mutable_pipeline());
+    run.run = std::move(*record.mutable_run());
+    for (int i = 0; i < n; ++i) {
+      StageEntry& stage = run.stages.emplace_back();
+      stage.spec = run.pipeline.stages(i);
+      stage.info = run.run.stages(i);
+      stage.lost_retries_left = record.lost_retries_left(i);
+      stage.fail_retries_left = record.fail_retries_left(i);
+    }
+    run.run.clear_stages();  // filled in from `stages` on GetRun
+    run.cache_agent.insert(record.cache_agent().begin(), record.cache_agent().end());
+    run.seq = record.seq();
+    run.version = record.version();
+    next_run_ = std::max(next_run_, number + 1);
+  }
+  for (v1::AgentRecord& record : agents) {
+    const std::string name = record.registration().name();
+    if (name.empty() || agents_.count(name) != 0) {
+      problems.push_back(absl::StrCat("agent \"", name, "\" skipped"));
+      continue;
+    }
+    AgentEntry& agent = agents_[name];
+    agent.registration = std::move(*record.mutable_registration());
+    agent.drained = record.drained();
+    // Gone until it says otherwise; ExpireLeases takes its stages once the lease is up.
+    agent.connected = false;
+    agent.last_seen = now;
+    agent.disconnected_at = now;
+    for (const v1::StageRef& ref : record.running()) agent.running.insert(Key(ref));
+  }
+  // Every live attempt has a holder whose lease can run out, even if its agent's
+  // record is missing: otherwise the stage would wait for it forever.
+  for (const auto& [id, run] : runs_) {
+    for (const StageEntry& stage : run.stages) {
+      if (!IsActive(stage.info.state()) || stage.info.agent().empty()) continue;
+      AgentEntry& agent = agents_[stage.info.agent()];
+      if (agent.registration.name().empty()) {
+        problems.push_back(absl::StrCat("agent \"", stage.info.agent(), "\" missing"));
+        agent.registration.set_name(stage.info.agent());
+        agent.last_seen = now;
+        agent.disconnected_at = now;
+      }
+      agent.running.insert(Key(Ref(id, stage.info)));
+    }
+  }
+  dirty_runs_.clear();
+  dirty_agents_.clear();
+  if (!problems.empty()) {
+    return absl::DataLossError(absl::StrCat("inconsistent saved state: ", absl::StrJoin(problems, ", ")));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace dockyard

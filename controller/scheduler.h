@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "dockyard/v1/agent.pb.h"
 #include "dockyard/v1/run.pb.h"
+#include "dockyard/v1/state.pb.h"
 
 namespace dockyard {
 
@@ -57,8 +58,13 @@ class Scheduler {
   SchedulerEffects AgentConnected(const v1::RegisterAgent& agent, absl::Time now);
   // Its stream broke; its stages stay leased until `lease_timeout` passes.
   void AgentDisconnected(const std::string& agent, absl::Time now);
-  // Marks stages of agents disconnected longer than the lease as lost, re-queuing
-  // them while retries remain.
+  // The agent is alive. After a silence that cost it its lease, this is handled
+  // like a reconnect: attempts it still runs but no longer holds are cancelled.
+  SchedulerEffects AgentHeartbeat(const std::string& agent, const v1::Heartbeat& heartbeat, absl::Time now);
+  // An operator's drain (or its undo): no new stages for the agent.
+  absl::Status DrainAgent(const std::string& agent, bool drain);
+  // Marks stages of agents disconnected (or silent) longer than the lease as lost,
+  // re-queuing them while retries remain.
   SchedulerEffects ExpireLeases(absl::Time now);
 
   // Places ready stages on agents with free slots; returns the assignments.
@@ -81,6 +87,22 @@ class Scheduler {
   absl::StatusOr<v1::Pipeline> GetPipeline(const std::string& run_id) const;
   std::vector<v1::AgentInfo> Agents() const;
 
+  // --- persistence (ControllerCore saves what changed after every call) ---
+  // Ids of runs / names of agents whose persisted record changed since the last call.
+  std::vector<std::string> TakeDirtyRuns();
+  std::vector<std::string> TakeDirtyAgents();
+  // The whole state of one run / agent; NOT_FOUND for unknown ones.
+  absl::StatusOr<v1::RunRecord> ExportRun(const std::string& run_id) const;
+  absl::StatusOr<v1::AgentRecord> ExportAgent(const std::string& agent) const;
+  // Replaces all state with saved records (at start-up, before any agent connects).
+  // Every agent starts disconnected at `now`, so the lease applies: one that
+  // reconnects within it keeps its stages, the others' stages are lost. Records that
+  // do not fit together (from a damaged database) are skipped, and a holder missing
+  // for a live attempt is stood in for (so its lease runs out); both are named in the
+  // DATA_LOSS result, and the rest is restored.
+  absl::Status Restore(std::vector<v1::RunRecord> runs, std::vector<v1::AgentRecord> agents,
+                       absl::Time now);
+
  private:
   struct StageEntry {
     v1::Stage spec;
@@ -99,6 +121,8 @@ class Scheduler {
   struct AgentEntry {
     v1::RegisterAgent registration;
     bool connected = false;
+    bool drained = false;   // by an operator; the agent's own wish is registration.draining
+    absl::Time last_seen;   // last message of any kind
     absl::Time disconnected_at;
     std::set<std::tuple<std::string, std::string, int>> running;  // (run, stage, attempt)
   };
@@ -115,14 +139,30 @@ class Scheduler {
                    SchedulerEffects& effects);
   // The agent that must run `stage` (holder of one of its caches), if any.
   std::optional<std::string> PinnedAgent(const RunEntry& run, const StageEntry& stage) const;
+  // Connected or not: labels match and the agent takes new stages.
   bool Eligible(const AgentEntry& agent, const StageEntry& stage) const;
+  bool LabelsMatch(const AgentEntry& agent, const StageEntry& stage) const;
+  bool Draining(const AgentEntry& agent) const { return agent.drained || agent.registration.draining(); }
+  // Cancels what `agent` reports running but does not hold; loses what it holds but
+  // no longer reports.
+  void Reconcile(AgentEntry& agent, const google::protobuf::RepeatedPtrField<v1::StageRef>& running,
+                 absl::Time now, SchedulerEffects& effects);
   std::string WaitReason(const RunEntry& run, const StageEntry& stage) const;
-  void Touch(RunEntry& run) { ++run.version; }
+  void Touch(RunEntry& run) {
+    ++run.version;
+    dirty_runs_.insert(run.run.id());
+  }
+  void TouchAgent(const std::string& name) { dirty_agents_.insert(name); }
 
   SchedulerOptions options_;
   int64_t next_run_ = 1;
+  // Submission seq of the run placed last: the next pass starts after it, so turns
+  // rotate across calls and a big early run cannot starve later ones.
+  int64_t last_turn_seq_ = 0;
   std::map<std::string, RunEntry> runs_;
   std::map<std::string, AgentEntry> agents_;
+  std::set<std::string> dirty_runs_;
+  std::set<std::string> dirty_agents_;
 };
 
 bool IsTerminal(v1::StageState state);

@@ -114,6 +114,16 @@ absl::StatusOr<std::vector<v1::AgentInfo>> DockyardClient::ListAgents() {
   return std::vector<v1::AgentInfo>(response.agents().begin(), response.agents().end());
 }
 
+absl::Status DockyardClient::DrainAgent(const std::string& name, bool undo) {
+  grpc::ClientContext context;
+  ShortDeadline(context);
+  v1::DrainAgentRequest request;
+  request.set_name(name);
+  request.set_undo(undo);
+  v1::DrainAgentResponse response;
+  return FromGrpcStatus(stub_->DrainAgent(&context, request, &response));
+}
+
 absl::StatusOr<std::vector<v1::Artifact>> DockyardClient::ListArtifacts(const std::string& run_id) {
   grpc::ClientContext context;
   ShortDeadline(context);

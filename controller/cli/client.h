@@ -26,6 +26,7 @@ class DockyardClient {
   absl::StatusOr<v1::Run> GetRun(const std::string& run_id);
   absl::Status CancelRun(const std::string& run_id);
   absl::StatusOr<std::vector<v1::AgentInfo>> ListAgents();
+  absl::Status DrainAgent(const std::string& name, bool undo);
   absl::StatusOr<std::vector<v1::Artifact>> ListArtifacts(const std::string& run_id);
 
   // Calls `on_change` with the run now and after every change until it finishes.

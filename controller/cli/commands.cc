@@ -155,6 +155,7 @@ int RunPipeline(DockyardClient& client, const std::string& file, const RunComman
 
   auto run_id = client.Submit(pipeline);
   if (!run_id.ok()) return Unavailable(run_id.status(), err);
+  if (options.on_submitted) options.on_submitted(*run_id);
   out << "run " << *run_id << " submitted: pipeline " << pipeline.name() << ", " << pipeline.stages_size()
       << " stage" << (pipeline.stages_size() == 1 ? "" : "s") << "\n"
       << std::flush;
@@ -289,10 +290,17 @@ int ListAgents(DockyardClient& client, std::ostream& out, std::ostream& err) {
   if (!agents.ok()) return Unavailable(agents.status(), err);
   if (agents->empty()) out << "no agents have connected\n";
   for (const v1::AgentInfo& agent : *agents) {
-    out << absl::StrFormat("%-20s %-12s slots %d/%d busy  labels [%s]  version %s\n", agent.name(),
-                           agent.connected() ? "connected" : "disconnected", agent.busy(), agent.slots(),
+    const char* state = !agent.connected() ? "disconnected" : agent.draining() ? "draining" : "connected";
+    out << absl::StrFormat("%-20s %-12s slots %d/%d busy  labels [%s]  version %s\n", agent.name(), state,
+                           agent.busy(), agent.slots(),
                            absl::StrJoin(agent.labels(), ","), agent.version());
   }
+  return kExitOk;
+}
+
+int DrainAgent(DockyardClient& client, const std::string& name, bool undo, std::ostream& out, std::ostream& err) {
+  if (absl::Status st = client.DrainAgent(name, undo); !st.ok()) return Unavailable(st, err);
+  out << "agent " << name << (undo ? " takes stages again\n" : " is draining: running stages finish, no new ones start\n");
   return kExitOk;
 }
 

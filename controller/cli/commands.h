@@ -3,6 +3,7 @@
 //   invalid pipeline file) · 3 the controller is unreachable or refused the request.
 #pragma once
 
+#include <functional>
 #include <ostream>
 #include <string>
 
@@ -19,6 +20,8 @@ struct RunCommandOptions {
   std::string artifacts_dir = "target";
   bool download_artifacts = true;
   bool progress = false;  // show transfer progress (stdout is a terminal)
+  // Called with the run id once submitted (so Ctrl-C can cancel it).
+  std::function<void(const std::string&)> on_submitted;
 };
 
 // `dockyard run FILE`: validate, ship the source, submit, follow every stage's log
@@ -32,6 +35,8 @@ int ShowLogs(DockyardClient& client, const std::string& run_id, const std::strin
              bool follow, std::ostream& out, std::ostream& err);
 // `dockyard agents`
 int ListAgents(DockyardClient& client, std::ostream& out, std::ostream& err);
+// `dockyard agents drain NAME` / `dockyard agents undrain NAME`
+int DrainAgent(DockyardClient& client, const std::string& name, bool undo, std::ostream& out, std::ostream& err);
 // `dockyard artifacts RUN [--dest DIR]`: lists, or fetches into DIR.
 int Artifacts(DockyardClient& client, const std::string& run_id, const std::string& dest, bool progress,
               std::ostream& out, std::ostream& err);

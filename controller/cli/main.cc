@@ -1,13 +1,18 @@
 // dockyard: the command line client of a Dockyard controller.
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <iostream>
+#include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "common/flags_help.h"
 #include "absl/strings/numbers.h"
+#include "absl/synchronization/mutex.h"
 #include "controller/cli/commands.h"
 
 ABSL_FLAG(std::string, controller, "", "controller host:port (default: $DOCKYARD_CONTROLLER, else 127.0.0.1:7420)");
@@ -27,6 +32,7 @@ constexpr char kUsage[] =
     "  dockyard artifacts RUN [--dest=DIR]          list (or fetch) a run's artifacts\n"
     "  dockyard cancel RUN\n"
     "  dockyard agents                              connected agents, slots and labels\n"
+    "  dockyard agents drain|undrain NAME           stop (or resume) giving an agent new stages\n"
     "Controller: --controller=HOST:PORT or DOCKYARD_CONTROLLER (default 127.0.0.1:7420).\n"
     "Exit codes: 0 ok, 1 run failed/cancelled, 2 bad input, 3 controller unreachable.";
 
@@ -49,6 +55,7 @@ int main(int argc, char** argv) {
     }
     args.push_back(arg.data());
   }
+  dockyard::ShowMainFlagsInHelp();
   absl::SetProgramUsageMessage(kUsage);
   std::vector<char*> positional = absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
   if (positional.size() < 2) return Usage("missing command");
@@ -56,7 +63,31 @@ int main(int argc, char** argv) {
   std::string address = absl::GetFlag(FLAGS_controller);
   if (address.empty() && std::getenv("DOCKYARD_CONTROLLER") != nullptr) address = std::getenv("DOCKYARD_CONTROLLER");
   if (address.empty()) address = "127.0.0.1:7420";
+  // Ctrl-C on `run`: the first asks the controller to cancel the run and keeps
+  // following it to the end; the second stops waiting. Blocked before any thread
+  // (gRPC's included) starts, so only the watcher below receives it.
+  sigset_t interrupts;
+  sigemptyset(&interrupts);
+  sigaddset(&interrupts, SIGINT);
+  sigaddset(&interrupts, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &interrupts, nullptr);
   dockyard::DockyardClient client(address);
+  static absl::Mutex run_mu;
+  static std::string submitted_run;
+  std::thread([&client, interrupts] {
+    int sig = 0;
+    sigwait(&interrupts, &sig);
+    std::string run_id;
+    {
+      absl::MutexLock lock(&run_mu);
+      run_id = submitted_run;
+    }
+    if (run_id.empty()) std::_Exit(130);
+    std::cerr << "\ndockyard: cancelling run " << run_id << " (Ctrl-C again to stop waiting)\n";
+    if (absl::Status st = client.CancelRun(run_id); !st.ok()) std::cerr << "dockyard: " << st.message() << "\n";
+    sigwait(&interrupts, &sig);
+    std::_Exit(130);
+  }).detach();
   const bool tty = ::isatty(STDOUT_FILENO) == 1;
 
   const std::string command = positional[1];
@@ -68,6 +99,10 @@ int main(int argc, char** argv) {
     options.artifacts_dir = absl::GetFlag(FLAGS_artifacts_dir);
     options.download_artifacts = !absl::GetFlag(FLAGS_no_artifacts);
     options.progress = tty;
+    options.on_submitted = [](const std::string& id) {
+      absl::MutexLock lock(&run_mu);
+      submitted_run = id;
+    };
     return dockyard::RunPipeline(client, arg(2), options, std::cout, std::cerr);
   }
   if (command == "status") {
@@ -88,8 +123,11 @@ int main(int argc, char** argv) {
     return dockyard::CancelRun(client, arg(2), std::cout, std::cerr);
   }
   if (command == "agents") {
-    if (count != 0) return Usage("agents takes no arguments");
-    return dockyard::ListAgents(client, std::cout, std::cerr);
+    if (count == 0) return dockyard::ListAgents(client, std::cout, std::cerr);
+    if (count == 2 && (arg(2) == "drain" || arg(2) == "undrain")) {
+      return dockyard::DrainAgent(client, arg(3), arg(2) == "undrain", std::cout, std::cerr);
+    }
+    return Usage("agents takes no arguments, or drain|undrain NAME");
   }
   return Usage(("unknown command \"" + command + "\"").c_str());
 }

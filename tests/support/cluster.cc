@@ -166,6 +166,46 @@ CliResult Cluster::Cli(const std::vector<std::string>& args, absl::Duration time
   return result;
 }
 
+std::unique_ptr<Process> Cluster::SpawnCli(const std::vector<std::string>& args) {
+  static int counter = 0;
+  std::vector<std::string> argv = {Bin("controller/dockyard"), "--controller=" + address_};
+  for (const std::string& a : args) argv.push_back(a);
+  return std::make_unique<Process>(argv, absl::StrCat(dir_, "/spawned-cli-", ++counter, ".log"));
+}
+
+std::string Cluster::WaitForStatus(const std::string& run_id, const std::string& text, absl::Duration timeout) {
+  std::string last;
+  Eventually(
+      [&] {
+        last = Cli({"status", run_id}).out;
+        return last.find(text) != std::string::npos;
+      },
+      timeout);
+  return last;
+}
+
+bool Eventually(const std::function<bool()>& probe, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  for (;;) {
+    if (probe()) return true;
+    if (absl::Now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+std::string AgentOfStage(const std::string& status_out, const std::string& stage) {
+  std::istringstream in(status_out);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("  " + stage + " ", 0) != 0) continue;
+    size_t on = line.find(" on ");
+    if (on == std::string::npos) return "";
+    size_t end = line.find(' ', on + 4);
+    return line.substr(on + 4, end == std::string::npos ? std::string::npos : end - on - 4);
+  }
+  return "";
+}
+
 std::string Cluster::WriteFile(const std::string& name, const std::string& text) {
   const fs::path path = fs::path(dir_) / name;
   fs::create_directories(path.parent_path());

@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -61,6 +62,11 @@ class Cluster {
 
   // Runs `dockyard ARGS...` against this cluster's controller, in dir().
   CliResult Cli(const std::vector<std::string>& args, absl::Duration timeout = absl::Minutes(10));
+  // Starts `dockyard ARGS...` in the background (output in its Log()).
+  std::unique_ptr<Process> SpawnCli(const std::vector<std::string>& args);
+  // Polls `dockyard status RUN` until its output contains `text`; returns the last output.
+  std::string WaitForStatus(const std::string& run_id, const std::string& text,
+                            absl::Duration timeout = absl::Seconds(60));
   // Writes `text` to dir()/name (creating parent dirs) and returns the path.
   std::string WriteFile(const std::string& name, const std::string& text);
   const std::string& dir() const { return dir_; }
@@ -74,6 +80,11 @@ class Cluster {
   std::map<std::string, std::unique_ptr<Process>> agents_;
   std::vector<std::string> agent_names_;
 };
+
+// From `dockyard status` output: the agent the stage's current attempt ran on.
+std::string AgentOfStage(const std::string& status_out, const std::string& stage);
+// Polls `probe` every 50 ms until it returns true or `timeout` passes.
+bool Eventually(const std::function<bool()>& probe, absl::Duration timeout);
 
 // Path of a built binary, e.g. Bin("controller/dockyard").
 std::string Bin(const std::string& relative);

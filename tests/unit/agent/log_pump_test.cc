@@ -1,0 +1,274 @@
+#include "agent/log_pump.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace dockyard {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+v1::StageRef TestRef() {
+  v1::StageRef ref;
+  ref.set_run_id("7");
+  ref.set_stage("build");
+  ref.set_attempt(2);
+  return ref;
+}
+
+// A chunk flattened for readable expectations.
+struct Chunk {
+  int64_t seq;
+  v1::LogStream stream;
+  std::string data;
+  bool operator==(const Chunk&) const = default;
+};
+
+void PrintTo(const Chunk& c, std::ostream* os) {
+  *os << "{" << c.seq << ", " << v1::LogStream_Name(c.stream) << ", \"" << c.data << "\"}";
+}
+
+// Records every batch the pump sends.
+class Recorder {
+ public:
+  LogPump::Sender sender() {
+    return [this](v1::LogBatch batch) { batches_.push_back(std::move(batch)); };
+  }
+  const std::vector<v1::LogBatch>& batches() const { return batches_; }
+  // All chunks sent so far, in send order.
+  std::vector<Chunk> chunks() const {
+    std::vector<Chunk> out;
+    for (const v1::LogBatch& batch : batches_) {
+      for (const v1::LogChunk& c : batch.chunks()) out.push_back({c.seq(), c.stream(), c.data()});
+    }
+    return out;
+  }
+  // Everything sent for one stream, concatenated.
+  std::string text(v1::LogStream stream) const {
+    std::string out;
+    for (const Chunk& c : chunks()) {
+      if (c.stream == stream) out += c.data;
+    }
+    return out;
+  }
+  void clear() { batches_.clear(); }
+
+ private:
+  std::vector<v1::LogBatch> batches_;
+};
+
+TEST(LogPump, HoldsAPartialLineUntilItsNewline) {
+  Recorder sent;
+  LogPump pump(TestRef(), sent.sender());
+
+  pump.Write(OutputStream::kStdout, "hel");
+  pump.Flush();
+  EXPECT_THAT(sent.batches(), IsEmpty());
+
+  pump.Write(OutputStream::kStdout, "lo\nwor");
+  pump.Flush();
+  EXPECT_THAT(sent.chunks(), ElementsAre(Chunk{0, v1::LOG_STDOUT, "hello\n"}));
+
+  pump.Write(OutputStream::kStdout, "ld\n");
+  pump.Flush();
+  EXPECT_THAT(sent.chunks(), ElementsAre(Chunk{0, v1::LOG_STDOUT, "hello\n"},
+                                         Chunk{1, v1::LOG_STDOUT, "world\n"}));
+}
+
+TEST(LogPump, BatchesCarryTheAttemptTheyBelongTo) {
+  Recorder sent;
+  LogPump pump(TestRef(), sent.sender());
+  pump.Write(OutputStream::kStdout, "a\n");
+  pump.Flush();
+  pump.Write(OutputStream::kStdout, "b\n");
+  pump.Flush();
+  ASSERT_EQ(sent.batches().size(), 2u);
+  for (const v1::LogBatch& batch : sent.batches()) {
+    EXPECT_EQ(batch.stage().run_id(), "7");
+    EXPECT_EQ(batch.stage().stage(), "build");
+    EXPECT_EQ(batch.stage().attempt(), 2);
+  }
+  EXPECT_EQ(pump.ref().stage(), "build");
+}
+
+TEST(LogPump, StdoutAndStderrPartialLinesNeverMix) {
+  Recorder sent;
+  LogPump pump(TestRef(), sent.sender());
+
+  pump.Write(OutputStream::kStdout, "out-");
+  pump.Write(OutputStream::kStderr, "err-");
+  pump.Write(OutputStream::kStdout, "line\n");
+  pump.Write(OutputStream::kStderr, "line\n");
+  pump.Flush();
+
+  EXPECT_THAT(sent.chunks(), ElementsAre(Chunk{0, v1::LOG_STDOUT, "out-line\n"},
+                                         Chunk{1, v1::LOG_STDERR, "err-line\n"}));
+}
+
+TEST(LogPump, SequenceNumbersAreConsecutiveFromZeroAcrossBatches) {
+  Recorder sent;
+  LogPump pump(TestRef(), sent.sender());
+  for (int i = 0; i < 5; ++i) {
+    pump.Write(i % 2 == 0 ? OutputStream::kStdout : OutputStream::kStderr, "line\n");
+    pump.WriteSystemLine("note");
+    pump.Flush();
+  }
+  pump.Write(OutputStream::kStdout, "tail");
+  pump.Finish();
+
+  ASSERT_EQ(sent.batches().size(), 6u);
+  std::vector<Chunk> chunks = sent.chunks();
+  ASSERT_EQ(chunks.size(), 11u);
+  for (size_t i = 0; i < chunks.size(); ++i) EXPECT_EQ(chunks[i].seq, static_cast<int64_t>(i));
+}
+
+TEST(LogPump, FlushSendsOnlyWholeLinesAndFinishSendsPartialLastLinesToo) {
+  Recorder sent;
+  LogPump pump(TestRef(), sent.sender());
+  pump.Write(OutputStream::kStdout, "one\ntwo\nthr");
+  pump.Write(OutputStream::kStderr, "warn\npartial-err");
+  pump.Flush();
+  EXPECT_EQ(sent.text(v1::LOG_STDOUT), "one\ntwo\n");
+  EXPECT_EQ(sent.text(v1::LOG_STDERR), "warn\n");
+
+  // A flush with nothing new sends nothing.
+  const size_t batches = sent.batches().size();
+  pump.Flush();
+  EXPECT_EQ(sent.batches().size(), batches);
+
+  pump.Finish();
+  EXPECT_EQ(sent.text(v1::LOG_STDOUT), "one\ntwo\nthr");
+  EXPECT_EQ(sent.text(v1::LOG_STDERR), "warn\npartial-err");
+}
+
+TEST(LogPump, SendsABatchOnceMaxBatchBytesIsReached) {
+  Recorder sent;
+  LogPump pump(TestRef(), sent.sender(), {.max_batch_bytes = 10, .max_line_bytes = 1024});
+
+  pump.Write(OutputStream::kStdout, "12345\n");  // 6 bytes: below the batch size
+  EXPECT_THAT(sent.batches(), IsEmpty());
+  pump.Write(OutputStream::kStderr, "678\n");  // 10 bytes: the batch is full
+  ASSERT_EQ(sent.batches().size(), 1u);
+  EXPECT_THAT(sent.chunks(), ElementsAre(Chunk{0, v1::LOG_STDOUT, "12345\n"},
+                                         Chunk{1, v1::LOG_STDERR, "678\n"}));
+
+  // Partial lines do not count towards a batch.
+  pump.Write(OutputStream::kStdout, "0123456789abcdef");
+  EXPECT_EQ(sent.batches().size(), 1u);
+}
+
+TEST(LogPump, EndlessLineIsCutAtMaxLineBytes) {
+  Recorder sent;
+  LogPump pump(TestRef(), sent.sender(), {.max_batch_bytes = 1 << 20, .max_line_bytes = 8});
+
+  // Byte by byte, the line moves as soon as it is max_line_bytes long.
+  for (char c : std::string("abcdefghij")) pump.Write(OutputStream::kStdout, std::string(1, c));
+  pump.Flush();
+  EXPECT_THAT(sent.chunks(), ElementsAre(Chunk{0, v1::LOG_STDOUT, "abcdefgh"}));
+  pump.Finish();
+  EXPECT_EQ(sent.text(v1::LOG_STDOUT), "abcdefghij");
+}
+
+TEST(LogPump, EndlessLineArrivingAtOnceIsCutIntoMaxLineBytesPieces) {
+  Recorder sent;
+  LogPump pump(TestRef(), sent.sender(), {.max_batch_bytes = 1 << 20, .max_line_bytes = 8});
+
+  // A whole line, then 20 bytes of a line that never ends, in one write: the held
+  // remainder must stay below max_line_bytes.
+  pump.Write(OutputStream::kStdout, "ok\n" + std::string(20, 'x'));
+  pump.Flush();
+  EXPECT_EQ(sent.text(v1::LOG_STDOUT), "ok\n" + std::string(16, 'x'));
+  for (const Chunk& chunk : sent.chunks()) {
+    if (chunk.data != "ok\n") {
+      EXPECT_EQ(chunk.data, std::string(8, 'x'));
+    }
+  }
+  pump.Finish();
+  EXPECT_EQ(sent.text(v1::LOG_STDOUT), "ok\n" + std::string(20, 'x'));
+}
+
+TEST(LogPump, AckDropsAcknowledgedChunksAndResendSendsExactlyTheRest) {
+  Recorder sent;
+  LogPump pump(TestRef(), sent.sender());
+  for (const char* line : {"a\n", "b\n", "c\n", "d\n"}) {
+    pump.Write(OutputStream::kStdout, line);
+    pump.Flush();
+  }
+  ASSERT_EQ(sent.chunks().size(), 4u);
+
+  pump.Ack(2);  // chunks 0 and 1 are stored
+  sent.clear();
+  pump.ResendUnacked();
+  EXPECT_THAT(sent.chunks(), ElementsAre(Chunk{2, v1::LOG_STDOUT, "c\n"}, Chunk{3, v1::LOG_STDOUT, "d\n"}));
+  ASSERT_FALSE(sent.batches().empty());
+  EXPECT_EQ(sent.batches()[0].stage().stage(), "build");
+
+  // Resending keeps the chunks until they are acknowledged.
+  sent.clear();
+  pump.ResendUnacked();
+  EXPECT_EQ(sent.chunks().size(), 2u);
+
+  // An old acknowledgement changes nothing; a full one leaves nothing to resend.
+  pump.Ack(1);
+  sent.clear();
+  pump.ResendUnacked();
+  EXPECT_EQ(sent.chunks().size(), 2u);
+  pump.Ack(4);
+  sent.clear();
+  pump.ResendUnacked();
+  EXPECT_THAT(sent.batches(), IsEmpty());
+}
+
+TEST(LogPump, ResendSplitsIntoBatchesOfMaxBatchBytesInOrder) {
+  Recorder sent;
+  LogPump pump(TestRef(), sent.sender(), {.max_batch_bytes = 4, .max_line_bytes = 1024});
+  for (const char* line : {"aa\n", "bb\n", "cc\n", "dd\n", "ee\n"}) {
+    pump.Write(OutputStream::kStdout, line);  // 3 bytes each: below the batch size
+    pump.Flush();
+  }
+  pump.Ack(1);
+  sent.clear();
+  pump.ResendUnacked();
+  std::vector<Chunk> chunks = sent.chunks();
+  ASSERT_EQ(chunks.size(), 4u);
+  for (size_t i = 0; i < chunks.size(); ++i) EXPECT_EQ(chunks[i].seq, static_cast<int64_t>(i + 1));
+  EXPECT_EQ(sent.batches().size(), 2u);
+}
+
+TEST(LogPump, AllAckedOnlyOnceEverythingWrittenIsAcknowledged) {
+  Recorder sent;
+  LogPump pump(TestRef(), sent.sender());
+  EXPECT_TRUE(pump.AllAcked());
+
+  pump.Write(OutputStream::kStdout, "line\n");
+  EXPECT_FALSE(pump.AllAcked()) << "buffered, not sent";
+  pump.Flush();
+  EXPECT_FALSE(pump.AllAcked()) << "sent, not acknowledged";
+  pump.WriteSystemLine("done");
+  pump.Finish();
+  pump.Ack(1);
+  EXPECT_FALSE(pump.AllAcked()) << "the system line is not acknowledged";
+  pump.Ack(2);
+  EXPECT_TRUE(pump.AllAcked());
+}
+
+TEST(LogPump, WriteSystemLineProducesADockyardLineOnTheSystemStream) {
+  Recorder sent;
+  LogPump pump(TestRef(), sent.sender());
+  pump.Write(OutputStream::kStdout, "half");
+  pump.WriteSystemLine("cache pip: volume dockyard-pip at /root/.cache/pip");
+  pump.Flush();
+  // The system line does not break into the held partial stdout line.
+  EXPECT_THAT(sent.chunks(),
+              ElementsAre(Chunk{0, v1::LOG_SYSTEM, "[dockyard] cache pip: volume dockyard-pip at /root/.cache/pip\n"}));
+  pump.Finish();
+  EXPECT_EQ(sent.text(v1::LOG_STDOUT), "half");
+}
+
+}  // namespace
+}  // namespace dockyard
