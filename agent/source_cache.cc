@@ -1,15 +1,13 @@
 #include "agent/source_cache.h"
 
-#include <unistd.h>
-
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 
 #include "absl/strings/str_cat.h"
-#include "common/grpc_status.h"
+#include "common/blob_receiver.h"
 #include "common/logging.h"
 #include "common/sha256.h"
+#include "common/status_macros.h"
 
 namespace dockyard {
 
@@ -29,33 +27,13 @@ absl::StatusOr<std::string> SourceCache::Get(const std::string& digest) {
 }
 
 absl::Status SourceCache::Fetch(const std::string& digest, const std::string& path) {
-  const std::string tmp = absl::StrCat(path, ".", ::getpid(), ".tmp");
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(30));
   v1::FetchSourceRequest request;
   request.set_digest(digest);
   auto reader = stub_->FetchSource(&context, request);
-  std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-  Sha256 hash;
   int64_t size = 0;
-  v1::BlobChunk chunk;
-  while (reader->Read(&chunk)) {
-    out.write(chunk.data().data(), static_cast<std::streamsize>(chunk.data().size()));
-    hash.Update(chunk.data());
-    size += static_cast<int64_t>(chunk.data().size());
-  }
-  out.close();
-  grpc::Status status = reader->Finish();
-  if (!status.ok() || !out) {
-    std::filesystem::remove(tmp);
-    if (!status.ok()) return FromGrpcStatus(status);
-    return absl::InternalError(absl::StrCat("cannot write ", tmp));
-  }
-  if (const std::string got = hash.HexDigest(); got != digest) {
-    std::filesystem::remove(tmp);
-    return absl::DataLossError(absl::StrCat("source ", digest, " arrived with sha256 ", got));
-  }
-  std::filesystem::rename(tmp, path);
+  RETURN_IF_ERROR(ReceiveBlob(*reader, path, digest, /*size=*/-1, [&](int64_t bytes) { size = bytes; }));
   Logger("agent")->info("source={} fetched bytes={}", digest.substr(0, 12), size);
   return absl::OkStatus();
 }

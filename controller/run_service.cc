@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
+#include "common/states.h"
 #include "controller/blob_streams.h"
 
 namespace dockyard {
@@ -23,11 +24,6 @@ grpc::ServerUnaryReactor* Respond(grpc::CallbackServerContext* context, const ab
   return reactor;
 }
 
-bool RunFinished(const v1::Run& run) {
-  return run.state() == v1::RUN_SUCCEEDED || run.state() == v1::RUN_FAILED ||
-         run.state() == v1::RUN_CANCELLED;
-}
-
 // Sends the run, then the run again whenever its version changes, until it ends.
 class WatchReactor final : public grpc::ServerWriteReactor<v1::Run> {
  public:
@@ -38,7 +34,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::Run> {
 
   void OnWriteDone(bool ok) override {
     if (!ok) return Finish(grpc::Status(grpc::StatusCode::CANCELLED, "watcher went away"));
-    if (RunFinished(run_)) return Finish(grpc::Status::OK);
+    if (IsFinished(run_.state())) return Finish(grpc::Status::OK);
     Poll();
   }
 
@@ -111,7 +107,7 @@ class LogReactor final : public grpc::ServerWriteReactor<v1::ReadLogResponse> {
   // True when the stage ended without ever starting (skipped, cancelled).
   bool StageOver() {
     auto run = core_->GetRun(request_.run_id());
-    if (!run.ok() || RunFinished(*run)) return true;
+    if (!run.ok() || IsFinished(run->state())) return true;
     for (const v1::StageInfo& stage : run->stages()) {
       if (stage.name() == request_.stage()) return IsTerminal(stage.state());
     }

@@ -43,20 +43,6 @@ AgentOrder CancelOrder(const std::string& agent, const v1::StageRef& ref, v1::St
 
 }  // namespace
 
-bool IsTerminal(v1::StageState state) {
-  switch (state) {
-    case v1::STAGE_SUCCEEDED:
-    case v1::STAGE_FAILED:
-    case v1::STAGE_SKIPPED:
-    case v1::STAGE_CANCELLED:
-    case v1::STAGE_TIMED_OUT:
-    case v1::STAGE_LOST:
-      return true;
-    default:
-      return false;
-  }
-}
-
 void SchedulerEffects::Append(SchedulerEffects other) {
   for (auto& o : other.orders) orders.push_back(std::move(o));
   for (auto& e : other.ended) ended.push_back(std::move(e));

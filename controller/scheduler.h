@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/states.h"
 #include "dockyard/v1/agent.pb.h"
 #include "dockyard/v1/run.pb.h"
 #include "dockyard/v1/state.pb.h"
@@ -165,6 +166,5 @@ class Scheduler {
   std::set<std::string> dirty_agents_;
 };
 
-bool IsTerminal(v1::StageState state);
 
 }  // namespace dockyard

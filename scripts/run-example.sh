@@ -4,10 +4,7 @@
 # (examples/wheels) through them and shows the wheels that landed in target/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
-scripts/ensure-docker.sh
-scripts/build-images.sh
-scripts/build.sh
+scripts/prepare.sh
 
 bin=${DOCKYARD_BUILD_DIR:-build}
 state=.dockyard

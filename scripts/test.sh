@@ -4,10 +4,7 @@
 # Extra arguments go to ctest, e.g. `scripts/test.sh -L unit`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
-scripts/ensure-docker.sh
-scripts/build-images.sh
-scripts/build.sh
+scripts/prepare.sh
 build_dir=${DOCKYARD_BUILD_DIR:-build}
 cd "$build_dir"
 ctest --output-on-failure --timeout 900 "$@"

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/blob_receiver.h"
 #include "common/grpc_status.h"
 #include "common/sha256.h"
 
@@ -172,40 +173,13 @@ absl::Status DockyardClient::ReadLog(const std::string& run_id, const std::strin
 
 absl::Status DockyardClient::DownloadArtifact(const v1::Artifact& artifact, const std::string& dest,
                                               const std::function<void(int64_t)>& on_progress) {
-  const std::string tmp = absl::StrCat(dest, ".part.", ::getpid());
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::hours(1));
   v1::DownloadArtifactRequest request;
   request.set_run_id(artifact.run_id());
   request.set_name(artifact.name());
   auto reader = stub_->DownloadArtifact(&context, request);
-  std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-  Sha256 hash;
-  int64_t size = 0;
-  v1::BlobChunk chunk;
-  while (reader->Read(&chunk)) {
-    out.write(chunk.data().data(), static_cast<std::streamsize>(chunk.data().size()));
-    hash.Update(chunk.data());
-    size += static_cast<int64_t>(chunk.data().size());
-    if (on_progress) on_progress(size);
-  }
-  out.close();
-  grpc::Status status = reader->Finish();
-  std::error_code ec;
-  if (!status.ok()) {
-    std::filesystem::remove(tmp, ec);
-    return FromGrpcStatus(status);
-  }
-  const std::string got = hash.HexDigest();
-  if (!out || size != artifact.size() || got != artifact.sha256()) {
-    std::filesystem::remove(tmp, ec);
-    return absl::DataLossError(absl::StrCat(artifact.name(), ": got ", size, " bytes with sha256 ", got,
-                                            ", expected ", artifact.size(), " bytes with sha256 ",
-                                            artifact.sha256()));
-  }
-  std::filesystem::rename(tmp, dest, ec);
-  if (ec) return absl::InternalError(absl::StrCat(dest, ": ", ec.message()));
-  return absl::OkStatus();
+  return ReceiveBlob(*reader, dest, artifact.sha256(), artifact.size(), on_progress);
 }
 
 }  // namespace dockyard

@@ -16,6 +16,7 @@
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "common/pipeline_parser.h"
+#include "common/states.h"
 #include "common/tar_archive.h"
 
 namespace dockyard {
@@ -28,15 +29,6 @@ std::string Word(v1::StageState state) {
 
 std::string Word(v1::RunState state) {
   return absl::AsciiStrToLower(absl::StripPrefix(v1::RunState_Name(state), "RUN_"));
-}
-
-bool IsTerminalState(v1::StageState state) {
-  return state != v1::STAGE_PENDING && state != v1::STAGE_QUEUED && state != v1::STAGE_ASSIGNED &&
-         state != v1::STAGE_RUNNING && state != v1::STAGE_STATE_UNSPECIFIED;
-}
-
-bool Finished(const v1::Run& run) {
-  return run.state() == v1::RUN_SUCCEEDED || run.state() == v1::RUN_FAILED || run.state() == v1::RUN_CANCELLED;
 }
 
 int Unavailable(const absl::Status& status, std::ostream& err) {
@@ -195,7 +187,7 @@ int RunPipeline(DockyardClient& client, const std::string& file, const RunComman
         out_mu.AwaitWithTimeout(absl::Condition(&printed), absl::Seconds(3));
       }
       for (const v1::StageInfo& stage : run.stages()) {
-        if (IsTerminalState(stage.state()) != endings) continue;
+        if (IsTerminal(stage.state()) != endings) continue;
         v1::StageInfo& before = seen[stage.name()];
         const bool changed = before.state() != stage.state() || before.attempt() != stage.attempt() ||
                              before.message() != stage.message();
@@ -245,7 +237,7 @@ int RunPipeline(DockyardClient& client, const std::string& file, const RunComman
   for (std::thread& t : followers) t.join();
   for (const auto& [key, text] : endings_due) out << prefix(key.first) << "==> " << text << "\n";
   if (!watched.ok()) return Unavailable(watched, err);
-  if (!Finished(last)) {
+  if (!IsFinished(last.state())) {
     err << "dockyard: lost track of run " << *run_id << "; see `dockyard status " << *run_id << "`\n";
     return kExitUnavailable;
   }
