@@ -11,20 +11,14 @@
 #include "common/sha256.h"
 #include "gtest/gtest.h"
 
+#include "tests/support/scratch_dir.h"
+
 namespace dockyard {
 namespace {
 
 namespace fs = std::filesystem;
 
-// A fresh directory per test, so tests never see each other's files.
-std::string FreshDir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  fs::path dir = fs::path(::testing::TempDir()) /
-                 (std::string("file_blob_store_") + info->name() + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
+using ::dockyard::testing::FreshDir;
 
 std::unique_ptr<FileBlobStore> OpenStore(const std::string& dir) {
   absl::StatusOr<std::unique_ptr<FileBlobStore>> store = FileBlobStore::Open(dir);

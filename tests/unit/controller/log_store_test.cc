@@ -9,20 +9,14 @@
 
 #include "gtest/gtest.h"
 
+#include "tests/support/scratch_dir.h"
+
 namespace dockyard {
 namespace {
 
 namespace fs = std::filesystem;
 
-// A fresh directory per test, so tests never see each other's files.
-std::string FreshDir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  fs::path dir = fs::path(::testing::TempDir()) /
-                 (std::string("log_store_") + info->name() + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
+using ::dockyard::testing::FreshDir;
 
 v1::StageRef Ref(const std::string& run, const std::string& stage, int attempt) {
   v1::StageRef ref;

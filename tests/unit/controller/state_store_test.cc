@@ -12,6 +12,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
+#include "tests/support/scratch_dir.h"
+
 namespace dockyard {
 namespace {
 
@@ -19,15 +21,7 @@ namespace fs = std::filesystem;
 using ::google::protobuf::util::MessageDifferencer;
 using ::testing::HasSubstr;
 
-// A fresh directory per test, so tests never see each other's files.
-std::string FreshDir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  fs::path dir = fs::path(::testing::TempDir()) /
-                 (std::string("state_store_") + info->name() + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
+using ::dockyard::testing::FreshDir;
 
 v1::RunRecord RunAt(const std::string& id, v1::StageState state) {
   v1::RunRecord record;
