@@ -287,7 +287,7 @@ void Agent::OnMessage(const v1::ControllerMessage& message) {
     }
     case v1::ControllerMessage::kRunFinished: {
       const std::string run_id = message.run_finished().run_id();
-      std::thread([this, run_id] {
+      Background([this, run_id] {
         auto volumes = docker_->ListVolumes(absl::StrCat(kRunLabel, "=", run_id));
         if (!volumes.ok()) return;
         for (const std::string& volume : *volumes) {
@@ -295,7 +295,7 @@ void Agent::OnMessage(const v1::ControllerMessage& message) {
           Logger("agent")->info("run={} cache volume {} removed{}", run_id, volume,
                                 st.ok() ? "" : absl::StrCat(" failed: ", st.ToString()));
         }
-      }).detach();
+      });
       break;
     }
     default:
@@ -370,7 +370,7 @@ void Agent::OnCancel(const v1::CancelStage& cancel) {
                         cancel.reason());
   const v1::StageState state = cancel.state() == v1::STAGE_STATE_UNSPECIFIED ? v1::STAGE_CANCELLED : cancel.state();
   // Docker calls block; reactions must not.
-  std::thread([this, executor, known, state, ref, reason = cancel.reason()] {
+  Background([this, executor, known, state, ref, reason = cancel.reason()] {
     if (executor) return executor->Cancel(state, reason);
     if (known) return;  // already over
     // Not ours any more (e.g. from before a restart): make sure nothing of it lives.
@@ -382,7 +382,21 @@ void Agent::OnCancel(const v1::CancelStage& cancel) {
         (void)docker_->RemoveContainer(c.id);
       }
     }
-  }).detach();
+  });
+}
+
+void Agent::Background(std::function<void()> work) {
+  // Holding mu_ while the thread is stored means it cannot look itself up too early.
+  absl::MutexLock lock(&mu_);
+  const int64_t id = next_background_++;
+  background_[id] = std::thread([this, id, work = std::move(work)] {
+    work();
+    absl::MutexLock lock(&mu_);
+    // The flush loop joins it (a thread cannot join itself); at shutdown, Shutdown does.
+    auto it = background_.find(id);
+    finished_threads_.push_back(std::move(it->second));
+    background_.erase(it);
+  });
 }
 
 void Agent::Drain(absl::Duration grace) {
@@ -441,6 +455,7 @@ void Agent::Shutdown() {
   {
     absl::MutexLock lock(&mu_);
     threads = std::move(finished_threads_);
+    for (auto& [id, t] : background_) threads.push_back(std::move(t));
     for (auto& [key, run] : running_) {
       if (run.thread.joinable()) threads.push_back(std::move(run.thread));
     }

@@ -5,6 +5,7 @@
 // still-running containers and resumes each log where the controller's copy ends.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -82,6 +83,8 @@ class Agent {
   std::vector<v1::StageRef> Unsettled();
   v1::RegisterAgent Registration();
   void ReapSettled() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Runs blocking Docker work off the gRPC reaction that asked for it.
+  void Background(std::function<void()> work);
 
   const AgentOptions options_;
   const std::string spool_root_;
@@ -104,6 +107,8 @@ class Agent {
   bool drain_ended_ ABSL_GUARDED_BY(mu_) = false;
   std::map<Key, Running> running_ ABSL_GUARDED_BY(mu_);
   std::vector<std::thread> finished_threads_ ABSL_GUARDED_BY(mu_);
+  std::map<int64_t, std::thread> background_ ABSL_GUARDED_BY(mu_);
+  int64_t next_background_ ABSL_GUARDED_BY(mu_) = 0;
 
   std::thread connect_thread_;
   std::thread flush_thread_;
