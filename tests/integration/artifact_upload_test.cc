@@ -11,6 +11,7 @@
 
 #include "common/sha256.h"
 #include "controller/server.h"
+#include "tests/support/scripted_agent.h"
 #include "dockyard/v1/agent.grpc.pb.h"
 #include "dockyard/v1/run.grpc.pb.h"
 
@@ -33,15 +34,8 @@ class ArtifactUpload : public ::testing::Test {
     agents_ = v1::AgentService::NewStub(channel);
     runs_ = v1::RunService::NewStub(channel);
 
-    // Register as an agent and take both stages of a run.
-    session_ = agents_->Session(&session_context_);
-    v1::AgentMessage hello;
-    hello.mutable_register_()->set_name("scripted-agent");
-    hello.mutable_register_()->set_slots(2);
-    ASSERT_TRUE(session_->Write(hello));
-    v1::ControllerMessage message;
-    ASSERT_TRUE(session_->Read(&message));
-    ASSERT_TRUE(message.has_welcome());
+    // Register as an agent with two slots and take both stages of a run.
+    agent_ = std::make_unique<testing::ScriptedAgent>(*agents_, "scripted-agent", std::vector<v1::StageRef>{}, 2);
 
     v1::SubmitRunRequest submit;
     submit.mutable_pipeline()->set_name("artifacts");
@@ -56,20 +50,15 @@ class ArtifactUpload : public ::testing::Test {
     ASSERT_TRUE(runs_->SubmitRun(&context, submit, &submitted).ok());
     run_id_ = submitted.run_id();
     for (int i = 0; i < 2; ++i) {
-      ASSERT_TRUE(session_->Read(&message));
-      ASSERT_TRUE(message.has_assign()) << message.DebugString();
-      refs_[message.assign().stage().stage()] = message.assign().stage();
-      v1::AgentMessage running;
-      *running.mutable_stage_status()->mutable_stage() = message.assign().stage();
-      running.mutable_stage_status()->set_state(v1::STAGE_RUNNING);
-      ASSERT_TRUE(session_->Write(running));
+      const v1::StageRef ref = agent_->NextAssignment();
+      refs_[ref.stage()] = ref;
+      agent_->Report(ref, v1::STAGE_RUNNING);
     }
     WaitUntilRunning();
   }
 
   void TearDown() override {
-    session_context_.TryCancel();
-    session_->Finish();
+    agent_.reset();
     server_.reset();
     fs::remove_all(data_dir_);
   }
@@ -139,8 +128,7 @@ class ArtifactUpload : public ::testing::Test {
   std::unique_ptr<ControllerServer> server_;
   std::unique_ptr<v1::AgentService::Stub> agents_;
   std::unique_ptr<v1::RunService::Stub> runs_;
-  grpc::ClientContext session_context_;
-  std::unique_ptr<grpc::ClientReaderWriter<v1::AgentMessage, v1::ControllerMessage>> session_;
+  std::unique_ptr<testing::ScriptedAgent> agent_;
   std::string run_id_;
   std::map<std::string, v1::StageRef> refs_;
 };

@@ -15,9 +15,9 @@
 #include <google/protobuf/util/message_differencer.h>
 #include <grpcpp/grpcpp.h>
 
-#include "absl/synchronization/mutex.h"
 #include "common/sha256.h"
 #include "controller/server.h"
+#include "tests/support/scripted_agent.h"
 #include "dockyard/v1/agent.grpc.pb.h"
 #include "dockyard/v1/run.grpc.pb.h"
 
@@ -28,105 +28,7 @@ namespace fs = std::filesystem;
 using ::google::protobuf::util::MessageDifferencer;
 using ::testing::HasSubstr;
 
-// One agent session over the real stream, driven step by step by the test; it
-// heartbeats in the background like a real agent, so short leases stay held.
-class ScriptedAgent {
- public:
-  ScriptedAgent(v1::AgentService::Stub& stub, const std::string& name, std::vector<v1::StageRef> running = {})
-      : running_(std::move(running)) {
-    // Never hang the test: a step that waits in vain fails at the deadline.
-    context_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    stream_ = stub.Session(&context_);
-    v1::AgentMessage hello;
-    hello.mutable_register_()->set_name(name);
-    hello.mutable_register_()->set_slots(1);
-    for (const v1::StageRef& ref : running_) *hello.mutable_register_()->add_running() = ref;
-    Write(hello);
-    v1::ControllerMessage welcome = Next([](const v1::ControllerMessage& m) { return m.has_welcome(); });
-    EXPECT_EQ(welcome.welcome().agent_id(), name);
-    heartbeats_ = std::thread([this] {
-      absl::MutexLock lock(&mu_);
-      while (!mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::Milliseconds(100))) {
-        v1::AgentMessage beat;
-        v1::Heartbeat* heartbeat = beat.mutable_heartbeat();
-        for (const v1::StageRef& ref : running_) *heartbeat->add_running() = ref;
-        stream_->Write(beat);
-      }
-    });
-  }
-
-  ~ScriptedAgent() {
-    {
-      absl::MutexLock lock(&mu_);
-      stopping_ = true;
-    }
-    heartbeats_.join();
-    context_.TryCancel();
-    stream_->Finish();
-  }
-
-  // The next message that matches, skipping the others (acks, settlements, ...).
-  v1::ControllerMessage Next(const std::function<bool(const v1::ControllerMessage&)>& wanted) {
-    v1::ControllerMessage message;
-    while (stream_->Read(&message)) {
-      if (wanted(message)) return message;
-    }
-    ADD_FAILURE() << "session ended while waiting";
-    return {};
-  }
-
-  v1::StageRef NextAssignment() {
-    v1::StageRef ref = Next([](const v1::ControllerMessage& m) { return m.has_assign(); }).assign().stage();
-    absl::MutexLock lock(&mu_);
-    running_.push_back(ref);
-    return ref;
-  }
-
-  void Report(const v1::StageRef& ref, v1::StageState state) {
-    v1::AgentMessage message;
-    *message.mutable_stage_status()->mutable_stage() = ref;
-    message.mutable_stage_status()->set_state(state);
-    Write(message);
-    if (state != v1::STAGE_RUNNING) {
-      {
-        absl::MutexLock lock(&mu_);
-        std::erase_if(running_, [&](const v1::StageRef& r) { return MessageDifferencer::Equals(r, ref); });
-      }
-      Next([&](const v1::ControllerMessage& m) {
-        return m.has_settled() && MessageDifferencer::Equals(m.settled().stage(), ref);
-      });
-    }
-  }
-
-  // Sends chunks first_seq, first_seq+1, ... and returns the acknowledged next seq.
-  int64_t SendLog(const v1::StageRef& ref, int64_t first_seq, const std::vector<std::string>& chunks) {
-    v1::AgentMessage message;
-    *message.mutable_log()->mutable_stage() = ref;
-    int64_t seq = first_seq;
-    for (const std::string& data : chunks) {
-      v1::LogChunk* chunk = message.mutable_log()->add_chunks();
-      chunk->set_seq(seq++);
-      chunk->set_stream(v1::LOG_STDOUT);
-      chunk->set_data(data);
-    }
-    Write(message);
-    return Next([](const v1::ControllerMessage& m) { return m.has_log_ack(); }).log_ack().next_seq();
-  }
-
- private:
-  // One writer at a time on a stream: the test's steps and the heartbeats share it.
-  void Write(const v1::AgentMessage& message) {
-    absl::MutexLock lock(&mu_);
-    EXPECT_TRUE(stream_->Write(message));
-  }
-
-  grpc::ClientContext context_;
-  std::unique_ptr<grpc::ClientReaderWriter<v1::AgentMessage, v1::ControllerMessage>> stream_;
-  absl::Mutex mu_;
-  std::vector<v1::StageRef> running_ ABSL_GUARDED_BY(mu_);
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread heartbeats_;
-};
+using ::dockyard::testing::ScriptedAgent;
 
 class ControllerRestart : public ::testing::Test {
  protected:
