@@ -96,9 +96,10 @@ Cluster::Cluster() {
 }
 
 Cluster::~Cluster() {
-  for (auto& [name, agent] : agents_) {
-    agent->Signal(SIGTERM);
-  }
+  // SIGTERM drains; a second one stops what still runs (removing its containers).
+  for (auto& [name, agent] : agents_) agent->Signal(SIGTERM);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  for (auto& [name, agent] : agents_) agent->Signal(SIGTERM);
   for (auto& [name, agent] : agents_) {
     if (agent->Wait(absl::Seconds(20)) < 0) agent->Signal(SIGKILL);
   }
