@@ -232,6 +232,13 @@ void Agent::OnMessage(const v1::ControllerMessage& message) {
       std::vector<std::pair<LogPump*, std::optional<v1::StageStatus>>> resend;
       {
         absl::MutexLock lock(&mu_);
+        // Resume each log where the controller's copy ends (after a restart the
+        // pump only knows what its spool holds, not what was acknowledged).
+        for (const v1::LogAck& ack : message.welcome().log_acks()) {
+          const v1::StageRef& ref = ack.stage();
+          auto it = running_.find({ref.run_id(), ref.stage(), ref.attempt()});
+          if (it != running_.end() && it->second.pump) it->second.pump->Ack(ack.next_seq());
+        }
         for (auto& [key, run] : running_) {
           if (run.pump) resend.emplace_back(run.pump.get(), run.final_status);
         }

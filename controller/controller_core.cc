@@ -201,6 +201,12 @@ absl::Status ControllerCore::AttachAgent(AgentChannel* channel, const v1::Regist
   welcome.mutable_welcome()->set_agent_id(registration.name());
   welcome.mutable_welcome()->set_heartbeat_interval_ms(absl::ToInt64Milliseconds(options_.heartbeat_interval));
   welcome.mutable_welcome()->set_lease_timeout_ms(absl::ToInt64Milliseconds(options_.scheduler.lease_timeout));
+  for (const v1::StageRef& ref : registration.running()) {
+    if (!scheduler_.CheckHolder(registration.name(), ref).ok()) continue;
+    v1::LogAck* ack = welcome.mutable_welcome()->add_log_acks();
+    *ack->mutable_stage() = ref;
+    ack->set_next_seq(logs_.NextSeq(ref));
+  }
   channel->Send(std::move(welcome));
   const absl::Time now = absl::Now();
   SchedulerEffects effects = scheduler_.AgentConnected(registration, now);
