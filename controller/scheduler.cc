@@ -19,8 +19,16 @@ bool IsActive(v1::StageState state) {
   return state == v1::STAGE_ASSIGNED || state == v1::STAGE_RUNNING;
 }
 
-std::tuple<std::string, std::string, int> Key(const v1::StageRef& ref) {
+Scheduler::AttemptKey Key(const v1::StageRef& ref) {
   return {ref.run_id(), ref.stage(), ref.attempt()};
+}
+
+v1::StageRef Ref(const Scheduler::AttemptKey& key) {
+  v1::StageRef ref;
+  ref.set_run_id(std::get<0>(key));
+  ref.set_stage(std::get<1>(key));
+  ref.set_attempt(std::get<2>(key));
+  return ref;
 }
 
 v1::StageRef Ref(const std::string& run_id, const v1::StageInfo& info) {
@@ -120,7 +128,7 @@ void Scheduler::Reconcile(AgentEntry& agent, const google::protobuf::RepeatedPtr
                           absl::Time now, SchedulerEffects& effects) {
   const std::string name = agent.registration.name();
   TouchAgent(name);
-  std::set<std::tuple<std::string, std::string, int>> reported;
+  std::set<AttemptKey> reported;
   for (const v1::StageRef& ref : running) {
     reported.insert(Key(ref));
     if (!CheckHolder(name, ref).ok()) {
@@ -535,12 +543,7 @@ std::vector<v1::AgentInfo> Scheduler::Agents() const {
     info.set_connected(agent.connected);
     info.set_version(agent.registration.version());
     info.set_draining(Draining(agent));
-    for (const auto& [run_id, stage, attempt] : agent.running) {
-      v1::StageRef* ref = info.add_running();
-      ref->set_run_id(run_id);
-      ref->set_stage(stage);
-      ref->set_attempt(attempt);
-    }
+    for (const AttemptKey& key : agent.running) *info.add_running() = Ref(key);
   }
   return out;
 }
@@ -585,12 +588,7 @@ absl::StatusOr<v1::AgentRecord> Scheduler::ExportAgent(const std::string& name) 
   // The registration's own list is what the agent said when it connected; `running`
   // below is what it holds now.
   record.mutable_registration()->clear_running();
-  for (const auto& [run_id, stage, attempt] : agent.running) {
-    v1::StageRef* ref = record.add_running();
-    ref->set_run_id(run_id);
-    ref->set_stage(stage);
-    ref->set_attempt(attempt);
-  }
+  for (const AttemptKey& key : agent.running) *record.add_running() = Ref(key);
   record.set_drained(agent.drained);
   return record;
 }

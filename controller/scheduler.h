@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -49,6 +50,9 @@ struct SchedulerEffects {
 
 class Scheduler {
  public:
+  // An attempt as (run, stage, attempt): ordered, so it can key sets and maps.
+  using AttemptKey = std::tuple<std::string, std::string, int>;
+
   explicit Scheduler(SchedulerOptions options);
 
   // Accepts a validated pipeline; returns the new run's id ("1", "2", ...).
@@ -125,7 +129,7 @@ class Scheduler {
     bool drained = false;   // by an operator; the agent's own wish is registration.draining
     absl::Time last_seen;   // last message of any kind
     absl::Time disconnected_at;
-    std::set<std::tuple<std::string, std::string, int>> running;  // (run, stage, attempt)
+    std::set<AttemptKey> running;
   };
 
   StageEntry* FindStage(RunEntry& run, const std::string& name);
