@@ -92,11 +92,25 @@ void Agent::Recover() {
     run.thread = std::thread([this, key, a = *assignment, id = container->second] { RunStage(key, a, id); });
     containers.erase(container);
   }
-  for (const auto& [key, id] : containers) {
-    log->info("removing container {} of run={} stage={} attempt={}: this agent no longer runs it", id.substr(0, 12),
-              std::get<0>(key), std::get<1>(key), std::get<2>(key));
-    (void)docker_->RemoveContainer(id);
+  // Removed only once the controller has welcomed this agent: until then this
+  // process may be an impostor (or a copy) whose namesake still runs them.
+  orphans_.assign(containers.begin(), containers.end());
+}
+
+void Agent::RemoveOrphans() {
+  std::vector<std::pair<Key, std::string>> orphans;
+  {
+    absl::MutexLock lock(&mu_);
+    orphans.swap(orphans_);
   }
+  if (orphans.empty()) return;
+  Background([this, orphans = std::move(orphans)] {
+    for (const auto& [key, id] : orphans) {
+      Logger("agent")->info("removing container {} of run={} stage={} attempt={}: this agent no longer runs it",
+                            id.substr(0, 12), std::get<0>(key), std::get<1>(key), std::get<2>(key));
+      (void)docker_->RemoveContainer(id);
+    }
+  });
 }
 
 std::vector<v1::StageRef> Agent::Unsettled() {
@@ -152,8 +166,17 @@ void Agent::ConnectLoop() {
     }
     absl::MutexLock lock(&mu_);
     if (stopping_) return;
-    Logger("agent")->warn("session to controller ended: {} (code {}); reconnecting", status.error_message(),
-                          static_cast<int>(status.error_code()));
+    if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
+        status.error_code() == grpc::StatusCode::PERMISSION_DENIED ||
+        status.error_code() == grpc::StatusCode::ALREADY_EXISTS) {
+      // Not a network hiccup: the controller refused this agent. Keep trying (an
+      // operator may fix it), but say so loudly.
+      Logger("agent")->error("the controller refused this agent: {}; retrying in {}", status.error_message(),
+                             absl::FormatDuration(backoff));
+    } else {
+      Logger("agent")->warn("session to controller ended: {} (code {}); reconnecting", status.error_message(),
+                            static_cast<int>(status.error_code()));
+    }
     if (was_connected) backoff = options_.reconnect_min;
     mu_.AwaitWithTimeout(absl::Condition(&stopping_), backoff);
     if (stopping_) return;
@@ -229,6 +252,7 @@ void Agent::OnMessage(const v1::ControllerMessage& message) {
   switch (message.kind_case()) {
     case v1::ControllerMessage::kWelcome: {
       Logger("agent")->info("agent={} connected to controller", options_.name);
+      RemoveOrphans();
       std::vector<std::pair<LogPump*, std::optional<v1::StageStatus>>> resend;
       {
         absl::MutexLock lock(&mu_);

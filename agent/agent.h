@@ -70,6 +70,8 @@ class Agent {
   using Key = std::tuple<std::string, std::string, int>;
 
   void Recover();
+  // Removes the containers Recover found that no spool claims (after Welcome).
+  void RemoveOrphans();
   void ConnectLoop();
   void FlushLoop();
   void OnMessage(const v1::ControllerMessage& message);
@@ -106,6 +108,7 @@ class Agent {
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   bool drain_ended_ ABSL_GUARDED_BY(mu_) = false;
   std::map<Key, Running> running_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<Key, std::string>> orphans_ ABSL_GUARDED_BY(mu_);  // container ids
   std::vector<std::thread> finished_threads_ ABSL_GUARDED_BY(mu_);
   std::map<int64_t, std::thread> background_ ABSL_GUARDED_BY(mu_);
   int64_t next_background_ ABSL_GUARDED_BY(mu_) = 0;

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
+#include "common/retrier.h"
 #include "common/sha256.h"
 
 namespace dockyard {
@@ -65,33 +66,48 @@ absl::StatusOr<std::vector<UploadedArtifact>> ArtifactUploader::UploadAll(
 absl::StatusOr<UploadedArtifact> ArtifactUploader::Upload(const v1::StageRef& ref, const ExtractedFile& file) {
   auto sha256 = Sha256OfFile(file.local_path);
   if (!sha256.ok()) return sha256.status();
+  v1::ArtifactHeader header;
+  *header.mutable_stage() = ref;
+  header.set_path(file.container_path);
+  header.set_size(file.size);
+  header.set_sha256(*sha256);
 
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::hours(1));
-  v1::UploadArtifactResponse response;
-  auto writer = stub_->UploadArtifact(&context, &response);
-  v1::UploadArtifactRequest request;
-  v1::ArtifactHeader* header = request.mutable_header();
-  *header->mutable_stage() = ref;
-  header->set_path(file.container_path);
-  header->set_size(file.size);
-  header->set_sha256(*sha256);
-  bool open = writer->Write(request);
+  // Each try first asks how much the controller already holds (an earlier try cut
+  // off half way) and sends only the rest.
+  RetryPolicy policy;
+  policy.per_try_deadline = absl::Hours(1);
+  policy.patience = absl::Minutes(10);
+  absl::Status status = Retrier(policy).Run([&](grpc::ClientContext& context) -> grpc::Status {
+    v1::UploadOffsetResponse held;
+    {
+      grpc::ClientContext query;
+      query.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+      grpc::Status st = stub_->ArtifactUploadOffset(&query, header, &held);
+      if (!st.ok()) return st;
+    }
+    const int64_t offset = held.offset() <= file.size ? held.offset() : 0;
+    v1::UploadArtifactResponse response;
+    auto writer = stub_->UploadArtifact(&context, &response);
+    v1::UploadArtifactRequest request;
+    *request.mutable_header() = header;
+    request.mutable_header()->set_offset(offset);
+    bool open = writer->Write(request);
 
-  std::ifstream in(file.local_path, std::ios::binary);
-  std::string buffer(kChunkBytes, '\0');
-  while (open && in) {
-    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-    const std::streamsize n = in.gcount();
-    if (n <= 0) break;
-    request.set_data(buffer.data(), static_cast<size_t>(n));
-    open = writer->Write(request);
-  }
-  writer->WritesDone();
-  grpc::Status status = writer->Finish();
+    std::ifstream in(file.local_path, std::ios::binary);
+    in.seekg(offset);
+    std::string buffer(kChunkBytes, '\0');
+    while (open && in) {
+      in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+      const std::streamsize n = in.gcount();
+      if (n <= 0) break;
+      request.set_data(buffer.data(), static_cast<size_t>(n));
+      open = writer->Write(request);
+    }
+    writer->WritesDone();
+    return writer->Finish();
+  });
   if (!status.ok()) {
-    return absl::Status(FromGrpcStatus(status).code(),
-                        absl::StrCat("uploading ", file.container_path, ": ", status.error_message()));
+    return absl::Status(status.code(), absl::StrCat("uploading ", file.container_path, ": ", std::string(status.message())));
   }
   return UploadedArtifact{file.container_path, file.size, *sha256};
 }

@@ -1,6 +1,10 @@
 // dockyard-agent: connects to a controller and runs the stages it assigns in local
 // Docker containers.
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
+
+#include <filesystem>
 
 #include <thread>
 
@@ -12,6 +16,8 @@
 #include "absl/time/time.h"
 #include "agent/agent.h"
 #include "agent/docker_engine_client.h"
+#include "agent/enrolment.h"
+#include "common/client_security.h"
 #include "common/logging.h"
 #include "common/signals.h"
 
@@ -23,13 +29,20 @@ ABSL_FLAG(std::string, docker_socket, "/var/run/docker.sock", "Docker Engine API
 ABSL_FLAG(std::string, work_dir, "/var/lib/dockyard/agent", "source cache and scratch space");
 ABSL_FLAG(absl::Duration, drain_grace, absl::Minutes(10),
           "on SIGTERM: how long running stages may finish before they are stopped");
+ABSL_FLAG(std::string, ca_file, "",
+          "the controller's CA certificate (<controller data_dir>/tls/ca.crt); needed to enrol");
+ABSL_FLAG(std::string, enrol_token_file, "",
+          "file holding a token from `dockyard agents enrol`, used once to obtain this agent's certificate "
+          "(kept in <work_dir>/identity)");
+ABSL_FLAG(bool, insecure, false, "plain text to a controller started with --insecure (tests only)");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
 
 int main(int argc, char** argv) {
   dockyard::ShowMainFlagsInHelp();
   absl::SetProgramUsageMessage(
       "Dockyard agent: runs pipeline stages in local Docker containers for a controller.\n"
-      "Usage: dockyard-agent --controller=HOST:PORT [--name=N] [--labels=a,b] [--slots=N]");
+      "Usage: dockyard-agent --controller=HOST:PORT [--name=N] [--labels=a,b] [--slots=N]\n"
+      "First start: add --enrol_token_file=F --ca_file=ca.crt (see `dockyard agents enrol`).");
   absl::ParseCommandLine(argc, argv);
   dockyard::SetLogLevel(absl::GetFlag(FLAGS_log_level));
   dockyard::BlockTerminationSignals();
@@ -50,6 +63,15 @@ int main(int argc, char** argv) {
   options.work_dir = absl::GetFlag(FLAGS_work_dir);
   options.version = DOCKYARD_VERSION;
 
+  // One agent process per work dir: a second would fight over spools and containers.
+  std::filesystem::create_directories(options.work_dir);
+  const std::string lock_path = options.work_dir + "/agent.lock";
+  const int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd < 0 || ::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    log->error("another dockyard-agent is using {} (lock {})", options.work_dir, lock_path);
+    return 1;
+  }
+
   dockyard::DockerEngineClient docker(absl::GetFlag(FLAGS_docker_socket));
   if (absl::Status st = docker.Ping(); !st.ok()) {
     log->error("Docker engine at {} does not answer: {}", absl::GetFlag(FLAGS_docker_socket), st.ToString());
@@ -60,7 +82,26 @@ int main(int argc, char** argv) {
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  auto channel = grpc::CreateCustomChannel(absl::GetFlag(FLAGS_controller), grpc::InsecureChannelCredentials(), args);
+  dockyard::ClientSecurity security;
+  if (absl::GetFlag(FLAGS_insecure)) {
+    security.insecure = true;
+    log->warn("--insecure: plain text to the controller; anyone on the path can read and forge this agent's traffic");
+  } else {
+    dockyard::EnrolmentOptions enrolment;
+    enrolment.controller = absl::GetFlag(FLAGS_controller);
+    enrolment.name = options.name;
+    enrolment.identity_dir = options.work_dir + "/identity";
+    enrolment.ca_file = absl::GetFlag(FLAGS_ca_file);
+    enrolment.enrol_token_file = absl::GetFlag(FLAGS_enrol_token_file);
+    auto loaded = dockyard::LoadOrEnrol(enrolment);
+    if (!loaded.ok()) {
+      log->error("{}", std::string(loaded.status().message()));
+      return 1;
+    }
+    security = *std::move(loaded);
+  }
+  auto channel = grpc::CreateCustomChannel(absl::GetFlag(FLAGS_controller), dockyard::ChannelCredentials(security),
+                                           args);
 
   dockyard::Agent agent(options, channel, &docker);
   log->info("agent={} slots={} controller={}", options.name, options.slots, absl::GetFlag(FLAGS_controller));

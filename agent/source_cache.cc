@@ -5,6 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/blob_receiver.h"
+#include "common/grpc_status.h"
+#include "common/retrier.h"
 #include "common/logging.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
@@ -27,13 +29,20 @@ absl::StatusOr<std::string> SourceCache::Get(const std::string& digest) {
 }
 
 absl::Status SourceCache::Fetch(const std::string& digest, const std::string& path) {
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(30));
   v1::FetchSourceRequest request;
   request.set_digest(digest);
-  auto reader = stub_->FetchSource(&context, request);
   int64_t size = 0;
-  RETURN_IF_ERROR(ReceiveBlob(*reader, path, digest, /*size=*/-1, [&](int64_t bytes) { size = bytes; }));
+  RetryPolicy policy;
+  policy.per_try_deadline = absl::Minutes(30);
+  // A cut transfer is retried whole: ReceiveBlob leaves nothing behind, and
+  // sources are small next to artifacts.
+  absl::Status received;
+  absl::Status status = Retrier(policy).Run([&](grpc::ClientContext& context) -> grpc::Status {
+    auto reader = stub_->FetchSource(&context, request);
+    received = ReceiveBlob(*reader, path, digest, /*size=*/-1, [&](int64_t bytes) { size = bytes; });
+    return ToGrpcStatus(received);
+  });
+  RETURN_IF_ERROR(status);
   Logger("agent")->info("source={} fetched bytes={}", digest.substr(0, 12), size);
   return absl::OkStatus();
 }

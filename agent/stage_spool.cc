@@ -5,24 +5,12 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/files.h"
 
 namespace dockyard {
 namespace {
 
 namespace fs = std::filesystem;
-
-absl::Status WriteAtomically(const std::string& path, const std::string& bytes) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << bytes;
-    if (!out) return absl::InternalError(absl::StrCat("cannot write ", tmp));
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return absl::InternalError(absl::StrCat(path, ": ", ec.message()));
-  return absl::OkStatus();
-}
 
 std::optional<std::string> ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -44,7 +32,7 @@ absl::Status CreateSpool(const std::string& dir, const v1::StageAssignment& assi
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return absl::InternalError(absl::StrCat(dir, ": ", ec.message()));
-  return WriteAtomically(dir + "/assignment.pb", assignment.SerializeAsString());
+  return WriteFileAtomically(dir + "/assignment.pb", assignment.SerializeAsString());
 }
 
 absl::StatusOr<v1::StageAssignment> LoadSpoolAssignment(const std::string& dir) {
@@ -57,7 +45,7 @@ absl::StatusOr<v1::StageAssignment> LoadSpoolAssignment(const std::string& dir) 
 }
 
 absl::Status SaveSpoolStatus(const std::string& dir, const v1::StageStatus& status) {
-  return WriteAtomically(dir + "/status.pb", status.SerializeAsString());
+  return WriteFileAtomically(dir + "/status.pb", status.SerializeAsString());
 }
 
 std::optional<v1::StageStatus> LoadSpoolStatus(const std::string& dir) {

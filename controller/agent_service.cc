@@ -1,6 +1,7 @@
 #include "controller/agent_service.h"
 
 #include <deque>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
@@ -16,8 +17,28 @@ namespace {
 class SessionReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>,
                              public AgentChannel {
  public:
-  SessionReactor(ControllerCore* core, std::string peer) : core_(core), peer_(std::move(peer)) {
+  SessionReactor(ControllerCore* core, std::string peer, absl::StatusOr<Caller> caller)
+      : core_(core), peer_(std::move(peer)) {
+    if (!caller.ok()) {
+      End(ToGrpcStatus(caller.status()));
+      return;
+    }
+    caller_ = *std::move(caller);
     StartRead(&incoming_);
+  }
+
+  void Close(const absl::Status& why) override {
+    {
+      absl::MutexLock lock(&mu_);
+      if (finishing_) return;
+      finishing_ = true;
+      // Queued orders (the revoked agent's cancels) go out first.
+      if (writing_) {
+        close_status_ = ToGrpcStatus(why);
+        return;
+      }
+    }
+    Finish(ToGrpcStatus(why));
   }
 
   void Send(v1::ControllerMessage message) override {
@@ -36,17 +57,21 @@ class SessionReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1
 
   void OnWriteDone(bool ok) override {
     const v1::ControllerMessage* next = nullptr;
+    std::optional<grpc::Status> close;
     {
       absl::MutexLock lock(&mu_);
       outgoing_.pop_front();
       if (!ok) broken_ = true;  // the read side fails too and finishes the call
-      if (!ok || outgoing_.empty() || finishing_) {
+      if (!ok || outgoing_.empty()) {
         writing_ = false;
-        return;
+        close = std::move(close_status_);
+        close_status_.reset();
+      } else {
+        next = &outgoing_.front();
       }
-      next = &outgoing_.front();
     }
-    StartWrite(next);
+    if (close) return Finish(*close);
+    if (next != nullptr) StartWrite(next);
   }
 
   void OnReadDone(bool ok) override {
@@ -55,7 +80,7 @@ class SessionReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1
       if (!incoming_.has_register_()) {
         return End(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "first message must be register"));
       }
-      if (absl::Status st = core_->AttachAgent(this, incoming_.register_()); !st.ok()) {
+      if (absl::Status st = core_->AttachAgent(this, incoming_.register_(), caller_); !st.ok()) {
         return End(ToGrpcStatus(st));
       }
       agent_ = incoming_.register_().name();
@@ -86,6 +111,7 @@ class SessionReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1
   void End(const grpc::Status& status) {
     {
       absl::MutexLock lock(&mu_);
+      if (finishing_) return;  // Close() got there first
       finishing_ = true;
     }
     if (!status.ok()) {
@@ -96,6 +122,7 @@ class SessionReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1
 
   ControllerCore* core_;
   const std::string peer_;
+  Caller caller_;      // who the connection proved to be
   std::string agent_;  // set once registered; only touched in reactions
   v1::AgentMessage incoming_;
 
@@ -104,25 +131,35 @@ class SessionReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finishing_ ABSL_GUARDED_BY(mu_) = false;
   bool broken_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<grpc::Status> close_status_ ABSL_GUARDED_BY(mu_);  // Finish once the queue is sent
 };
 
 }  // namespace
 
 grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>* AgentServiceImpl::Session(
     grpc::CallbackServerContext* context) {
-  return new SessionReactor(core_, context->peer());
+  return new SessionReactor(core_, context->peer(), authorizer_->RequireAgent(*context, "Session"));
 }
 
-grpc::ServerWriteReactor<v1::BlobChunk>* AgentServiceImpl::FetchSource(
-    grpc::CallbackServerContext*, const v1::FetchSourceRequest* request) {
+grpc::ServerWriteReactor<v1::BlobChunk>* AgentServiceImpl::FetchSource(grpc::CallbackServerContext* context,
+                                                                       const v1::FetchSourceRequest* request) {
+  auto agent = authorizer_->RequireAgent(*context, "FetchSource");
+  if (!agent.ok()) return new Refusal<grpc::ServerWriteReactor<v1::BlobChunk>>(agent.status());
+  if (absl::Status st = core_->CheckSourceFetch(agent->name, request->digest()); !st.ok()) {
+    authorizer_->Audit(*context, *agent, "FetchSource", st);
+    return new Refusal<grpc::ServerWriteReactor<v1::BlobChunk>>(st);
+  }
   return NewBlobReader(&core_->blobs(), pool_, request->digest());
 }
 
 grpc::ServerReadReactor<v1::UploadArtifactRequest>* AgentServiceImpl::UploadArtifact(
-    grpc::CallbackServerContext*, v1::UploadArtifactResponse* response) {
+    grpc::CallbackServerContext* context, v1::UploadArtifactResponse* response) {
+  auto agent = authorizer_->RequireAgent(*context, "UploadArtifact");
+  if (!agent.ok()) return new Refusal<grpc::ServerReadReactor<v1::UploadArtifactRequest>>(agent.status());
   auto header = std::make_shared<v1::ArtifactHeader>();
   ControllerCore* core = core_;
-  auto start = [core, header](const v1::UploadArtifactRequest& first)
+  // Runs on the pool, where the context is out of reach: the audit line names the agent.
+  auto start = [core, header, agent = *agent](const v1::UploadArtifactRequest& first)
       -> absl::StatusOr<std::unique_ptr<BlobStore::Writer>> {
     if (!first.has_header()) return absl::InvalidArgumentError("the first message must be the header");
     *header = first.header();
@@ -130,8 +167,13 @@ grpc::ServerReadReactor<v1::UploadArtifactRequest>* AgentServiceImpl::UploadArti
     if (name.empty() || name == "." || name == "..") {
       return absl::InvalidArgumentError(absl::StrCat("bad artifact path \"", header->path(), "\""));
     }
-    if (absl::Status st = core->CheckUploader(header->stage()); !st.ok()) return st;
-    return core->blobs().NewWriter(header->sha256(), header->size());
+    if (absl::Status st = core->CheckUploader(agent.name, header->stage()); !st.ok()) {
+      if (absl::IsPermissionDenied(st)) {
+        Logger("controller")->warn("audit: UploadArtifact by {}: refused: {}", agent.Describe(), std::string(st.message()));
+      }
+      return st;
+    }
+    return core->blobs().NewResumableWriter(header->sha256(), header->size(), header->offset());
   };
   auto done = [core, header, response]() -> absl::Status {
     v1::Artifact artifact;
@@ -149,6 +191,51 @@ grpc::ServerReadReactor<v1::UploadArtifactRequest>* AgentServiceImpl::UploadArti
     return core->RecordArtifact(artifact);
   };
   return new BlobUploadReactor<v1::UploadArtifactRequest>(pool_, start, done);
+}
+
+grpc::ServerUnaryReactor* AgentServiceImpl::ArtifactUploadOffset(grpc::CallbackServerContext* context,
+                                                                 const v1::ArtifactHeader* request,
+                                                                 v1::UploadOffsetResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto agent = authorizer_->RequireAgent(*context, "ArtifactUploadOffset");
+  if (!agent.ok()) {
+    reactor->Finish(ToGrpcStatus(agent.status()));
+    return reactor;
+  }
+  if (absl::Status st = core_->CheckUploader(agent->name, request->stage()); !st.ok()) {
+    reactor->Finish(ToGrpcStatus(st));
+    return reactor;
+  }
+  // A stat of the partial file: disk, so off the reaction.
+  pool_->Post([this, reactor, request, response] {
+    response->set_offset(core_->blobs().PartialSize(request->sha256()));
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AgentServiceImpl::Enrol(grpc::CallbackServerContext* context,
+                                                  const v1::EnrolRequest* request, v1::EnrolResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  IdentityStore* identity = core_->identity();
+  if (identity == nullptr) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                 "this controller runs with --insecure: agents need no enrolment"));
+    return reactor;
+  }
+  // Signing and saving are blocking work.
+  pool_->Post([identity, reactor, request, response, peer = context->peer()] {
+    auto enrolled = identity->Enrol(*request);
+    if (enrolled.ok()) {
+      *response = *std::move(enrolled);
+      Logger("controller")->info("audit: Enrol agent {} from {}: allowed", request->name(), peer);
+    } else {
+      Logger("controller")->warn("audit: Enrol agent {} from {}: refused: {}", request->name(), peer,
+                                 std::string(enrolled.status().message()));
+    }
+    reactor->Finish(ToGrpcStatus(enrolled.status()));
+  });
+  return reactor;
 }
 
 }  // namespace dockyard

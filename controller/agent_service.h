@@ -1,8 +1,11 @@
 // AgentService over the callback API: one Session reactor per connected agent, plus
-// source downloads and artifact uploads. Blocking disk work runs on a WorkerPool.
+// source downloads, artifact uploads and enrolment. Every call but Enrol comes
+// from an enrolled agent's certificate, and an agent may only touch the attempts
+// leased to it. Blocking disk and crypto work runs on a WorkerPool.
 #pragma once
 
 #include "common/worker_pool.h"
+#include "controller/authorization.h"
 #include "controller/controller_core.h"
 #include "dockyard/v1/agent.grpc.pb.h"
 
@@ -10,8 +13,9 @@ namespace dockyard {
 
 class AgentServiceImpl final : public v1::AgentService::CallbackService {
  public:
-  // `core` and `pool` must outlive the server.
-  AgentServiceImpl(ControllerCore* core, WorkerPool* pool) : core_(core), pool_(pool) {}
+  // `core`, `pool` and `authorizer` must outlive the server.
+  AgentServiceImpl(ControllerCore* core, WorkerPool* pool, const Authorizer* authorizer)
+      : core_(core), pool_(pool), authorizer_(authorizer) {}
 
   grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>* Session(
       grpc::CallbackServerContext* context) override;
@@ -19,10 +23,16 @@ class AgentServiceImpl final : public v1::AgentService::CallbackService {
                                                        const v1::FetchSourceRequest* request) override;
   grpc::ServerReadReactor<v1::UploadArtifactRequest>* UploadArtifact(
       grpc::CallbackServerContext* context, v1::UploadArtifactResponse* response) override;
+  grpc::ServerUnaryReactor* ArtifactUploadOffset(grpc::CallbackServerContext* context,
+                                                 const v1::ArtifactHeader* request,
+                                                 v1::UploadOffsetResponse* response) override;
+  grpc::ServerUnaryReactor* Enrol(grpc::CallbackServerContext* context, const v1::EnrolRequest* request,
+                                  v1::EnrolResponse* response) override;
 
  private:
   ControllerCore* core_;
   WorkerPool* pool_;
+  const Authorizer* authorizer_;
 };
 
 }  // namespace dockyard

@@ -30,6 +30,15 @@ class BlobStore {
   // Starts an upload of a blob announced as `sha256` (hex) of `size` bytes.
   virtual absl::StatusOr<std::unique_ptr<Writer>> NewWriter(const std::string& sha256,
                                                             int64_t size) = 0;
+  // A resumable upload: what it wrote stays (never listed, never readable) when it
+  // is destroyed uncommitted, so a later writer continues from `offset` — which
+  // must equal PartialSize(); 0 starts over. FAILED_PRECONDITION for another
+  // offset, UNAVAILABLE while another resumable upload of the blob is under way,
+  // DATA_LOSS discards the partial data.
+  virtual absl::StatusOr<std::unique_ptr<Writer>> NewResumableWriter(const std::string& sha256, int64_t size,
+                                                                     int64_t offset) = 0;
+  // Bytes an interrupted resumable upload of `sha256` left; 0 for none.
+  virtual int64_t PartialSize(const std::string& sha256) = 0;
   virtual bool Contains(const std::string& sha256) = 0;
   // NOT_FOUND for an unknown blob.
   virtual absl::StatusOr<int64_t> Size(const std::string& sha256) = 0;

@@ -16,6 +16,15 @@
 
 namespace dockyard {
 
+// A streaming call refused before it started (authorisation): finishes at once
+// with `status`. Deletes itself when done.
+template <typename Reactor>
+class Refusal final : public Reactor {
+ public:
+  explicit Refusal(const absl::Status& status) { this->Finish(ToGrpcStatus(status)); }
+  void OnDone() override { delete this; }
+};
+
 // Serves the blob `sha256` as 1 MiB chunks. Deletes itself when done.
 grpc::ServerWriteReactor<v1::BlobChunk>* NewBlobReader(BlobStore* blobs, WorkerPool* pool,
                                                        std::string sha256);

@@ -1,9 +1,8 @@
 #include "controller/controller_core.h"
 
-#include <regex>
-
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
+#include "common/names.h"
 #include "common/stage_graph.h"
 #include "common/status_macros.h"
 #include "controller/file_blob_store.h"
@@ -11,29 +10,23 @@
 namespace dockyard {
 namespace {
 
-// Names the controller turns into file and volume names.
-bool SafeName(const std::string& name) {
-  static const std::regex kName("[A-Za-z0-9][A-Za-z0-9_.-]{0,127}");
-  return std::regex_match(name, kName) && name.find("..") == std::string::npos;
-}
-
 absl::Status ValidateSubmitted(const v1::Pipeline& pipeline) {
   if (pipeline.stages_size() == 0) return absl::InvalidArgumentError("pipeline has no stages");
   for (const v1::Stage& stage : pipeline.stages()) {
-    if (!SafeName(stage.name())) {
+    if (!IsSafeName(stage.name())) {
       return absl::InvalidArgumentError(absl::StrCat("bad stage name \"", stage.name(), "\""));
     }
     if (stage.image().empty()) {
       return absl::InvalidArgumentError(absl::StrCat("stage ", stage.name(), " has no image"));
     }
     for (const v1::CacheMount& cache : stage.caches()) {
-      if (!SafeName(cache.name())) {
+      if (!IsSafeName(cache.name())) {
         return absl::InvalidArgumentError(absl::StrCat("bad cache name \"", cache.name(), "\""));
       }
     }
   }
   for (const v1::CacheSpec& cache : pipeline.caches()) {
-    if (!SafeName(cache.name()) || (!cache.key().empty() && !SafeName(cache.key()))) {
+    if (!IsSafeName(cache.name()) || (!cache.key().empty() && !IsSafeName(cache.key()))) {
       return absl::InvalidArgumentError(absl::StrCat("bad cache \"", cache.name(), "\" key \"", cache.key(), "\""));
     }
   }
@@ -59,6 +52,12 @@ absl::StatusOr<std::unique_ptr<ControllerCore>> ControllerCore::Create(Controlle
   ASSIGN_OR_RETURN(std::unique_ptr<StateStore> state, StateStore::Open(options.data_dir + "/state.db"));
   ASSIGN_OR_RETURN(StateStore::Contents contents, state->Load());
   std::unique_ptr<ControllerCore> core(new ControllerCore(std::move(options), *std::move(blobs), std::move(state)));
+  if (core->options_.secure) {
+    ASSIGN_OR_RETURN(core->ca_, CertificateAuthority::LoadOrCreate(core->options_.data_dir + "/tls",
+                                                                   core->options_.advertise_names));
+    core->identity_ = std::make_unique<IdentityStore>(core->state_.get(), core->ca_.get(), contents);
+    RETURN_IF_ERROR(core->identity_->EnsureAdminToken(core->options_.data_dir + "/admin.token"));
+  }
   {
     absl::MutexLock lock(&core->mu_);
     core->Restore(std::move(contents));
@@ -159,7 +158,12 @@ void ControllerCore::Housekeeping() {
 void ControllerCore::SendTo(const std::string& agent, v1::ControllerMessage message) {
   auto it = channels_.find(agent);
   if (it == channels_.end()) return;  // it gets the news when it reconnects
-  it->second->Send(std::move(message));
+  it->second.channel->Send(std::move(message));
+}
+
+void ControllerCore::Heard(const std::string& agent) {
+  auto it = channels_.find(agent);
+  if (it != channels_.end()) it->second.last_heard = absl::Now();
 }
 
 void ControllerCore::Apply(SchedulerEffects effects) {
@@ -188,15 +192,29 @@ void ControllerCore::Apply(SchedulerEffects effects) {
   }
 }
 
-absl::Status ControllerCore::AttachAgent(AgentChannel* channel, const v1::RegisterAgent& registration) {
-  if (!SafeName(registration.name())) {
+absl::Status ControllerCore::AttachAgent(AgentChannel* channel, const v1::RegisterAgent& registration,
+                                         const Caller& caller) {
+  if (!IsSafeName(registration.name())) {
     return absl::InvalidArgumentError(absl::StrCat("bad agent name \"", registration.name(), "\""));
   }
   if (registration.slots() < 1) {
     return absl::InvalidArgumentError(absl::StrCat("agent ", registration.name(), " offers no slots"));
   }
+  if (caller.kind == Caller::Kind::kAgent && caller.name != registration.name()) {
+    return absl::PermissionDeniedError(absl::StrCat("this certificate is agent ", caller.name,
+                                                    "'s; it cannot register as ", registration.name()));
+  }
   absl::MutexLock lock(&mu_);
-  channels_[registration.name()] = channel;
+  const absl::Time now = absl::Now();
+  if (auto live = channels_.find(registration.name()); live != channels_.end()) {
+    if (now - live->second.last_heard < 2 * options_.heartbeat_interval) {
+      return absl::AlreadyExistsError(absl::StrCat("agent ", registration.name(),
+                                                   " already has a live session; a second one is refused"));
+    }
+    // Silent for two heartbeats: that connection is dead but not yet noticed.
+    live->second.channel->Close(absl::AbortedError("replaced by a newer session of this agent"));
+  }
+  channels_[registration.name()] = Channel{channel, now};
   v1::ControllerMessage welcome;
   welcome.mutable_welcome()->set_agent_id(registration.name());
   welcome.mutable_welcome()->set_heartbeat_interval_ms(absl::ToInt64Milliseconds(options_.heartbeat_interval));
@@ -208,7 +226,6 @@ absl::Status ControllerCore::AttachAgent(AgentChannel* channel, const v1::Regist
     ack->set_next_seq(logs_.NextSeq(ref));
   }
   channel->Send(std::move(welcome));
-  const absl::Time now = absl::Now();
   SchedulerEffects effects = scheduler_.AgentConnected(registration, now);
   effects.Append(scheduler_.Schedule(now));
   Apply(std::move(effects));
@@ -220,7 +237,7 @@ absl::Status ControllerCore::AttachAgent(AgentChannel* channel, const v1::Regist
 void ControllerCore::DetachAgent(AgentChannel* channel, const std::string& agent) {
   absl::MutexLock lock(&mu_);
   auto it = channels_.find(agent);
-  if (it == channels_.end() || it->second != channel) return;  // replaced by a newer session
+  if (it == channels_.end() || it->second.channel != channel) return;  // replaced by a newer session
   channels_.erase(it);
   scheduler_.AgentDisconnected(agent, absl::Now());
   Persist();
@@ -229,6 +246,7 @@ void ControllerCore::DetachAgent(AgentChannel* channel, const std::string& agent
 
 void ControllerCore::OnHeartbeat(const std::string& agent, const v1::Heartbeat& heartbeat) {
   absl::MutexLock lock(&mu_);
+  Heard(agent);
   const absl::Time now = absl::Now();
   SchedulerEffects effects = scheduler_.AgentHeartbeat(agent, heartbeat, now);
   effects.Append(scheduler_.Schedule(now));
@@ -245,6 +263,7 @@ absl::Status ControllerCore::DrainAgent(const std::string& agent, bool drain) {
 
 void ControllerCore::OnStageStatus(const std::string& agent, const v1::StageStatus& status) {
   absl::MutexLock lock(&mu_);
+  Heard(agent);
   const absl::Time now = absl::Now();
   auto effects = scheduler_.ApplyStatus(agent, status, now);
   // Saved before StageSettled lets the agent forget the attempt.
@@ -279,6 +298,7 @@ void ControllerCore::OnLogBatch(const std::string& agent, const v1::LogBatch& ba
   const v1::StageRef& ref = batch.stage();
   {
     absl::MutexLock lock(&mu_);
+    Heard(agent);
     if (absl::Status held = scheduler_.CheckHolder(agent, ref); !held.ok()) {
       v1::ControllerMessage reject;
       *reject.mutable_reject()->mutable_stage() = ref;
@@ -308,16 +328,56 @@ void ControllerCore::OnLogBatch(const std::string& agent, const v1::LogBatch& ba
   SendTo(agent, std::move(ack));
 }
 
-absl::Status ControllerCore::CheckUploader(const v1::StageRef& ref) {
+absl::Status ControllerCore::CheckUploader(const std::string& agent, const v1::StageRef& ref) {
   absl::MutexLock lock(&mu_);
   auto run = scheduler_.GetRun(ref.run_id());
   if (!run.ok()) return run.status();
   for (const v1::StageInfo& stage : run->stages()) {
     if (stage.name() != ref.stage()) continue;
-    if (stage.attempt() == ref.attempt() && stage.state() == v1::STAGE_RUNNING) return absl::OkStatus();
+    if (stage.attempt() != ref.attempt() || stage.state() != v1::STAGE_RUNNING) break;
+    // A running attempt: only its holder may publish for it.
+    if (!agent.empty() && stage.agent() != agent) {
+      return absl::PermissionDeniedError(absl::StrCat("agent ", agent, " may not upload for run ", ref.run_id(),
+                                                      " stage ", ref.stage(), " attempt ", ref.attempt(),
+                                                      ": that attempt is leased to another agent"));
+    }
+    return absl::OkStatus();
   }
   return absl::FailedPreconditionError(absl::StrCat("run ", ref.run_id(), " stage ", ref.stage(),
                                                     " attempt ", ref.attempt(), " is not running"));
+}
+
+absl::Status ControllerCore::CheckSourceFetch(const std::string& agent, const std::string& digest) {
+  if (agent.empty()) return absl::OkStatus();
+  absl::MutexLock lock(&mu_);
+  if (scheduler_.NeedsSource(agent, digest)) return absl::OkStatus();
+  return absl::PermissionDeniedError(absl::StrCat("agent ", agent, " holds no stage of a run with source ",
+                                                  digest.substr(0, 12)));
+}
+
+absl::StatusOr<int> ControllerCore::RevokeAgent(const std::string& agent) {
+  if (identity_ == nullptr) return absl::FailedPreconditionError("security is off (--insecure): nothing to revoke");
+  RETURN_IF_ERROR(identity_->RevokeAgent(agent));
+  absl::MutexLock lock(&mu_);
+  const absl::Time now = absl::Now();
+  SchedulerEffects effects = scheduler_.RevokeAgent(agent, now);
+  const int lost = static_cast<int>(effects.ended.size());
+  if (auto it = channels_.find(agent); it != channels_.end()) {
+    // Its last orders: stop what it ran (never two live copies), then goodbye.
+    for (const EndedAttempt& ended : effects.ended) {
+      v1::ControllerMessage cancel;
+      *cancel.mutable_cancel()->mutable_stage() = ended.ref;
+      cancel.mutable_cancel()->set_state(v1::STAGE_LOST);
+      cancel.mutable_cancel()->set_reason("this agent was revoked");
+      it->second.channel->Send(std::move(cancel));
+    }
+    it->second.channel->Close(absl::PermissionDeniedError(absl::StrCat("agent ", agent, " was revoked")));
+    channels_.erase(it);
+  }
+  effects.Append(scheduler_.Schedule(now));
+  Apply(std::move(effects));
+  Logger("controller")->info("agent={} revoked; running stages re-queued={}", agent, lost);
+  return lost;
 }
 
 absl::Status ControllerCore::RecordArtifact(const v1::Artifact& artifact) {
@@ -338,7 +398,7 @@ absl::Status ControllerCore::RecordArtifact(const v1::Artifact& artifact) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> ControllerCore::SubmitRun(v1::Pipeline pipeline) {
+absl::StatusOr<std::string> ControllerCore::SubmitRun(v1::Pipeline pipeline, const std::string& owner) {
   if (absl::Status st = ValidateSubmitted(pipeline); !st.ok()) return st;
   if (!pipeline.source_digest().empty() && !blobs_->Contains(pipeline.source_digest())) {
     return absl::FailedPreconditionError(absl::StrCat("source ", pipeline.source_digest(),
@@ -346,7 +406,7 @@ absl::StatusOr<std::string> ControllerCore::SubmitRun(v1::Pipeline pipeline) {
   }
   absl::MutexLock lock(&mu_);
   const absl::Time now = absl::Now();
-  std::string id = scheduler_.AddRun(pipeline, now);
+  std::string id = scheduler_.AddRun(pipeline, now, owner);
   Logger("controller")->info("run={} submitted pipeline={} stages={}", id, pipeline.name(),
                              pipeline.stages_size());
   Apply(scheduler_.Schedule(now));
@@ -363,8 +423,17 @@ int64_t ControllerCore::RunVersion(const std::string& run_id) {
   return scheduler_.RunVersion(run_id);
 }
 
-absl::Status ControllerCore::CancelRun(const std::string& run_id) {
+absl::Status ControllerCore::CancelRun(const std::string& run_id, const Caller& caller) {
   absl::MutexLock lock(&mu_);
+  if (caller.role < v1::ROLE_ADMIN) {
+    auto run = scheduler_.GetRun(run_id);
+    if (!run.ok()) return run.status();
+    if (run->owner() != caller.name) {
+      return absl::PermissionDeniedError(absl::StrCat("run ", run_id, " was submitted by ",
+                                                      run->owner().empty() ? "someone else" : run->owner(),
+                                                      "; cancelling another's run needs role admin"));
+    }
+  }
   auto effects = scheduler_.CancelRun(run_id, absl::Now());
   if (!effects.ok()) return effects.status();
   Logger("controller")->info("run={} cancelled", run_id);

@@ -16,6 +16,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "controller/blob_store.h"
+#include "controller/certificate_authority.h"
+#include "controller/identity_store.h"
 #include "controller/log_store.h"
 #include "controller/scheduler.h"
 #include "controller/state_store.h"
@@ -31,10 +33,17 @@ class AgentChannel {
   // Queues `message` for the agent. Never blocks and never calls back into the core
   // (it is called with the core's mutex held). Dropped once the session is ending.
   virtual void Send(v1::ControllerMessage message) = 0;
+  // Ends the session with `why` (revocation, a newer session). Never blocks and
+  // never calls back into the core; DetachAgent follows later as usual.
+  virtual void Close(const absl::Status& why) = 0;
 };
 
 struct ControllerOptions {
   std::string data_dir;
+  // TLS, enrolled agents and client tokens (false: --insecure, plain text, no checks).
+  bool secure = true;
+  // Host names / addresses clients dial, added to the server certificate.
+  std::vector<std::string> advertise_names;
   SchedulerOptions scheduler;
   absl::Duration heartbeat_interval = absl::Seconds(5);
   // How often leases are checked and queued stages re-examined.
@@ -48,23 +57,34 @@ class ControllerCore {
 
   // --- agents ---
   // Registers the agent behind `channel`, sends it Welcome and whatever the
-  // scheduler decides. A newer session of the same agent name replaces an older one.
-  absl::Status AttachAgent(AgentChannel* channel, const v1::RegisterAgent& registration);
+  // scheduler decides. `caller` is who the connection proved to be: an enrolled
+  // agent may register only under its own name. A second session of an agent whose
+  // session is alive (heard from within two heartbeats) is refused; a silent one
+  // is replaced.
+  absl::Status AttachAgent(AgentChannel* channel, const v1::RegisterAgent& registration, const Caller& caller);
   // The session ended; `channel` is not used again after this returns.
   void DetachAgent(AgentChannel* channel, const std::string& agent);
   void OnHeartbeat(const std::string& agent, const v1::Heartbeat& heartbeat);
   // Applies the status; a final one is answered with StageSettled either way.
   void OnStageStatus(const std::string& agent, const v1::StageStatus& status);
   void OnLogBatch(const std::string& agent, const v1::LogBatch& batch);
-  // OK when `agent` may upload artifacts for `ref` (it holds the running attempt).
-  absl::Status CheckUploader(const v1::StageRef& ref);
+  // OK when `agent` may upload artifacts for `ref`: the attempt runs, and (with
+  // security on, `agent` not empty) `agent` holds it.
+  absl::Status CheckUploader(const std::string& agent, const v1::StageRef& ref);
+  // OK when `agent` (empty: security off) holds a live attempt of a run with that source.
+  absl::Status CheckSourceFetch(const std::string& agent, const std::string& digest);
+  // Revokes the agent's identity, closes its session now and re-queues its
+  // stages. Blocking (disk). Returns how many running attempts it lost.
+  absl::StatusOr<int> RevokeAgent(const std::string& agent);
   absl::Status RecordArtifact(const v1::Artifact& artifact);
 
   // --- clients ---
-  absl::StatusOr<std::string> SubmitRun(v1::Pipeline pipeline);
+  // `owner` names who submitted it (a token name; "" with security off).
+  absl::StatusOr<std::string> SubmitRun(v1::Pipeline pipeline, const std::string& owner);
   absl::StatusOr<v1::Run> GetRun(const std::string& run_id);
   int64_t RunVersion(const std::string& run_id);
-  absl::Status CancelRun(const std::string& run_id);
+  // Any run for role admin (or security off); otherwise only the caller's own.
+  absl::Status CancelRun(const std::string& run_id, const Caller& caller);
   std::vector<v1::AgentInfo> Agents();
   absl::Status DrainAgent(const std::string& agent, bool drain);
   std::vector<v1::Artifact> Artifacts(const std::string& run_id);
@@ -75,9 +95,18 @@ class ControllerCore {
 
   LogStore& logs() { return logs_; }
   BlobStore& blobs() { return *blobs_; }
+  // Null with security off.
+  IdentityStore* identity() { return identity_.get(); }
+  const CertificateAuthority* ca() const { return ca_.get(); }
 
  private:
+  struct Channel {
+    AgentChannel* channel = nullptr;
+    absl::Time last_heard;  // any message on this session
+  };
+
   ControllerCore(ControllerOptions options, std::unique_ptr<BlobStore> blobs, std::unique_ptr<StateStore> state);
+  void Heard(const std::string& agent) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Takes over what a previous process saved (before any agent or client is served).
   void Restore(StateStore::Contents contents) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Saves every run and agent changed since the last save. Called after each change
@@ -94,10 +123,12 @@ class ControllerCore {
   LogStore logs_;
   std::unique_ptr<BlobStore> blobs_;
   const std::unique_ptr<StateStore> state_;
+  std::unique_ptr<CertificateAuthority> ca_;
+  std::unique_ptr<IdentityStore> identity_;
 
   absl::Mutex mu_;
   Scheduler scheduler_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, AgentChannel*> channels_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Channel> channels_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::vector<v1::Artifact>> artifacts_ ABSL_GUARDED_BY(mu_);
   // Changed but not yet saved (a save failed): tried again with the next save.
   std::set<std::string> unsaved_runs_ ABSL_GUARDED_BY(mu_);

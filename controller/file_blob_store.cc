@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 
 #include "absl/strings/str_cat.h"
 #include "common/sha256.h"
@@ -20,20 +21,47 @@ absl::Status Errno(const std::string& what) {
   return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
 }
 
+// Partial uploads nobody came back for within this long are removed at start.
+constexpr auto kPartialLifetime = std::chrono::hours(24);
+
 class FileWriter final : public BlobStore::Writer {
  public:
-  FileWriter(int fd, std::string tmp_path, std::string final_path, std::string sha256, int64_t size)
+  // `keep` (resumable): an uncommitted file stays for a later writer, unless its
+  // content proved wrong. `on_close` runs once the writer is done with the file.
+  FileWriter(int fd, std::string tmp_path, std::string final_path, std::string sha256, int64_t size,
+             bool keep = false, std::function<void()> on_close = nullptr)
       : fd_(fd), tmp_path_(std::move(tmp_path)), final_path_(std::move(final_path)),
-        want_sha256_(std::move(sha256)), want_size_(size) {}
+        want_sha256_(std::move(sha256)), want_size_(size), keep_(keep), on_close_(std::move(on_close)) {}
 
   ~FileWriter() override {
     if (fd_ >= 0) ::close(fd_);
-    if (!committed_) ::unlink(tmp_path_.c_str());
+    if (!committed_ && (!keep_ || bad_)) ::unlink(tmp_path_.c_str());
+    if (on_close_) on_close_();
+  }
+
+  // Takes the first `offset` bytes already in the file as written (hashing them).
+  absl::Status Resume(int64_t offset) {
+    struct stat st;
+    if (::fstat(fd_, &st) != 0) return Errno(tmp_path_);
+    if (st.st_size != offset) {
+      return absl::FailedPreconditionError(absl::StrCat("the controller holds ", st.st_size, " bytes of blob ",
+                                                        want_sha256_, ", not ", offset, ": resume from there"));
+    }
+    std::string buf(1 << 20, '\0');
+    while (written_ < offset) {
+      const ssize_t n = ::pread(fd_, buf.data(), buf.size(), written_);
+      if (n <= 0) return Errno(tmp_path_);
+      hash_.Update(std::string_view(buf.data(), static_cast<size_t>(n)));
+      written_ += n;
+    }
+    if (::lseek(fd_, offset, SEEK_SET) < 0) return Errno(tmp_path_);
+    return absl::OkStatus();
   }
 
   absl::Status Append(std::string_view data) override {
     if (fd_ < 0) return absl::FailedPreconditionError("blob writer is closed");
     if (written_ + static_cast<int64_t>(data.size()) > want_size_) {
+      bad_ = true;
       return absl::DataLossError(absl::StrCat("blob ", want_sha256_, " is larger than the announced ",
                                               want_size_, " bytes"));
     }
@@ -56,11 +84,13 @@ class FileWriter final : public BlobStore::Writer {
     fd_ = -1;
     if (!synced) return Errno(tmp_path_);
     if (written_ != want_size_) {
+      bad_ = written_ > want_size_;
       return absl::DataLossError(absl::StrCat("blob ", want_sha256_, ": got ", written_,
                                               " bytes, announced ", want_size_));
     }
     const std::string got = hash_.HexDigest();
     if (got != want_sha256_) {
+      bad_ = true;
       return absl::DataLossError(absl::StrCat("blob announced as sha256 ", want_sha256_,
                                               " has sha256 ", got));
     }
@@ -77,9 +107,12 @@ class FileWriter final : public BlobStore::Writer {
   const std::string final_path_;
   const std::string want_sha256_;
   const int64_t want_size_;
+  const bool keep_;
+  std::function<void()> on_close_;
   int64_t written_ = 0;
   Sha256 hash_;
   bool committed_ = false;
+  bool bad_ = false;  // what was written cannot become the blob: never keep it
 };
 
 absl::Status CheckDigest(const std::string& sha256) {
@@ -99,6 +132,12 @@ absl::StatusOr<std::unique_ptr<FileBlobStore>> FileBlobStore::Open(const std::st
   fs::remove_all(dir + "/tmp", ec);
   fs::create_directories(dir + "/tmp", ec);
   if (ec) return absl::InternalError(absl::StrCat(dir, "/tmp: ", ec.message()));
+  fs::create_directories(dir + "/partial", ec);
+  if (ec) return absl::InternalError(absl::StrCat(dir, "/partial: ", ec.message()));
+  const auto now = fs::file_time_type::clock::now();
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir + "/partial", ec)) {
+    if (now - entry.last_write_time(ec) > kPartialLifetime) fs::remove(entry.path(), ec);
+  }
   return std::unique_ptr<FileBlobStore>(new FileBlobStore(dir));
 }
 
@@ -114,6 +153,45 @@ absl::StatusOr<std::unique_ptr<BlobStore::Writer>> FileBlobStore::NewWriter(cons
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return Errno(tmp);
   return std::unique_ptr<Writer>(new FileWriter(fd, tmp, PathOf(sha256), sha256, size));
+}
+
+absl::StatusOr<std::unique_ptr<BlobStore::Writer>> FileBlobStore::NewResumableWriter(const std::string& sha256,
+                                                                                      int64_t size, int64_t offset) {
+  if (absl::Status st = CheckDigest(sha256); !st.ok()) return st;
+  if (size < 0 || offset < 0 || offset > size) {
+    return absl::InvalidArgumentError(absl::StrCat("bad blob size ", size, " or offset ", offset));
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    if (!resuming_.insert(sha256).second) {
+      if (offset > 0) {
+        return absl::UnavailableError(absl::StrCat("another upload of blob ", sha256, " is under way"));
+      }
+      return NewWriter(sha256, size);  // a concurrent fresh upload: its own temp file
+    }
+  }
+  const std::string path = absl::StrCat(dir_, "/partial/", sha256);
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | (offset == 0 ? O_TRUNC : 0), 0644);
+  if (fd < 0) {
+    absl::Status st = Errno(path);
+    Release(sha256);
+    return st;
+  }
+  auto writer = std::make_unique<FileWriter>(fd, path, PathOf(sha256), sha256, size, /*keep=*/true,
+                                             [this, sha256] { Release(sha256); });
+  if (absl::Status st = writer->Resume(offset); !st.ok()) return st;
+  return std::unique_ptr<Writer>(std::move(writer));
+}
+
+void FileBlobStore::Release(const std::string& sha256) {
+  absl::MutexLock lock(&mu_);
+  resuming_.erase(sha256);
+}
+
+int64_t FileBlobStore::PartialSize(const std::string& sha256) {
+  struct stat st;
+  if (!IsSha256Hex(sha256) || ::stat(absl::StrCat(dir_, "/partial/", sha256).c_str(), &st) != 0) return 0;
+  return static_cast<int64_t>(st.st_size);
 }
 
 bool FileBlobStore::Contains(const std::string& sha256) {

@@ -1,8 +1,11 @@
 // dockyard-controller: schedules pipeline stages onto agents and serves the CLI.
 #include <cstdio>
 #include <fstream>
+#include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/flags/marshalling.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "common/flags_help.h"
@@ -18,13 +21,20 @@ ABSL_FLAG(absl::Duration, lease_timeout, absl::Seconds(30),
           "how long a disconnected agent keeps its stages before they are re-queued");
 ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Seconds(5), "how often agents send heartbeats");
 ABSL_FLAG(int, lost_agent_retries, 1, "re-runs of a stage whose agent was lost");
+ABSL_FLAG(bool, insecure, false,
+          "plain text, no tokens, no agent certificates: anyone who reaches the port controls the controller "
+          "(for tests and throw-away set-ups only)");
+ABSL_FLAG(std::vector<std::string>, advertise_name, {},
+          "comma-separated host names / IP addresses clients dial, added to the server certificate "
+          "(localhost, 127.0.0.1 and the host name are always in it)");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
 
 int main(int argc, char** argv) {
   dockyard::ShowMainFlagsInHelp();
   absl::SetProgramUsageMessage(
       "Dockyard controller: accepts pipelines from the `dockyard` CLI and runs their stages on agents.\n"
-      "Usage: dockyard-controller [--listen=127.0.0.1:7420] [--data_dir=DIR]");
+      "Usage: dockyard-controller [--listen=127.0.0.1:7420] [--data_dir=DIR] [--advertise_name=ci.example]\n"
+      "On first start it creates DIR/tls/ca.crt (give it to agents and CLI users) and DIR/admin.token.");
   absl::ParseCommandLine(argc, argv);
   dockyard::SetLogLevel(absl::GetFlag(FLAGS_log_level));
   dockyard::BlockTerminationSignals();
@@ -32,6 +42,8 @@ int main(int argc, char** argv) {
   dockyard::ServerOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);
   options.controller.data_dir = absl::GetFlag(FLAGS_data_dir);
+  options.controller.secure = !absl::GetFlag(FLAGS_insecure);
+  options.controller.advertise_names = absl::GetFlag(FLAGS_advertise_name);
   options.controller.heartbeat_interval = absl::GetFlag(FLAGS_heartbeat_interval);
   options.controller.scheduler.lease_timeout = absl::GetFlag(FLAGS_lease_timeout);
   options.controller.scheduler.lost_agent_retries = absl::GetFlag(FLAGS_lost_agent_retries);

@@ -132,18 +132,28 @@ class LogReactor final : public grpc::ServerWriteReactor<v1::ReadLogResponse> {
 grpc::ServerUnaryReactor* RunServiceImpl::HasSource(grpc::CallbackServerContext* context,
                                                     const v1::HasSourceRequest* request,
                                                     v1::HasSourceResponse* response) {
-  response->set_present(core_->blobs().Contains(request->digest()));
-  return Respond(context, absl::OkStatus());
+  auto caller = authorizer_->RequireRole(*context, v1::ROLE_SUBMIT, "HasSource");
+  if (!caller.ok()) return Respond(context, caller.status());
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  pool_->Post([this, reactor, request, response] {
+    response->set_present(core_->blobs().Contains(request->digest()));
+    if (!response->present()) response->set_partial_bytes(core_->blobs().PartialSize(request->digest()));
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
 }
 
 grpc::ServerReadReactor<v1::UploadSourceRequest>* RunServiceImpl::UploadSource(
-    grpc::CallbackServerContext*, v1::UploadSourceResponse* response) {
+    grpc::CallbackServerContext* context, v1::UploadSourceResponse* response) {
+  auto caller = authorizer_->RequireRole(*context, v1::ROLE_SUBMIT, "UploadSource");
+  if (!caller.ok()) return new Refusal<grpc::ServerReadReactor<v1::UploadSourceRequest>>(caller.status());
   ControllerCore* core = core_;
   auto start = [core, response](const v1::UploadSourceRequest& first)
       -> absl::StatusOr<std::unique_ptr<BlobStore::Writer>> {
     if (!first.has_header()) return absl::InvalidArgumentError("the first message must be the header");
     response->set_digest(first.header().sha256());
-    return core->blobs().NewWriter(first.header().sha256(), first.header().size());
+    return core->blobs().NewResumableWriter(first.header().sha256(), first.header().size(),
+                                            first.header().offset());
   };
   return new BlobUploadReactor<v1::UploadSourceRequest>(pool_, start, [] { return absl::OkStatus(); });
 }
@@ -151,13 +161,17 @@ grpc::ServerReadReactor<v1::UploadSourceRequest>* RunServiceImpl::UploadSource(
 grpc::ServerUnaryReactor* RunServiceImpl::SubmitRun(grpc::CallbackServerContext* context,
                                                     const v1::SubmitRunRequest* request,
                                                     v1::SubmitRunResponse* response) {
-  auto id = core_->SubmitRun(request->pipeline());
+  auto caller = authorizer_->RequireRole(*context, v1::ROLE_SUBMIT, "SubmitRun");
+  if (!caller.ok()) return Respond(context, caller.status());
+  auto id = core_->SubmitRun(request->pipeline(), caller->name);
   if (id.ok()) response->set_run_id(*id);
   return Respond(context, id.status());
 }
 
 grpc::ServerUnaryReactor* RunServiceImpl::GetRun(grpc::CallbackServerContext* context,
                                                  const v1::GetRunRequest* request, v1::Run* response) {
+  auto caller = authorizer_->RequireRole(*context, v1::ROLE_READ, "GetRun");
+  if (!caller.ok()) return Respond(context, caller.status());
   auto run = core_->GetRun(request->run_id());
   if (run.ok()) *response = *std::move(run);
   return Respond(context, run.status());
@@ -165,23 +179,33 @@ grpc::ServerUnaryReactor* RunServiceImpl::GetRun(grpc::CallbackServerContext* co
 
 grpc::ServerWriteReactor<v1::Run>* RunServiceImpl::WatchRun(grpc::CallbackServerContext* context,
                                                             const v1::GetRunRequest* request) {
+  auto caller = authorizer_->RequireRole(*context, v1::ROLE_READ, "WatchRun");
+  if (!caller.ok()) return new Refusal<grpc::ServerWriteReactor<v1::Run>>(caller.status());
   return new WatchReactor(context, core_, request->run_id());
 }
 
 grpc::ServerUnaryReactor* RunServiceImpl::CancelRun(grpc::CallbackServerContext* context,
                                                     const v1::CancelRunRequest* request,
                                                     v1::CancelRunResponse*) {
-  return Respond(context, core_->CancelRun(request->run_id()));
+  auto caller = authorizer_->RequireRole(*context, v1::ROLE_SUBMIT, "CancelRun");
+  if (!caller.ok()) return Respond(context, caller.status());
+  absl::Status cancelled = core_->CancelRun(request->run_id(), *caller);
+  if (authorizer_->enabled()) authorizer_->Audit(*context, *caller, "CancelRun " + request->run_id(), cancelled);
+  return Respond(context, cancelled);
 }
 
 grpc::ServerWriteReactor<v1::ReadLogResponse>* RunServiceImpl::ReadLog(grpc::CallbackServerContext* context,
                                                                        const v1::ReadLogRequest* request) {
+  auto caller = authorizer_->RequireRole(*context, v1::ROLE_READ, "ReadLog");
+  if (!caller.ok()) return new Refusal<grpc::ServerWriteReactor<v1::ReadLogResponse>>(caller.status());
   return new LogReactor(context, core_, *request);
 }
 
 grpc::ServerUnaryReactor* RunServiceImpl::ListAgents(grpc::CallbackServerContext* context,
                                                      const v1::ListAgentsRequest*,
                                                      v1::ListAgentsResponse* response) {
+  auto caller = authorizer_->RequireRole(*context, v1::ROLE_READ, "ListAgents");
+  if (!caller.ok()) return Respond(context, caller.status());
   for (v1::AgentInfo& agent : core_->Agents()) *response->add_agents() = std::move(agent);
   return Respond(context, absl::OkStatus());
 }
@@ -189,12 +213,21 @@ grpc::ServerUnaryReactor* RunServiceImpl::ListAgents(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* RunServiceImpl::DrainAgent(grpc::CallbackServerContext* context,
                                                      const v1::DrainAgentRequest* request,
                                                      v1::DrainAgentResponse*) {
-  return Respond(context, core_->DrainAgent(request->name(), !request->undo()));
+  auto caller = authorizer_->RequireRole(*context, v1::ROLE_ADMIN, "DrainAgent");
+  if (!caller.ok()) return Respond(context, caller.status());
+  absl::Status drained = core_->DrainAgent(request->name(), !request->undo());
+  if (authorizer_->enabled()) {
+    authorizer_->Audit(*context, *caller, (request->undo() ? "UndrainAgent " : "DrainAgent ") + request->name(),
+                       drained);
+  }
+  return Respond(context, drained);
 }
 
 grpc::ServerUnaryReactor* RunServiceImpl::ListArtifacts(grpc::CallbackServerContext* context,
                                                         const v1::ListArtifactsRequest* request,
                                                         v1::ListArtifactsResponse* response) {
+  auto caller = authorizer_->RequireRole(*context, v1::ROLE_READ, "ListArtifacts");
+  if (!caller.ok()) return Respond(context, caller.status());
   if (auto run = core_->GetRun(request->run_id()); !run.ok()) return Respond(context, run.status());
   for (v1::Artifact& artifact : core_->Artifacts(request->run_id())) {
     *response->add_artifacts() = std::move(artifact);
@@ -203,7 +236,9 @@ grpc::ServerUnaryReactor* RunServiceImpl::ListArtifacts(grpc::CallbackServerCont
 }
 
 grpc::ServerWriteReactor<v1::BlobChunk>* RunServiceImpl::DownloadArtifact(
-    grpc::CallbackServerContext*, const v1::DownloadArtifactRequest* request) {
+    grpc::CallbackServerContext* context, const v1::DownloadArtifactRequest* request) {
+  auto caller = authorizer_->RequireRole(*context, v1::ROLE_READ, "DownloadArtifact");
+  if (!caller.ok()) return new Refusal<grpc::ServerWriteReactor<v1::BlobChunk>>(caller.status());
   std::string sha256;
   for (const v1::Artifact& artifact : core_->Artifacts(request->run_id())) {
     if (artifact.name() == request->name()) sha256 = artifact.sha256();

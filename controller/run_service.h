@@ -1,8 +1,10 @@
 // RunService over the callback API: what the CLI uses to upload sources, submit and
-// watch runs, follow logs and fetch artifacts.
+// watch runs, follow logs and fetch artifacts. Every call needs a token whose role
+// covers it (read: look; submit: upload, submit, cancel its own runs; admin: the rest).
 #pragma once
 
 #include "common/worker_pool.h"
+#include "controller/authorization.h"
 #include "controller/controller_core.h"
 #include "dockyard/v1/run.grpc.pb.h"
 
@@ -10,8 +12,9 @@ namespace dockyard {
 
 class RunServiceImpl final : public v1::RunService::CallbackService {
  public:
-  // `core` and `pool` must outlive the server.
-  RunServiceImpl(ControllerCore* core, WorkerPool* pool) : core_(core), pool_(pool) {}
+  // `core`, `pool` and `authorizer` must outlive the server.
+  RunServiceImpl(ControllerCore* core, WorkerPool* pool, const Authorizer* authorizer)
+      : core_(core), pool_(pool), authorizer_(authorizer) {}
 
   grpc::ServerUnaryReactor* HasSource(grpc::CallbackServerContext* context, const v1::HasSourceRequest* request,
                                       v1::HasSourceResponse* response) override;
@@ -40,6 +43,7 @@ class RunServiceImpl final : public v1::RunService::CallbackService {
  private:
   ControllerCore* core_;
   WorkerPool* pool_;
+  const Authorizer* authorizer_;
 };
 
 }  // namespace dockyard

@@ -58,12 +58,13 @@ void SchedulerEffects::Append(SchedulerEffects other) {
 
 Scheduler::Scheduler(SchedulerOptions options) : options_(options) {}
 
-std::string Scheduler::AddRun(const v1::Pipeline& pipeline, absl::Time now) {
+std::string Scheduler::AddRun(const v1::Pipeline& pipeline, absl::Time now, const std::string& owner) {
   std::string id = absl::StrCat(next_run_++);
   RunEntry& run = runs_[id];
   run.seq = next_run_;
   run.pipeline = pipeline;
   run.run.set_id(id);
+  run.run.set_owner(owner);
   run.run.set_pipeline_name(pipeline.name());
   run.run.set_state(v1::RUN_QUEUED);
   run.run.set_created_unix_ms(UnixMs(now));
@@ -175,22 +176,47 @@ SchedulerEffects Scheduler::ExpireLeases(absl::Time now) {
     }
     if (agent.connected || agent.running.empty()) continue;
     if (now - agent.disconnected_at < options_.lease_timeout) continue;
-    auto running = std::move(agent.running);
-    agent.running.clear();
-    TouchAgent(name);
-    for (const auto& [run_id, stage_name, attempt] : running) {
-      auto run = runs_.find(run_id);
-      if (run == runs_.end()) continue;
-      StageEntry* stage = FindStage(run->second, stage_name);
-      if (stage != nullptr && stage->info.attempt() == attempt && IsActive(stage->info.state())) {
-        LoseAttempt(run->second, *stage,
+    LoseAgentStages(name, agent,
                     absl::StrCat("agent ", name, " did not come back within ",
                                  absl::FormatDuration(options_.lease_timeout)),
                     now, effects);
-      }
-    }
   }
   return effects;
+}
+
+SchedulerEffects Scheduler::RevokeAgent(const std::string& name, absl::Time now) {
+  SchedulerEffects effects;
+  auto it = agents_.find(name);
+  if (it == agents_.end()) return effects;
+  it->second.connected = false;
+  it->second.disconnected_at = now;
+  LoseAgentStages(name, it->second, absl::StrCat("agent ", name, " was revoked"), now, effects);
+  return effects;
+}
+
+void Scheduler::LoseAgentStages(const std::string& name, AgentEntry& agent, const std::string& why,
+                                absl::Time now, SchedulerEffects& effects) {
+  auto running = std::move(agent.running);
+  agent.running.clear();
+  TouchAgent(name);
+  for (const auto& [run_id, stage_name, attempt] : running) {
+    auto run = runs_.find(run_id);
+    if (run == runs_.end()) continue;
+    StageEntry* stage = FindStage(run->second, stage_name);
+    if (stage != nullptr && stage->info.attempt() == attempt && IsActive(stage->info.state())) {
+      LoseAttempt(run->second, *stage, why, now, effects);
+    }
+  }
+}
+
+bool Scheduler::NeedsSource(const std::string& agent, const std::string& digest) const {
+  for (const auto& [id, run] : runs_) {
+    if (run.pipeline.source_digest() != digest) continue;
+    for (const StageEntry& stage : run.stages) {
+      if (stage.info.agent() == agent && IsActive(stage.info.state())) return true;
+    }
+  }
+  return false;
 }
 
 void Scheduler::LoseAttempt(RunEntry& run, StageEntry& stage, const std::string& why,

@@ -55,8 +55,9 @@ class Scheduler {
 
   explicit Scheduler(SchedulerOptions options);
 
-  // Accepts a validated pipeline; returns the new run's id ("1", "2", ...).
-  std::string AddRun(const v1::Pipeline& pipeline, absl::Time now);
+  // Accepts a validated pipeline submitted by `owner` (a token name, or "");
+  // returns the new run's id ("1", "2", ...).
+  std::string AddRun(const v1::Pipeline& pipeline, absl::Time now, const std::string& owner = "");
 
   // An agent (re)connected. Attempts it reports running that are no longer its
   // current ones are cancelled through the returned orders.
@@ -71,6 +72,12 @@ class Scheduler {
   // Marks stages of agents disconnected (or silent) longer than the lease as lost,
   // re-queuing them while retries remain.
   SchedulerEffects ExpireLeases(absl::Time now);
+
+  // The agent was revoked: it counts as gone now, and its stages are lost at once
+  // (re-queued while retries remain) instead of after the lease.
+  SchedulerEffects RevokeAgent(const std::string& agent, absl::Time now);
+  // True when `agent` holds a live attempt of a run whose source is `digest`.
+  bool NeedsSource(const std::string& agent, const std::string& digest) const;
 
   // Places ready stages on agents with free slots; returns the assignments.
   SchedulerEffects Schedule(absl::Time now);
@@ -139,6 +146,9 @@ class Scheduler {
   void QueueReadyStages(RunEntry& run);
   void SkipDependents(RunEntry& run, const std::string& failed);
   void SettleRun(RunEntry& run, absl::Time now, SchedulerEffects& effects);
+  // Takes every attempt away from `agent` (see LoseAttempt).
+  void LoseAgentStages(const std::string& name, AgentEntry& agent, const std::string& why, absl::Time now,
+                       SchedulerEffects& effects);
   // Takes the attempt away from its agent: re-queues it or ends it as lost.
   void LoseAttempt(RunEntry& run, StageEntry& stage, const std::string& why, absl::Time now,
                    SchedulerEffects& effects);

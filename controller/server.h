@@ -1,4 +1,5 @@
-// The controller as a running gRPC server: core, services and listening port.
+// The controller as a running gRPC server: core, services and listening port —
+// TLS with optional client certificates (agents) unless options say insecure.
 // main.cc is a thin wrapper over this; tests start it in-process on port 0.
 #pragma once
 
@@ -9,7 +10,10 @@
 
 #include "absl/status/statusor.h"
 #include "common/worker_pool.h"
+#include "controller/admin_service.h"
 #include "controller/agent_service.h"
+#include "controller/authentication.h"
+#include "controller/authorization.h"
 #include "controller/controller_core.h"
 #include "controller/run_service.h"
 
@@ -36,8 +40,10 @@ class ControllerServer {
 
   std::unique_ptr<ControllerCore> core_;
   std::unique_ptr<WorkerPool> pool_;
+  std::unique_ptr<Authorizer> authorizer_;
   std::unique_ptr<AgentServiceImpl> agent_service_;
   std::unique_ptr<RunServiceImpl> run_service_;
+  std::unique_ptr<AdminServiceImpl> admin_service_;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;
 };

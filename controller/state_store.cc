@@ -52,6 +52,21 @@ constexpr const char* kCreateSchema = R"sql(
   );
 )sql";
 
+// Version 2: client tokens, enrolment tokens and enrolled agents (hashes and
+// fingerprints only, never a secret), keyed by (kind, key).
+constexpr const char* kAddIdentity = R"sql(
+  CREATE TABLE identity (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    record BLOB NOT NULL,
+    PRIMARY KEY (kind, key)
+  );
+)sql";
+
+constexpr const char* kTokenKind = "token";
+constexpr const char* kEnrolTokenKind = "enrol_token";
+constexpr const char* kEnrolledAgentKind = "enrolled_agent";
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<StateStore>> StateStore::Open(const std::string& path) {
@@ -78,7 +93,7 @@ absl::StatusOr<std::unique_ptr<StateStore>> StateStore::Open(const std::string& 
 
 StateStore::~StateStore() {
   absl::MutexLock lock(&mu_);
-  for (sqlite3_stmt* stmt : {put_run_, put_agent_, put_artifact_, begin_, commit_, rollback_}) {
+  for (sqlite3_stmt* stmt : {put_run_, put_agent_, put_artifact_, put_identity_, begin_, commit_, rollback_}) {
     sqlite3_finalize(stmt);
   }
   sqlite3_close_v2(db_);
@@ -121,6 +136,9 @@ absl::Status StateStore::Init() {
   RETURN_IF_ERROR(Prepare("INSERT INTO artifacts (run_id, name, record) VALUES (?1, ?2, ?3) "
                           "ON CONFLICT (run_id, name) DO UPDATE SET record = excluded.record",
                           &put_artifact_));
+  RETURN_IF_ERROR(Prepare("INSERT INTO identity (kind, key, record) VALUES (?1, ?2, ?3) "
+                          "ON CONFLICT (kind, key) DO UPDATE SET record = excluded.record",
+                          &put_identity_));
   RETURN_IF_ERROR(Prepare("BEGIN IMMEDIATE", &begin_));
   RETURN_IF_ERROR(Prepare("COMMIT", &commit_));
   RETURN_IF_ERROR(Prepare("ROLLBACK", &rollback_));
@@ -139,6 +157,7 @@ absl::Status StateStore::CheckSchema() {
   }
   if (tables.empty()) {  // a new database
     RETURN_IF_ERROR(Exec(kCreateSchema));
+    RETURN_IF_ERROR(Exec(kAddIdentity));
     RETURN_IF_ERROR(Exec(absl::StrCat("INSERT INTO schema_version (version) VALUES (", kSchemaVersion, ")").c_str()));
     return absl::OkStatus();
   }
@@ -156,6 +175,11 @@ absl::Status StateStore::CheckSchema() {
   if (versions.size() != 1) {
     return absl::FailedPreconditionError(absl::StrCat("state database ", path_, " has ", versions.size(),
                                                       " schema_version rows; expected exactly one"));
+  }
+  if (versions[0] == 1) {  // before identity: add it, keep everything else
+    RETURN_IF_ERROR(Exec(kAddIdentity));
+    RETURN_IF_ERROR(Exec("UPDATE schema_version SET version = 2"));
+    versions[0] = 2;
   }
   if (versions[0] != kSchemaVersion) {
     return absl::FailedPreconditionError(absl::StrCat("state database ", path_, " has schema version ", versions[0],
@@ -212,6 +236,49 @@ absl::Status StateStore::SaveArtifact(const v1::Artifact& artifact) {
   return Upsert(put_artifact_, artifact.run_id(), &artifact.name(), artifact.SerializeAsString());
 }
 
+absl::Status StateStore::SaveToken(const v1::TokenRecord& token) {
+  absl::MutexLock lock(&mu_);
+  const std::string kind = kTokenKind;
+  return Upsert(put_identity_, kind, &token.info().id(), token.SerializeAsString());
+}
+
+absl::Status StateStore::SaveEnrolToken(const v1::EnrolTokenRecord& token) {
+  absl::MutexLock lock(&mu_);
+  const std::string kind = kEnrolTokenKind;
+  return Upsert(put_identity_, kind, &token.id(), token.SerializeAsString());
+}
+
+absl::Status StateStore::SaveEnrolledAgent(const v1::EnrolledAgentRecord& agent) {
+  absl::MutexLock lock(&mu_);
+  const std::string kind = kEnrolledAgentKind;
+  return Upsert(put_identity_, kind, &agent.name(), agent.SerializeAsString());
+}
+
+absl::Status StateStore::LoadIdentity(Contents& contents) {
+  sqlite3_stmt* raw = nullptr;
+  RETURN_IF_ERROR(Prepare("SELECT kind, key, record FROM identity ORDER BY kind, rowid", &raw));
+  OwnedStmt stmt(raw);
+  int rc;
+  while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
+    const std::string kind = ColumnBytes(stmt.get(), 0);
+    const std::string bytes = ColumnBytes(stmt.get(), 2);
+    bool parsed = true;
+    if (kind == kTokenKind) {
+      parsed = contents.tokens.emplace_back().ParseFromString(bytes);
+    } else if (kind == kEnrolTokenKind) {
+      parsed = contents.enrol_tokens.emplace_back().ParseFromString(bytes);
+    } else if (kind == kEnrolledAgentKind) {
+      parsed = contents.enrolled_agents.emplace_back().ParseFromString(bytes);
+    }  // else: a kind a newer controller wrote, not ours to read
+    if (!parsed) {
+      return absl::DataLossError(absl::StrCat("state database ", path_, ": the ", kind, " record \"",
+                                              ColumnBytes(stmt.get(), 1), "\" does not parse"));
+    }
+  }
+  if (rc != SQLITE_DONE) return SqlError(path_, db_, "cannot read identity records", rc);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<StateStore::Contents> StateStore::Load() {
   absl::MutexLock lock(&mu_);
   Contents contents;
@@ -247,6 +314,7 @@ absl::StatusOr<StateStore::Contents> StateStore::Load() {
                       return contents.artifacts.emplace_back().ParseFromString(bytes);
                     });
   }
+  if (st.ok()) st = LoadIdentity(contents);
   (void)Exec("COMMIT");
   if (!st.ok()) return st;
   return contents;

@@ -23,7 +23,7 @@ namespace dockyard {
 class StateStore {
  public:
   // The schema this code reads and writes; a database with another one is refused.
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   // Opens (creating when absent) the database at `path`. DATA_LOSS for a file that
   // is not an SQLite database or is corrupt; FAILED_PRECONDITION for a database that
@@ -37,11 +37,18 @@ class StateStore {
   absl::Status Save(const std::vector<v1::RunRecord>& runs, const std::vector<v1::AgentRecord>& agents);
   // Inserts or replaces the artifact named (run_id, name).
   absl::Status SaveArtifact(const v1::Artifact& artifact);
+  // Identity: inserts or replaces by token id / enrolment token id / agent name.
+  absl::Status SaveToken(const v1::TokenRecord& token);
+  absl::Status SaveEnrolToken(const v1::EnrolTokenRecord& token);
+  absl::Status SaveEnrolledAgent(const v1::EnrolledAgentRecord& agent);
 
   struct Contents {
     std::vector<v1::RunRecord> runs;        // by id
     std::vector<v1::AgentRecord> agents;    // by name
     std::vector<v1::Artifact> artifacts;    // by run, then in the order first saved
+    std::vector<v1::TokenRecord> tokens;    // in the order first saved
+    std::vector<v1::EnrolTokenRecord> enrol_tokens;
+    std::vector<v1::EnrolledAgentRecord> enrolled_agents;
   };
   // Everything saved. DATA_LOSS when a record does not parse.
   absl::StatusOr<Contents> Load();
@@ -52,6 +59,7 @@ class StateStore {
   StateStore(std::string path, sqlite3* db) : path_(std::move(path)), db_(db) {}
   absl::Status Init() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status CheckSchema() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status LoadIdentity(Contents& contents) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Exec(const char* sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Prepare(const char* sql, sqlite3_stmt** stmt) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Binds text `key`, optional text `key2` and blob `record`, steps, resets.
@@ -64,6 +72,7 @@ class StateStore {
   sqlite3_stmt* put_run_ ABSL_GUARDED_BY(mu_) = nullptr;
   sqlite3_stmt* put_agent_ ABSL_GUARDED_BY(mu_) = nullptr;
   sqlite3_stmt* put_artifact_ ABSL_GUARDED_BY(mu_) = nullptr;
+  sqlite3_stmt* put_identity_ ABSL_GUARDED_BY(mu_) = nullptr;
   sqlite3_stmt* begin_ ABSL_GUARDED_BY(mu_) = nullptr;
   sqlite3_stmt* commit_ ABSL_GUARDED_BY(mu_) = nullptr;
   sqlite3_stmt* rollback_ ABSL_GUARDED_BY(mu_) = nullptr;

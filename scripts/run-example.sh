@@ -22,13 +22,28 @@ cleanup() {
 trap cleanup EXIT
 for _ in $(seq 1 100); do [ -s "$state/controller.address" ] && break; sleep 0.1; done
 address=$(cat "$state/controller.address")
-"$bin/agent/dockyard-agent" --controller="$address" --name="$(hostname)-agent" --labels=linux,python \
-  --slots=2 --work_dir="$state/agent" >"$state/agent.log" 2>&1 &
+
+# Secured like any deployment: the CLI trusts the controller's CA and presents the
+# first admin token the controller wrote to its data dir (read from files, never
+# put on a command line); the agent enrols once with a one-time token.
+export DOCKYARD_CONTROLLER="$address"
+export DOCKYARD_CA_FILE="$state/controller/tls/ca.crt"
+dy() { "$bin/controller/dockyard" --token_file="$state/controller/admin.token" "$@"; }
+agent_name="$(hostname)-agent"
+enrol=()
+if [ ! -s "$state/agent/identity/agent.crt" ]; then
+  (umask 077 && dy agents enrol --uses=1 --ttl=10m >"$state/enrol.token" 2>/dev/null)
+  enrol=(--enrol_token_file="$state/enrol.token" --ca_file="$DOCKYARD_CA_FILE")
+fi
+"$bin/agent/dockyard-agent" --controller="$address" --name="$agent_name" --labels=linux,python \
+  --slots=2 --work_dir="$state/agent" "${enrol[@]}" >"$state/agent.log" 2>&1 &
 agent=$!
-echo "controller on $address (log: $state/controller.log), agent $(hostname)-agent (log: $state/agent.log)"
+rm -f "$state/enrol.token"  # read at start; used up either way
+echo "controller on $address over TLS (log: $state/controller.log), agent $agent_name (log: $state/agent.log)"
+echo "CA: $DOCKYARD_CA_FILE   admin token: $state/controller/admin.token"
 
 rm -rf target
-"$bin/controller/dockyard" --controller="$address" run examples/wheels/pipeline.yml --artifacts-dir=target
+dy run examples/wheels/pipeline.yml --artifacts-dir=target
 echo
 echo "target/:"
 ls -l target/

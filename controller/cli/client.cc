@@ -10,151 +10,159 @@
 #include "absl/strings/str_cat.h"
 #include "common/blob_receiver.h"
 #include "common/grpc_status.h"
+#include "common/retrier.h"
 #include "common/sha256.h"
+#include "common/status_macros.h"
 
 namespace dockyard {
 namespace {
 
 constexpr size_t kUploadChunk = 1 << 20;
 
-void ShortDeadline(grpc::ClientContext& context) {
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+// Quick questions: a few tries within half a minute.
+RetryPolicy Quick() {
+  RetryPolicy policy;
+  policy.max_tries = 4;
+  policy.patience = absl::Seconds(30);
+  return policy;
 }
 
-// Retries `attempt` while it fails with UNAVAILABLE, for up to `patience`. The call
-// itself keeps whatever progress it made (offsets), so a retry resumes.
-absl::Status WithPatience(absl::Duration patience, const std::function<grpc::Status()>& attempt) {
-  const absl::Time give_up = absl::Now() + patience;
-  absl::Duration pause = absl::Milliseconds(200);
-  for (;;) {
-    grpc::Status status = attempt();
-    if (status.error_code() != grpc::StatusCode::UNAVAILABLE || absl::Now() > give_up) {
-      return FromGrpcStatus(status);
-    }
-    std::this_thread::sleep_for(absl::ToChronoMilliseconds(pause));
-    pause = std::min(pause * 2, absl::Seconds(2));
-  }
+// Followers ride out a controller that is briefly away (a restart); a follow
+// itself may last as long as the run.
+RetryPolicy Patient(absl::Duration patience) {
+  RetryPolicy policy;
+  policy.max_tries = 1 << 20;
+  policy.patience = patience;
+  policy.per_try_deadline = absl::Hours(24 * 7);
+  policy.max_backoff = absl::Seconds(2);
+  return policy;
 }
 
 }  // namespace
 
-DockyardClient::DockyardClient(const std::string& address) {
+DockyardClient::DockyardClient(const std::string& address, ClientSecurity security)
+    : security_(std::move(security)) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(16 << 20);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  stub_ = v1::RunService::NewStub(grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+  auto channel = grpc::CreateCustomChannel(address, ChannelCredentials(security_), args);
+  stub_ = v1::RunService::NewStub(channel);
+  admin_ = v1::AdminService::NewStub(channel);
+}
+
+absl::Status DockyardClient::Explain(const absl::Status& status) const {
+  return ExplainConnectFailure(status, security_);
 }
 
 absl::StatusOr<std::string> DockyardClient::UploadSource(const std::string& path) {
   auto digest = Sha256OfFile(path);
   if (!digest.ok()) return digest.status();
-  {
-    grpc::ClientContext context;
-    ShortDeadline(context);
-    v1::HasSourceRequest request;
-    request.set_digest(*digest);
-    v1::HasSourceResponse response;
-    if (grpc::Status st = stub_->HasSource(&context, request, &response); !st.ok()) return FromGrpcStatus(st);
-    if (response.present()) return *digest;
-  }
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(30));
-  v1::UploadSourceResponse response;
-  auto writer = stub_->UploadSource(&context, &response);
-  v1::UploadSourceRequest request;
-  request.mutable_header()->set_sha256(*digest);
-  request.mutable_header()->set_size(static_cast<int64_t>(std::filesystem::file_size(path)));
-  bool open = writer->Write(request);
-  std::ifstream in(path, std::ios::binary);
-  std::string buffer(kUploadChunk, '\0');
-  while (open && in) {
-    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-    if (in.gcount() <= 0) break;
-    request.set_data(buffer.data(), static_cast<size_t>(in.gcount()));
-    open = writer->Write(request);
-  }
-  writer->WritesDone();
-  if (grpc::Status st = writer->Finish(); !st.ok()) return FromGrpcStatus(st);
+  const int64_t size = static_cast<int64_t>(std::filesystem::file_size(path));
+  RetryPolicy policy = Quick();
+  policy.per_try_deadline = absl::Minutes(30);
+  absl::Status uploaded = Retrier(policy).Run([&](grpc::ClientContext& context) -> grpc::Status {
+    // Present already, or partly (an earlier try was cut off): send only the rest.
+    v1::HasSourceResponse held;
+    {
+      grpc::ClientContext query;
+      query.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+      v1::HasSourceRequest request;
+      request.set_digest(*digest);
+      if (grpc::Status st = stub_->HasSource(&query, request, &held); !st.ok()) return st;
+      if (held.present()) return grpc::Status::OK;
+    }
+    const int64_t offset = held.partial_bytes() <= size ? held.partial_bytes() : 0;
+    v1::UploadSourceResponse response;
+    auto writer = stub_->UploadSource(&context, &response);
+    v1::UploadSourceRequest request;
+    request.mutable_header()->set_sha256(*digest);
+    request.mutable_header()->set_size(size);
+    request.mutable_header()->set_offset(offset);
+    bool open = writer->Write(request);
+    std::ifstream in(path, std::ios::binary);
+    in.seekg(offset);
+    std::string buffer(kUploadChunk, '\0');
+    while (open && in) {
+      in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+      if (in.gcount() <= 0) break;
+      request.set_data(buffer.data(), static_cast<size_t>(in.gcount()));
+      open = writer->Write(request);
+    }
+    writer->WritesDone();
+    return writer->Finish();
+  });
+  if (!uploaded.ok()) return Explain(uploaded);
   return *digest;
 }
 
 absl::StatusOr<std::string> DockyardClient::Submit(const v1::Pipeline& pipeline) {
-  grpc::ClientContext context;
-  ShortDeadline(context);
+  // One try only: after a lost answer, a retry could start a second run.
+  RetryPolicy once;
+  once.max_tries = 1;
   v1::SubmitRunRequest request;
   *request.mutable_pipeline() = pipeline;
   v1::SubmitRunResponse response;
-  if (grpc::Status st = stub_->SubmitRun(&context, request, &response); !st.ok()) return FromGrpcStatus(st);
+  absl::Status st = Retrier(once).Run(
+      [&](grpc::ClientContext& context) { return stub_->SubmitRun(&context, request, &response); });
+  if (!st.ok()) return Explain(st);
   return response.run_id();
 }
 
 absl::StatusOr<v1::Run> DockyardClient::GetRun(const std::string& run_id) {
-  grpc::ClientContext context;
-  ShortDeadline(context);
   v1::GetRunRequest request;
   request.set_run_id(run_id);
   v1::Run run;
-  if (grpc::Status st = stub_->GetRun(&context, request, &run); !st.ok()) return FromGrpcStatus(st);
+  RETURN_IF_ERROR(Call([&](grpc::ClientContext& c) { return stub_->GetRun(&c, request, &run); }));
   return run;
 }
 
 absl::Status DockyardClient::CancelRun(const std::string& run_id) {
-  grpc::ClientContext context;
-  ShortDeadline(context);
   v1::CancelRunRequest request;
   request.set_run_id(run_id);
   v1::CancelRunResponse response;
-  return FromGrpcStatus(stub_->CancelRun(&context, request, &response));
+  return Call([&](grpc::ClientContext& c) { return stub_->CancelRun(&c, request, &response); });
 }
 
 absl::StatusOr<std::vector<v1::AgentInfo>> DockyardClient::ListAgents() {
-  grpc::ClientContext context;
-  ShortDeadline(context);
   v1::ListAgentsResponse response;
-  if (grpc::Status st = stub_->ListAgents(&context, {}, &response); !st.ok()) return FromGrpcStatus(st);
+  RETURN_IF_ERROR(Call([&](grpc::ClientContext& c) { return stub_->ListAgents(&c, {}, &response); }));
   return std::vector<v1::AgentInfo>(response.agents().begin(), response.agents().end());
 }
 
 absl::Status DockyardClient::DrainAgent(const std::string& name, bool undo) {
-  grpc::ClientContext context;
-  ShortDeadline(context);
   v1::DrainAgentRequest request;
   request.set_name(name);
   request.set_undo(undo);
   v1::DrainAgentResponse response;
-  return FromGrpcStatus(stub_->DrainAgent(&context, request, &response));
+  return Call([&](grpc::ClientContext& c) { return stub_->DrainAgent(&c, request, &response); });
 }
 
 absl::StatusOr<std::vector<v1::Artifact>> DockyardClient::ListArtifacts(const std::string& run_id) {
-  grpc::ClientContext context;
-  ShortDeadline(context);
   v1::ListArtifactsRequest request;
   request.set_run_id(run_id);
   v1::ListArtifactsResponse response;
-  if (grpc::Status st = stub_->ListArtifacts(&context, request, &response); !st.ok()) return FromGrpcStatus(st);
+  RETURN_IF_ERROR(Call([&](grpc::ClientContext& c) { return stub_->ListArtifacts(&c, request, &response); }));
   return std::vector<v1::Artifact>(response.artifacts().begin(), response.artifacts().end());
 }
 
 absl::Status DockyardClient::WatchRun(const std::string& run_id,
                                       const std::function<void(const v1::Run&)>& on_change,
                                       absl::Duration patience) {
-  return WithPatience(patience, [&] {
-    grpc::ClientContext context;
+  return Explain(Retrier(Patient(patience)).Run([&](grpc::ClientContext& context) {
     v1::GetRunRequest request;
     request.set_run_id(run_id);
     auto reader = stub_->WatchRun(&context, request);
     v1::Run run;
     while (reader->Read(&run)) on_change(run);
     return reader->Finish();
-  });
+  }));
 }
 
 absl::Status DockyardClient::ReadLog(const std::string& run_id, const std::string& stage, int attempt,
                                      bool follow, const std::function<void(std::string_view)>& on_data,
                                      absl::Duration patience) {
   int64_t offset = 0;
-  return WithPatience(patience, [&] {
-    grpc::ClientContext context;
+  return Explain(Retrier(Patient(patience)).Run([&](grpc::ClientContext& context) {
     v1::ReadLogRequest request;
     request.set_run_id(run_id);
     request.set_stage(stage);
@@ -168,18 +176,70 @@ absl::Status DockyardClient::ReadLog(const std::string& run_id, const std::strin
       on_data(response.data());
     }
     return reader->Finish();
-  });
+  }));
 }
 
 absl::Status DockyardClient::DownloadArtifact(const v1::Artifact& artifact, const std::string& dest,
                                               const std::function<void(int64_t)>& on_progress) {
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::hours(1));
   v1::DownloadArtifactRequest request;
   request.set_run_id(artifact.run_id());
   request.set_name(artifact.name());
-  auto reader = stub_->DownloadArtifact(&context, request);
-  return ReceiveBlob(*reader, dest, artifact.sha256(), artifact.size(), on_progress);
+  RetryPolicy policy = Quick();
+  policy.per_try_deadline = absl::Hours(1);
+  return Explain(Retrier(policy).Run([&](grpc::ClientContext& context) {
+    auto reader = stub_->DownloadArtifact(&context, request);
+    return ToGrpcStatus(ReceiveBlob(*reader, dest, artifact.sha256(), artifact.size(), on_progress));
+  }));
+}
+
+absl::Status DockyardClient::Call(const std::function<grpc::Status(grpc::ClientContext&)>& call) {
+  return Explain(Retrier(Quick()).Run(call));
+}
+
+absl::StatusOr<v1::SecretResponse> DockyardClient::CreateEnrolToken(int uses, absl::Duration ttl) {
+  v1::CreateEnrolTokenRequest request;
+  request.set_uses(uses);
+  request.set_ttl_ms(absl::ToInt64Milliseconds(ttl));
+  v1::SecretResponse response;
+  // Not retried: each success makes a new secret.
+  RetryPolicy once;
+  once.max_tries = 1;
+  RETURN_IF_ERROR(Explain(Retrier(once).Run(
+      [&](grpc::ClientContext& c) { return admin_->CreateEnrolToken(&c, request, &response); })));
+  return response;
+}
+
+absl::StatusOr<int> DockyardClient::RevokeAgent(const std::string& name) {
+  v1::RevokeAgentRequest request;
+  request.set_name(name);
+  v1::RevokeAgentResponse response;
+  RETURN_IF_ERROR(Call([&](grpc::ClientContext& c) { return admin_->RevokeAgent(&c, request, &response); }));
+  return response.requeued();
+}
+
+absl::StatusOr<v1::SecretResponse> DockyardClient::CreateToken(v1::Role role, const std::string& name) {
+  v1::CreateTokenRequest request;
+  request.set_role(role);
+  request.set_name(name);
+  v1::SecretResponse response;
+  RetryPolicy once;
+  once.max_tries = 1;
+  RETURN_IF_ERROR(Explain(
+      Retrier(once).Run([&](grpc::ClientContext& c) { return admin_->CreateToken(&c, request, &response); })));
+  return response;
+}
+
+absl::StatusOr<std::vector<v1::TokenInfo>> DockyardClient::ListTokens() {
+  v1::ListTokensResponse response;
+  RETURN_IF_ERROR(Call([&](grpc::ClientContext& c) { return admin_->ListTokens(&c, {}, &response); }));
+  return std::vector<v1::TokenInfo>(response.tokens().begin(), response.tokens().end());
+}
+
+absl::Status DockyardClient::RevokeToken(const std::string& id) {
+  v1::RevokeTokenRequest request;
+  request.set_id(id);
+  v1::RevokeTokenResponse response;
+  return Call([&](grpc::ClientContext& c) { return admin_->RevokeToken(&c, request, &response); });
 }
 
 }  // namespace dockyard

@@ -12,13 +12,14 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/client_security.h"
 #include "dockyard/v1/run.grpc.pb.h"
 
 namespace dockyard {
 
 class DockyardClient {
  public:
-  explicit DockyardClient(const std::string& address);
+  DockyardClient(const std::string& address, ClientSecurity security);
 
   // Uploads the tar at `path` unless the controller has it; returns its digest.
   absl::StatusOr<std::string> UploadSource(const std::string& path);
@@ -43,8 +44,22 @@ class DockyardClient {
   absl::Status DownloadArtifact(const v1::Artifact& artifact, const std::string& dest,
                                 const std::function<void(int64_t)>& on_progress);
 
+  // --- administration (role admin) ---
+  absl::StatusOr<v1::SecretResponse> CreateEnrolToken(int uses, absl::Duration ttl);
+  // Returns how many running stages were re-queued.
+  absl::StatusOr<int> RevokeAgent(const std::string& name);
+  absl::StatusOr<v1::SecretResponse> CreateToken(v1::Role role, const std::string& name);
+  absl::StatusOr<std::vector<v1::TokenInfo>> ListTokens();
+  absl::Status RevokeToken(const std::string& id);
+
  private:
+  // A retried unary call; errors explained for people.
+  absl::Status Call(const std::function<grpc::Status(grpc::ClientContext&)>& call);
+  absl::Status Explain(const absl::Status& status) const;
+
+  ClientSecurity security_;
   std::unique_ptr<v1::RunService::Stub> stub_;
+  std::unique_ptr<v1::AdminService::Stub> admin_;
 };
 
 }  // namespace dockyard

@@ -31,12 +31,6 @@ std::string Word(v1::RunState state) {
   return absl::AsciiStrToLower(absl::StripPrefix(v1::RunState_Name(state), "RUN_"));
 }
 
-int Unavailable(const absl::Status& status, std::ostream& err) {
-  err << "dockyard: " << status.message() << "\n";
-  if (absl::IsInvalidArgument(status) || absl::IsNotFound(status)) return kExitBadInput;
-  return kExitUnavailable;
-}
-
 std::string HumanBytes(int64_t bytes) {
   if (bytes < 1024) return absl::StrCat(bytes, " B");
   if (bytes < (1 << 20)) return absl::StrFormat("%.1f KiB", bytes / 1024.0);
@@ -88,7 +82,7 @@ class PrefixedPrinter {
 int DownloadAll(DockyardClient& client, const std::string& run_id, const std::string& dest, bool progress,
                 std::ostream& out, std::ostream& err) {
   auto artifacts = client.ListArtifacts(run_id);
-  if (!artifacts.ok()) return Unavailable(artifacts.status(), err);
+  if (!artifacts.ok()) return ReportError(artifacts.status(), err);
   if (artifacts->empty()) return kExitOk;
   std::error_code ec;
   std::filesystem::create_directories(dest, ec);
@@ -118,6 +112,13 @@ int DownloadAll(DockyardClient& client, const std::string& run_id, const std::st
 
 }  // namespace
 
+int ReportError(const absl::Status& status, std::ostream& err) {
+  err << "dockyard: " << status.message() << "\n";
+  if (absl::IsInvalidArgument(status) || absl::IsNotFound(status)) return kExitBadInput;
+  if (absl::IsUnauthenticated(status) || absl::IsPermissionDenied(status)) return kExitDenied;
+  return kExitUnavailable;
+}
+
 int RunPipeline(DockyardClient& client, const std::string& file, const RunCommandOptions& options,
                 std::ostream& out, std::ostream& err) {
   auto parsed = ParsePipelineFile(file);
@@ -139,14 +140,14 @@ int RunPipeline(DockyardClient& client, const std::string& file, const RunComman
     auto digest = client.UploadSource(tar);
     std::error_code ec;
     std::filesystem::remove(tar, ec);
-    if (!digest.ok()) return Unavailable(digest.status(), err);
+    if (!digest.ok()) return ReportError(digest.status(), err);
     pipeline.set_source_digest(*digest);
     out << "source " << parsed->source_dir << " (" << HumanBytes(static_cast<int64_t>(size)) << ", sha256 "
         << digest->substr(0, 12) << ")\n";
   }
 
   auto run_id = client.Submit(pipeline);
-  if (!run_id.ok()) return Unavailable(run_id.status(), err);
+  if (!run_id.ok()) return ReportError(run_id.status(), err);
   if (options.on_submitted) options.on_submitted(*run_id);
   out << "run " << *run_id << " submitted: pipeline " << pipeline.name() << ", " << pipeline.stages_size()
       << " stage" << (pipeline.stages_size() == 1 ? "" : "s") << "\n"
@@ -236,7 +237,7 @@ int RunPipeline(DockyardClient& client, const std::string& file, const RunComman
   });
   for (std::thread& t : followers) t.join();
   for (const auto& [key, text] : endings_due) out << prefix(key.first) << "==> " << text << "\n";
-  if (!watched.ok()) return Unavailable(watched, err);
+  if (!watched.ok()) return ReportError(watched, err);
   if (!IsFinished(last.state())) {
     err << "dockyard: lost track of run " << *run_id << "; see `dockyard status " << *run_id << "`\n";
     return kExitUnavailable;
@@ -255,7 +256,7 @@ int RunPipeline(DockyardClient& client, const std::string& file, const RunComman
 
 int ShowStatus(DockyardClient& client, const std::string& run_id, std::ostream& out, std::ostream& err) {
   auto run = client.GetRun(run_id);
-  if (!run.ok()) return Unavailable(run.status(), err);
+  if (!run.ok()) return ReportError(run.status(), err);
   out << "run " << run->id() << "  pipeline " << run->pipeline_name() << "  " << Word(run->state())
       << (run->message().empty() ? "" : ": ") << run->message() << "\n";
   for (const v1::StageInfo& stage : run->stages()) {
@@ -273,13 +274,13 @@ int ShowLogs(DockyardClient& client, const std::string& run_id, const std::strin
     out.write(data.data(), static_cast<std::streamsize>(data.size()));
     out.flush();
   });
-  if (!st.ok()) return Unavailable(st, err);
+  if (!st.ok()) return ReportError(st, err);
   return kExitOk;
 }
 
 int ListAgents(DockyardClient& client, std::ostream& out, std::ostream& err) {
   auto agents = client.ListAgents();
-  if (!agents.ok()) return Unavailable(agents.status(), err);
+  if (!agents.ok()) return ReportError(agents.status(), err);
   if (agents->empty()) out << "no agents have connected\n";
   for (const v1::AgentInfo& agent : *agents) {
     const char* state = !agent.connected() ? "disconnected" : agent.draining() ? "draining" : "connected";
@@ -291,7 +292,7 @@ int ListAgents(DockyardClient& client, std::ostream& out, std::ostream& err) {
 }
 
 int DrainAgent(DockyardClient& client, const std::string& name, bool undo, std::ostream& out, std::ostream& err) {
-  if (absl::Status st = client.DrainAgent(name, undo); !st.ok()) return Unavailable(st, err);
+  if (absl::Status st = client.DrainAgent(name, undo); !st.ok()) return ReportError(st, err);
   out << "agent " << name << (undo ? " takes stages again\n" : " is draining: running stages finish, no new ones start\n");
   return kExitOk;
 }
@@ -300,7 +301,7 @@ int Artifacts(DockyardClient& client, const std::string& run_id, const std::stri
               std::ostream& out, std::ostream& err) {
   if (!dest.empty()) return DownloadAll(client, run_id, dest, progress, out, err);
   auto artifacts = client.ListArtifacts(run_id);
-  if (!artifacts.ok()) return Unavailable(artifacts.status(), err);
+  if (!artifacts.ok()) return ReportError(artifacts.status(), err);
   for (const v1::Artifact& a : *artifacts) {
     out << absl::StrFormat("%-50s %10s  sha256 %s  stage %s\n", a.name(), HumanBytes(a.size()), a.sha256(), a.stage());
   }
@@ -308,7 +309,7 @@ int Artifacts(DockyardClient& client, const std::string& run_id, const std::stri
 }
 
 int CancelRun(DockyardClient& client, const std::string& run_id, std::ostream& out, std::ostream& err) {
-  if (absl::Status st = client.CancelRun(run_id); !st.ok()) return Unavailable(st, err);
+  if (absl::Status st = client.CancelRun(run_id); !st.ok()) return ReportError(st, err);
   out << "run " << run_id << " cancelled\n";
   return kExitOk;
 }

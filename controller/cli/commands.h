@@ -1,6 +1,7 @@
 // The `dockyard` CLI's commands. Each returns the process exit code:
 //   0 success · 1 the run failed, was cancelled or timed out · 2 bad input (usage,
-//   invalid pipeline file) · 3 the controller is unreachable or refused the request.
+//   invalid pipeline file) · 3 the controller is unreachable or failed the request ·
+//   4 not allowed (no or bad token, a role too weak).
 #pragma once
 
 #include <functional>
@@ -15,6 +16,10 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitRunFailed = 1;
 inline constexpr int kExitBadInput = 2;
 inline constexpr int kExitUnavailable = 3;
+inline constexpr int kExitDenied = 4;
+
+// Prints `status` for a person and returns the exit code it means.
+int ReportError(const absl::Status& status, std::ostream& err);
 
 struct RunCommandOptions {
   std::string artifacts_dir = "target";

@@ -8,11 +8,15 @@
 #include <thread>
 
 #include "absl/flags/flag.h"
+#include "absl/time/time.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "common/flags_help.h"
 #include "absl/strings/numbers.h"
 #include "absl/synchronization/mutex.h"
+#include "common/client_security.h"
+#include "common/files.h"
+#include "controller/cli/admin_commands.h"
 #include "controller/cli/commands.h"
 
 ABSL_FLAG(std::string, controller, "", "controller host:port (default: $DOCKYARD_CONTROLLER, else 127.0.0.1:7420)");
@@ -21,6 +25,13 @@ ABSL_FLAG(bool, no_artifacts, false, "run: do not download artifacts");
 ABSL_FLAG(std::string, dest, "", "artifacts: download into this directory instead of listing");
 ABSL_FLAG(bool, follow, false, "logs: keep following until the stage ends");
 ABSL_FLAG(int, attempt, 0, "logs: which attempt (default: the current one)");
+ABSL_FLAG(std::string, token_file, "", "file holding the client token (default: $DOCKYARD_TOKEN)");
+ABSL_FLAG(std::string, ca_file, "", "the controller's CA certificate (default: $DOCKYARD_CA_FILE)");
+ABSL_FLAG(bool, insecure, false, "plain text to a controller started with --insecure (tests only)");
+ABSL_FLAG(int, uses, 1, "agents enrol: how many agents may enrol with the token");
+ABSL_FLAG(absl::Duration, ttl, absl::Hours(1), "agents enrol: how long the token stays valid");
+ABSL_FLAG(std::string, role, "", "tokens create: read, submit or admin");
+ABSL_FLAG(std::string, name, "", "tokens create: a name for the token (shown in lists and audit lines)");
 
 namespace {
 
@@ -33,8 +44,14 @@ constexpr char kUsage[] =
     "  dockyard cancel RUN\n"
     "  dockyard agents                              connected agents, slots and labels\n"
     "  dockyard agents drain|undrain NAME           stop (or resume) giving an agent new stages\n"
+    "  dockyard agents enrol [--uses=N] [--ttl=1h]  print a one-time enrolment token for new agents (admin)\n"
+    "  dockyard agents revoke NAME                  disconnect an agent for good, re-queue its stages (admin)\n"
+    "  dockyard tokens create --role=read|submit|admin [--name=N]   print a new client token (admin)\n"
+    "  dockyard tokens list | tokens revoke ID|NAME (admin)\n"
     "Controller: --controller=HOST:PORT or DOCKYARD_CONTROLLER (default 127.0.0.1:7420).\n"
-    "Exit codes: 0 ok, 1 run failed/cancelled, 2 bad input, 3 controller unreachable.";
+    "Security: the token from DOCKYARD_TOKEN or --token_file, the controller's CA from DOCKYARD_CA_FILE or\n"
+    "--ca_file (its data_dir/tls/ca.crt); --insecure only for a controller started with --insecure.\n"
+    "Exit codes: 0 ok, 1 run failed/cancelled, 2 bad input, 3 controller unreachable, 4 not allowed.";
 
 int Usage(const char* why) {
   std::cerr << "dockyard: " << why << "\n" << kUsage << "\n";
@@ -71,7 +88,27 @@ int main(int argc, char** argv) {
   sigaddset(&interrupts, SIGINT);
   sigaddset(&interrupts, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &interrupts, nullptr);
-  dockyard::DockyardClient client(address);
+  dockyard::ClientSecurity security;
+  security.insecure = absl::GetFlag(FLAGS_insecure);
+  if (!security.insecure) {
+    std::string ca_file = absl::GetFlag(FLAGS_ca_file);
+    if (ca_file.empty() && std::getenv("DOCKYARD_CA_FILE") != nullptr) ca_file = std::getenv("DOCKYARD_CA_FILE");
+    if (ca_file.empty()) {
+      return Usage("no CA: set DOCKYARD_CA_FILE or --ca_file to the controller's <data_dir>/tls/ca.crt");
+    }
+    auto ca = dockyard::ReadFileToString(ca_file);
+    if (!ca.ok()) return Usage(("cannot read the CA file: " + std::string(ca.status().message())).c_str());
+    security.ca_pem = *std::move(ca);
+    // Never a flag value: a token on the command line shows in `ps`.
+    if (const std::string file = absl::GetFlag(FLAGS_token_file); !file.empty()) {
+      auto token = dockyard::ReadFirstLine(file);
+      if (!token.ok()) return Usage(("cannot read the token file: " + std::string(token.status().message())).c_str());
+      security.token = *std::move(token);
+    } else if (const char* token = std::getenv("DOCKYARD_TOKEN"); token != nullptr) {
+      security.token = token;
+    }
+  }
+  dockyard::DockyardClient client(address, security);
   static absl::Mutex run_mu;
   static std::string submitted_run;
   std::thread([&client, interrupts] {
@@ -127,7 +164,19 @@ int main(int argc, char** argv) {
     if (count == 2 && (arg(2) == "drain" || arg(2) == "undrain")) {
       return dockyard::DrainAgent(client, arg(3), arg(2) == "undrain", std::cout, std::cerr);
     }
-    return Usage("agents takes no arguments, or drain|undrain NAME");
+    if (count == 1 && arg(2) == "enrol") {
+      return dockyard::EnrolToken(client, absl::GetFlag(FLAGS_uses), absl::GetFlag(FLAGS_ttl), std::cout, std::cerr);
+    }
+    if (count == 2 && arg(2) == "revoke") return dockyard::RevokeAgent(client, arg(3), std::cout, std::cerr);
+    return Usage("agents takes no arguments, or drain|undrain|revoke NAME, or enrol");
+  }
+  if (command == "tokens") {
+    if (count == 1 && arg(2) == "create") {
+      return dockyard::CreateToken(client, absl::GetFlag(FLAGS_role), absl::GetFlag(FLAGS_name), std::cout, std::cerr);
+    }
+    if (count == 1 && arg(2) == "list") return dockyard::ListTokens(client, std::cout, std::cerr);
+    if (count == 2 && arg(2) == "revoke") return dockyard::RevokeToken(client, arg(3), std::cout, std::cerr);
+    return Usage("tokens takes create --role=R [--name=N], list, or revoke ID");
   }
   return Usage(("unknown command \"" + command + "\"").c_str());
 }

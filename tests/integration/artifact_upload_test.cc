@@ -1,10 +1,12 @@
-// Artifact uploads against an in-process controller on 127.0.0.1:0, with the test
-// playing the agent over the real gRPC contract: a cut-off or corrupt upload is
-// never listed and leaves no temp file; identical content is stored once.
+// Artifact uploads against an in-process controller on 127.0.0.1:0 (TLS), with the
+// test playing an enrolled agent over the real gRPC contract: a cut-off or corrupt
+// upload is never listed and leaves no temp file; a cut-off one resumes from what
+// the controller holds; identical content is stored once.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
 #include <thread>
 
 #include <grpcpp/grpcpp.h>
@@ -12,6 +14,7 @@
 #include "common/sha256.h"
 #include "controller/server.h"
 #include "tests/support/scripted_agent.h"
+#include "tests/support/test_credentials.h"
 #include "dockyard/v1/agent.grpc.pb.h"
 #include "dockyard/v1/run.grpc.pb.h"
 
@@ -30,9 +33,10 @@ class ArtifactUpload : public ::testing::Test {
     auto server = ControllerServer::Start(options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
-    auto channel = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
-    agents_ = v1::AgentService::NewStub(channel);
-    runs_ = v1::RunService::NewStub(channel);
+    agents_ = v1::AgentService::NewStub(testing::SecureChannel(
+        server_->address(), testing::EnrolAgent(server_->address(), data_dir_.string(), "scripted-agent")));
+    runs_ = v1::RunService::NewStub(
+        testing::SecureChannel(server_->address(), testing::AdminCredentials(data_dir_.string())));
 
     // Register as an agent with two slots and take both stages of a run.
     agent_ = std::make_unique<testing::ScriptedAgent>(*agents_, "scripted-agent", std::vector<v1::StageRef>{}, 2);
@@ -76,8 +80,11 @@ class ArtifactUpload : public ::testing::Test {
 
   // Uploads `data` as `path` for stage `stage`, announcing `sha256`; stops after
   // `send_bytes` bytes and cancels the call when that is short of the whole.
+  // With `offset`, resumes: the header says so and sending starts there.
+  // `before_cut` runs after the last byte is sent and before the cut.
   grpc::Status Upload(const std::string& stage, const std::string& path, const std::string& data,
-                      const std::string& sha256, size_t send_bytes) {
+                      const std::string& sha256, size_t send_bytes, size_t offset = 0,
+                      const std::function<void()>& before_cut = nullptr) {
     grpc::ClientContext context;
     v1::UploadArtifactResponse response;
     auto writer = agents_->UploadArtifact(&context, &response);
@@ -86,17 +93,44 @@ class ArtifactUpload : public ::testing::Test {
     request.mutable_header()->set_path(path);
     request.mutable_header()->set_size(static_cast<int64_t>(data.size()));
     request.mutable_header()->set_sha256(sha256);
+    request.mutable_header()->set_offset(static_cast<int64_t>(offset));
     writer->Write(request);
-    for (size_t off = 0; off < send_bytes; off += 64 * 1024) {
+    for (size_t off = offset; off < send_bytes; off += 64 * 1024) {
       request.set_data(data.substr(off, std::min<size_t>(64 * 1024, send_bytes - off)));
       writer->Write(request);
     }
     if (send_bytes < data.size()) {
+      if (before_cut) before_cut();
       context.TryCancel();  // the connection drops midway
     } else {
       writer->WritesDone();
     }
     return writer->Finish();
+  }
+
+  // What the controller holds of an interrupted upload, as the agent asks it.
+  int64_t HeldOffset(const std::string& stage, const std::string& sha256, size_t size) {
+    grpc::ClientContext context;
+    v1::ArtifactHeader header;
+    *header.mutable_stage() = refs_.at(stage);
+    header.set_sha256(sha256);
+    header.set_size(static_cast<int64_t>(size));
+    v1::UploadOffsetResponse response;
+    grpc::Status st = agents_->ArtifactUploadOffset(&context, header, &response);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return response.offset();
+  }
+
+  // Cuts an upload of `data` off after `bytes`, once the controller holds them all
+  // (a cancelled call may drop what is still in flight), and returns what it holds.
+  int64_t UploadHalfAndCut(const std::string& path, const std::string& data, size_t bytes) {
+    const std::string sha = Sha256Hex(data);
+    EXPECT_FALSE(Upload("a", path, data, sha, bytes, 0, [&] {
+                   for (int i = 0; i < 500 && HeldOffset("a", sha, data.size()) < static_cast<int64_t>(bytes); ++i) {
+                     std::this_thread::sleep_for(std::chrono::milliseconds(10));
+                   }
+                 }).ok());
+    return HeldOffset("a", sha, data.size());
   }
 
   std::vector<v1::Artifact> Listed() {
@@ -153,6 +187,44 @@ TEST_F(ArtifactUpload, CutOffUploadIsNeverListedLeavesNoTempFileAndCanBeRestarte
   ASSERT_EQ(Listed().size(), 1u);
   EXPECT_EQ(Listed()[0].sha256(), sha);
   EXPECT_EQ(Listed()[0].name(), "app.whl");
+}
+
+TEST_F(ArtifactUpload, CutOffUploadResumesFromTheStoredOffset) {
+  const std::string data = Content(3 << 20, 'r');
+  const std::string sha = Sha256Hex(data);
+  // What arrived before the cut is kept, never listed and never readable as a blob.
+  const int64_t held = UploadHalfAndCut("/out/big.bin", data, 1 << 20);
+  ASSERT_EQ(held, 1 << 20);
+  EXPECT_TRUE(Listed().empty());
+  EXPECT_FALSE(server_->core().blobs().Contains(sha));
+
+  // A resume from anywhere else is refused, and the held bytes survive it.
+  grpc::Status wrong = Upload("a", "/out/big.bin", data, sha, data.size(), static_cast<size_t>(held) / 2);
+  EXPECT_EQ(wrong.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << wrong.error_message();
+  EXPECT_EQ(HeldOffset("a", sha, data.size()), held);
+
+  // Only the rest is sent, and the whole is verified.
+  grpc::Status resumed = Upload("a", "/out/big.bin", data, sha, data.size(), static_cast<size_t>(held));
+  ASSERT_TRUE(resumed.ok()) << resumed.error_message();
+  ASSERT_EQ(Listed().size(), 1u);
+  EXPECT_EQ(Listed()[0].sha256(), sha);
+  auto stored = server_->core().blobs().Read(sha, 0, static_cast<int64_t>(data.size()) + 1);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_TRUE(*stored == data);
+  EXPECT_EQ(HeldOffset("a", sha, data.size()), 0);
+}
+
+TEST_F(ArtifactUpload, ResumedUploadWithWrongContentIsRefusedAndItsPartIsDiscarded) {
+  const std::string data = Content(2 << 20, 'w');
+  const std::string sha = Sha256Hex(data);
+  const int64_t held = UploadHalfAndCut("/out/w.bin", data, 1 << 20);
+  ASSERT_EQ(held, 1 << 20);
+  std::string tampered = data;
+  tampered[data.size() - 1] ^= 1;
+  grpc::Status refused = Upload("a", "/out/w.bin", tampered, sha, tampered.size(), static_cast<size_t>(held));
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::DATA_LOSS) << refused.error_message();
+  EXPECT_TRUE(Listed().empty());
+  EXPECT_EQ(HeldOffset("a", sha, data.size()), 0);
 }
 
 TEST_F(ArtifactUpload, UploadNotMatchingItsAnnouncedDigestIsRefusedAndNotListed) {

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <functional>
 #include <thread>
 
@@ -18,6 +19,7 @@
 #include "common/sha256.h"
 #include "controller/server.h"
 #include "tests/support/scripted_agent.h"
+#include "tests/support/test_credentials.h"
 #include "dockyard/v1/agent.grpc.pb.h"
 #include "dockyard/v1/run.grpc.pb.h"
 
@@ -51,9 +53,22 @@ class ControllerRestart : public ::testing::Test {
     auto server = ControllerServer::Start(options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
-    auto channel = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
-    agents_ = v1::AgentService::NewStub(channel);
-    runs_ = v1::RunService::NewStub(channel);
+    runs_ = v1::RunService::NewStub(
+        testing::SecureChannel(server_->address(), testing::AdminCredentials(data_dir_.string())));
+    agent_stubs_.clear();
+  }
+
+  // A session stub for agent `name`, enrolled on first use; its certificate
+  // outlives controller restarts, as a real agent's does.
+  v1::AgentService::Stub& Agent(const std::string& name) {
+    if (!agent_credentials_.count(name)) {
+      agent_credentials_[name] = testing::EnrolAgent(server_->address(), data_dir_.string(), name);
+    }
+    auto& stub = agent_stubs_[name];
+    if (!stub) {
+      stub = v1::AgentService::NewStub(testing::SecureChannel(server_->address(), agent_credentials_[name]));
+    }
+    return *stub;
   }
 
   // As close to SIGKILL as one process gets: the controller goes away with agent
@@ -117,10 +132,12 @@ class ControllerRestart : public ::testing::Test {
     return out;
   }
 
-  grpc::Status UploadArtifact(const v1::StageRef& ref, const std::string& path, const std::string& data) {
+  // Uploads as agent `agent` (the holder of `ref`).
+  grpc::Status UploadArtifact(const std::string& agent, const v1::StageRef& ref, const std::string& path,
+                              const std::string& data) {
     grpc::ClientContext context;
     v1::UploadArtifactResponse response;
-    auto writer = agents_->UploadArtifact(&context, &response);
+    auto writer = Agent(agent).UploadArtifact(&context, &response);
     v1::UploadArtifactRequest request;
     *request.mutable_header()->mutable_stage() = ref;
     request.mutable_header()->set_path(path);
@@ -151,7 +168,8 @@ class ControllerRestart : public ::testing::Test {
 
   fs::path data_dir_;
   std::unique_ptr<ControllerServer> server_;
-  std::unique_ptr<v1::AgentService::Stub> agents_;
+  std::map<std::string, ClientSecurity> agent_credentials_;
+  std::map<std::string, std::unique_ptr<v1::AgentService::Stub>> agent_stubs_;
   std::unique_ptr<v1::RunService::Stub> runs_;
 };
 
@@ -161,7 +179,7 @@ TEST_F(ControllerRestart, RunContinuesAfterACrashWithItsStatesLogAndAgent) {
   v1::Run before;
   std::string log_before;
   {
-    ScriptedAgent agent(*agents_, "builder");
+    ScriptedAgent agent(Agent("builder"), "builder");
     build = agent.NextAssignment();
     ASSERT_EQ(build.stage(), "build");
     agent.Report(build, v1::STAGE_RUNNING);
@@ -181,7 +199,7 @@ TEST_F(ControllerRestart, RunContinuesAfterACrashWithItsStatesLogAndAgent) {
 
   {
     // The agent kept running the stage and comes back within the lease.
-    ScriptedAgent agent(*agents_, "builder", {build});
+    ScriptedAgent agent(Agent("builder"), "builder", {build});
     // It resends what it had no ack for, plus new output: chunk 1 is not stored twice.
     EXPECT_EQ(agent.SendLog(build, 1, {"linking\n", "done\n"}), 3);
     EXPECT_EQ(ReadLog(run_id, "build", 0), log_before + "done\n");
@@ -203,7 +221,7 @@ TEST_F(ControllerRestart, RunContinuesAfterACrashWithItsStatesLogAndAgent) {
 TEST_F(ControllerRestart, AgentThatDoesNotComeBackLosesItsStageOnceTheLeaseIsUp) {
   const std::string run_id = Submit();
   {
-    ScriptedAgent agent(*agents_, "gone");
+    ScriptedAgent agent(Agent("gone"), "gone");
     const v1::StageRef build = agent.NextAssignment();
     agent.Report(build, v1::STAGE_RUNNING);
     EXPECT_EQ(agent.SendLog(build, 0, {"half way\n"}), 1);
@@ -212,7 +230,7 @@ TEST_F(ControllerRestart, AgentThatDoesNotComeBackLosesItsStageOnceTheLeaseIsUp)
   }
 
   StartController(/*lease_timeout=*/absl::Seconds(1));
-  ScriptedAgent other(*agents_, "other");
+  ScriptedAgent other(Agent("other"), "other");
   // Only once the lease of "gone" is up does its stage move.
   const v1::StageRef again = other.NextAssignment();
   EXPECT_EQ(again.stage(), "build");
@@ -225,7 +243,7 @@ TEST_F(ControllerRestart, AgentThatDoesNotComeBackLosesItsStageOnceTheLeaseIsUp)
 TEST_F(ControllerRestart, LogsOfAttemptsThatEndedBeforeACrashReadAsFinished) {
   const std::string run_id = Submit();
   {
-    ScriptedAgent agent(*agents_, "builder");
+    ScriptedAgent agent(Agent("builder"), "builder");
     for (const char* name : {"build", "test"}) {
       const v1::StageRef ref = agent.NextAssignment();
       EXPECT_EQ(ref.stage(), name);
@@ -247,11 +265,11 @@ TEST_F(ControllerRestart, LogsOfAttemptsThatEndedBeforeACrashReadAsFinished) {
 TEST_F(ControllerRestart, ArtifactsPublishedBeforeACrashAreStillListedAndDownloadable) {
   const std::string run_id = Submit();
   {
-    ScriptedAgent agent(*agents_, "builder");
+    ScriptedAgent agent(Agent("builder"), "builder");
     const v1::StageRef build = agent.NextAssignment();
     agent.Report(build, v1::STAGE_RUNNING);
     WaitFor(run_id, [](const v1::Run& run) { return Stage(run, "build").state() == v1::STAGE_RUNNING; });
-    grpc::Status uploaded = UploadArtifact(build, "/dist/app-1.0.whl", "wheel bytes");
+    grpc::Status uploaded = UploadArtifact("builder", build, "/dist/app-1.0.whl", "wheel bytes");
     ASSERT_TRUE(uploaded.ok()) << uploaded.error_message();
     CrashController();
   }

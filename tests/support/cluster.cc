@@ -1,6 +1,7 @@
 #include "tests/support/cluster.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -123,6 +124,7 @@ void Cluster::StartController(std::vector<std::string> extra_flags) {
   const std::string listen = address_.empty() ? "127.0.0.1:0" : address_;
   std::vector<std::string> argv = {Bin("controller/dockyard-controller"), "--listen=" + listen,
                                    "--data_dir=" + dir_ + "/controller", "--address_file=" + address_file};
+  if (insecure_) argv.push_back("--insecure");
   for (auto& f : extra_flags) argv.push_back(f);
   controller_ = std::make_unique<Process>(argv, dir_ + "/controller.log");
   const absl::Time deadline = absl::Now() + absl::Seconds(20);
@@ -137,12 +139,20 @@ void Cluster::StartController(std::vector<std::string> extra_flags) {
 }
 
 Process& Cluster::StartAgent(const AgentSpec& spec) {
+  const std::string work_dir = dir_ + "/agent-" + spec.name;
   std::vector<std::string> argv = {Bin("agent/dockyard-agent"),
                                    "--controller=" + address_,
                                    "--name=" + spec.name,
                                    "--labels=" + absl::StrJoin(spec.labels, ","),
                                    absl::StrCat("--slots=", spec.slots),
-                                   "--work_dir=" + dir_ + "/agent-" + spec.name};
+                                   "--work_dir=" + work_dir};
+  // First start: enrol with a one-time token; later starts present the certificate.
+  if (insecure_) {
+    argv.push_back("--insecure");
+  } else if (!fs::exists(work_dir + "/identity/agent.crt")) {
+    argv.push_back("--enrol_token_file=" + CreateEnrolToken());
+    argv.push_back("--ca_file=" + ca_file());
+  }
   for (const std::string& flag : spec.flags) argv.push_back(flag);
   agents_[spec.name] = std::make_unique<Process>(argv, absl::StrCat(dir_, "/agent-", spec.name, ".log"));
   if (std::find(agent_names_.begin(), agent_names_.end(), spec.name) == agent_names_.end()) {
@@ -152,11 +162,18 @@ Process& Cluster::StartAgent(const AgentSpec& spec) {
 }
 
 CliResult Cluster::Cli(const std::vector<std::string>& args, absl::Duration timeout) {
+  return CliWithToken(admin_token_file(), args, timeout);
+}
+
+CliResult Cluster::CliWithToken(const std::string& token_file, const std::vector<std::string>& args,
+                                absl::Duration timeout) {
   static int counter = 0;
   const std::string out = absl::StrCat(dir_, "/cli-", ++counter, ".out");
   const std::string err = absl::StrCat(dir_, "/cli-", counter, ".err");
-  std::string command = absl::StrCat("cd ", dir_, " && timeout ", absl::ToInt64Seconds(timeout), " ",
-                                     Bin("controller/dockyard"), " --controller=", address_);
+  std::string command = absl::StrCat("cd ", dir_, " && env -u DOCKYARD_TOKEN timeout ",
+                                     absl::ToInt64Seconds(timeout), " ", Bin("controller/dockyard"),
+                                     " --controller=", address_);
+  for (const std::string& flag : ConnectionFlags(token_file)) absl::StrAppend(&command, " ", flag);
   for (const std::string& a : args) absl::StrAppend(&command, " '", a, "'");
   absl::StrAppend(&command, " >", out, " 2>", err);
   int status = std::system(command.c_str());
@@ -167,9 +184,38 @@ CliResult Cluster::Cli(const std::vector<std::string>& args, absl::Duration time
   return result;
 }
 
-std::unique_ptr<Process> Cluster::SpawnCli(const std::vector<std::string>& args) {
+std::string Cluster::CreateToken(const std::string& role, const std::string& name) {
+  CliResult r = Cli({"tokens", "create", "--role=" + role, "--name=" + name});
+  if (r.exit_code != 0) throw std::runtime_error("tokens create failed:\n" + r.err);
+  const std::string path = absl::StrCat(dir_, "/", name, ".token");
+  std::ofstream(path) << r.out;
+  ::chmod(path.c_str(), 0600);
+  return path;
+}
+
+std::string Cluster::CreateEnrolToken(int uses, const std::string& ttl) {
+  static int counter = 0;
+  CliResult r = Cli({"agents", "enrol", absl::StrCat("--uses=", uses), "--ttl=" + ttl});
+  if (r.exit_code != 0) throw std::runtime_error("agents enrol failed:\n" + r.err);
+  const std::string path = absl::StrCat(dir_, "/enrol-", ++counter, ".token");
+  std::ofstream(path) << r.out;
+  ::chmod(path.c_str(), 0600);
+  return path;
+}
+
+std::vector<std::string> Cluster::ConnectionFlags(const std::string& token_file) const {
+  if (insecure_) return {"--insecure"};
+  std::vector<std::string> flags = {"--ca_file=" + ca_file()};
+  if (!token_file.empty()) flags.push_back("--token_file=" + token_file);
+  return flags;
+}
+
+std::unique_ptr<Process> Cluster::SpawnCli(const std::vector<std::string>& args, const std::string& token_file) {
   static int counter = 0;
   std::vector<std::string> argv = {Bin("controller/dockyard"), "--controller=" + address_};
+  for (const std::string& flag : ConnectionFlags(token_file.empty() ? admin_token_file() : token_file)) {
+    argv.push_back(flag);
+  }
   for (const std::string& a : args) argv.push_back(a);
   return std::make_unique<Process>(argv, absl::StrCat(dir_, "/spawned-cli-", ++counter, ".log"));
 }
@@ -225,7 +271,11 @@ void Cluster::WaitForAgents(int count, absl::Duration timeout) {
       ++pos;
     }
     if (connected >= count) return;
-    if (absl::Now() > deadline) throw std::runtime_error("agents did not connect:\n" + r.out + r.err);
+    if (absl::Now() > deadline) {
+      std::string logs;
+      for (auto& [name, agent] : agents_) absl::StrAppend(&logs, "--- agent ", name, ":\n", agent->Log());
+      throw std::runtime_error("agents did not connect:\n" + r.out + r.err + logs);
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 }

@@ -1,6 +1,9 @@
 // Test support: a real controller and real agents as child processes on this
 // machine (controller on 127.0.0.1:0), a scratch directory, and the real CLI, so
 // integration tests can kill, pause and restart them like an operator would.
+// Secured as a user would run it: TLS, the CLI with the controller's CA and admin
+// token (from a file, never on a command line), agents enrolled with one-time
+// tokens on their first start.
 #pragma once
 
 #include <sys/types.h>
@@ -55,15 +58,29 @@ class Cluster {
   ~Cluster();
 
   void StartController(std::vector<std::string> extra_flags = {});
+  // The controller's CA certificate and first admin token (files in its data dir).
+  std::string ca_file() const { return dir_ + "/controller/tls/ca.crt"; }
+  std::string admin_token_file() const { return dir_ + "/controller/admin.token"; }
   Process& controller() { return *controller_; }
   const std::string& address() const { return address_; }
   Process& StartAgent(const AgentSpec& spec);
   Process& agent(const std::string& name) { return *agents_.at(name); }
 
-  // Runs `dockyard ARGS...` against this cluster's controller, in dir().
+  // Runs `dockyard ARGS...` against this cluster's controller, in dir(), as admin.
   CliResult Cli(const std::vector<std::string>& args, absl::Duration timeout = absl::Minutes(10));
-  // Starts `dockyard ARGS...` in the background (output in its Log()).
-  std::unique_ptr<Process> SpawnCli(const std::vector<std::string>& args);
+  // The same with the token in `token_file` ("" for no token at all).
+  CliResult CliWithToken(const std::string& token_file, const std::vector<std::string>& args,
+                         absl::Duration timeout = absl::Minutes(10));
+  // Creates a client token of `role` and returns the file holding it.
+  std::string CreateToken(const std::string& role, const std::string& name);
+  // Creates an enrolment token and returns the file holding it.
+  std::string CreateEnrolToken(int uses = 1, const std::string& ttl = "1h");
+  // Starts `dockyard ARGS...` in the background (output in its Log()), as admin or
+  // with the token in `token_file`.
+  std::unique_ptr<Process> SpawnCli(const std::vector<std::string>& args, const std::string& token_file = "");
+  // Plain text everywhere (--insecure on controller, agents and CLI): only for the
+  // test of that mode. Call before StartController.
+  void UseInsecure() { insecure_ = true; }
   // Polls `dockyard status RUN` until its output contains `text`; returns the last output.
   std::string WaitForStatus(const std::string& run_id, const std::string& text,
                             absl::Duration timeout = absl::Seconds(60));
@@ -74,7 +91,11 @@ class Cluster {
   void WaitForAgents(int count, absl::Duration timeout = absl::Seconds(30));
 
  private:
+  // The CLI's connection flags: the CA and a token, or --insecure.
+  std::vector<std::string> ConnectionFlags(const std::string& token_file) const;
+
   std::string dir_;
+  bool insecure_ = false;
   std::unique_ptr<Process> controller_;
   std::string address_;
   std::map<std::string, std::unique_ptr<Process>> agents_;

@@ -90,7 +90,8 @@ int64_t ScriptedAgent::SendLog(const v1::StageRef& ref, int64_t first_seq, const
     chunk->set_data(data);
   }
   Write(message);
-  return Next([](const v1::ControllerMessage& m) { return m.has_log_ack(); }).log_ack().next_seq();
+  v1::ControllerMessage answer = Next([](const v1::ControllerMessage& m) { return m.has_log_ack() || m.has_reject(); });
+  return answer.has_reject() ? -1 : answer.log_ack().next_seq();
 }
 
 void ScriptedAgent::Write(const v1::AgentMessage& message) {

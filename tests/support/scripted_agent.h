@@ -29,7 +29,8 @@ class ScriptedAgent {
   v1::StageRef NextAssignment();
   // Reports a state; a final one waits for the controller's StageSettled.
   void Report(const v1::StageRef& ref, v1::StageState state);
-  // Sends chunks first_seq, first_seq+1, ... and returns the acknowledged next seq.
+  // Sends chunks first_seq, first_seq+1, ... and returns the acknowledged next seq
+  // (-1 when the controller rejects the batch).
   int64_t SendLog(const v1::StageRef& ref, int64_t first_seq, const std::vector<std::string>& chunks);
 
  private:

@@ -1,0 +1,88 @@
+#include "controller/admin_service.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
+#include "common/logging.h"
+
+namespace dockyard {
+
+grpc::ServerUnaryReactor* AdminServiceImpl::AsAdmin(grpc::CallbackServerContext* context, std::string action,
+                                                    std::function<absl::Status(IdentityStore&)> work) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto caller = authorizer_->RequireRole(*context, v1::ROLE_ADMIN, action);
+  if (!caller.ok()) {
+    reactor->Finish(ToGrpcStatus(caller.status()));
+    return reactor;
+  }
+  IdentityStore* identity = core_->identity();
+  if (identity == nullptr) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                 "this controller runs with --insecure: there are no tokens or enrolments"));
+    return reactor;
+  }
+  pool_->Post([reactor, identity, work = std::move(work), action = std::move(action), caller = *caller,
+               peer = context->peer()] {
+    absl::Status status = work(*identity);
+    if (status.ok()) {
+      Logger("controller")->info("audit: {} by {} from {}: allowed", action, caller.Describe(), peer);
+    } else {
+      Logger("controller")->warn("audit: {} by {} from {}: failed: {}", action, caller.Describe(), peer,
+                                 std::string(status.message()));
+    }
+    reactor->Finish(ToGrpcStatus(status));
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::CreateEnrolToken(grpc::CallbackServerContext* context,
+                                                             const v1::CreateEnrolTokenRequest* request,
+                                                             v1::SecretResponse* response) {
+  const int uses = request->uses() == 0 ? 1 : request->uses();
+  const absl::Duration ttl = request->ttl_ms() == 0 ? absl::Hours(1) : absl::Milliseconds(request->ttl_ms());
+  return AsAdmin(context, absl::StrCat("CreateEnrolToken uses=", uses, " ttl=", absl::FormatDuration(ttl)),
+                 [=](IdentityStore& identity) {
+                   auto secret = identity.CreateEnrolToken(uses, ttl);
+                   if (secret.ok()) *response = *std::move(secret);
+                   return secret.status();
+                 });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::RevokeAgent(grpc::CallbackServerContext* context,
+                                                        const v1::RevokeAgentRequest* request,
+                                                        v1::RevokeAgentResponse* response) {
+  ControllerCore* core = core_;
+  return AsAdmin(context, absl::StrCat("RevokeAgent ", request->name()), [=](IdentityStore&) {
+    auto lost = core->RevokeAgent(request->name());
+    if (lost.ok()) response->set_requeued(*lost);
+    return lost.status();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::CreateToken(grpc::CallbackServerContext* context,
+                                                        const v1::CreateTokenRequest* request,
+                                                        v1::SecretResponse* response) {
+  return AsAdmin(context, absl::StrCat("CreateToken role=", RoleName(request->role()), " name=", request->name()),
+                 [=](IdentityStore& identity) {
+                   auto secret = identity.CreateToken(request->role(), request->name());
+                   if (secret.ok()) *response = *std::move(secret);
+                   return secret.status();
+                 });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ListTokens(grpc::CallbackServerContext* context,
+                                                       const v1::ListTokensRequest*,
+                                                       v1::ListTokensResponse* response) {
+  return AsAdmin(context, "ListTokens", [=](IdentityStore& identity) {
+    for (v1::TokenInfo& token : identity.ListTokens()) *response->add_tokens() = std::move(token);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::RevokeToken(grpc::CallbackServerContext* context,
+                                                        const v1::RevokeTokenRequest* request,
+                                                        v1::RevokeTokenResponse*) {
+  return AsAdmin(context, absl::StrCat("RevokeToken ", request->id()),
+                 [=](IdentityStore& identity) { return identity.RevokeToken(request->id()); });
+}
+
+}  // namespace dockyard

@@ -1,0 +1,42 @@
+// AdminService over the callback API: enrolment tokens, agent revocation and client
+// tokens. Every call needs role admin and leaves an audit line; the work (disk,
+// randomness, re-queuing) runs on the WorkerPool.
+#pragma once
+
+#include "common/worker_pool.h"
+#include "controller/authorization.h"
+#include "controller/controller_core.h"
+#include "dockyard/v1/run.grpc.pb.h"
+
+namespace dockyard {
+
+class AdminServiceImpl final : public v1::AdminService::CallbackService {
+ public:
+  // `core`, `pool` and `authorizer` must outlive the server.
+  AdminServiceImpl(ControllerCore* core, WorkerPool* pool, const Authorizer* authorizer)
+      : core_(core), pool_(pool), authorizer_(authorizer) {}
+
+  grpc::ServerUnaryReactor* CreateEnrolToken(grpc::CallbackServerContext* context,
+                                             const v1::CreateEnrolTokenRequest* request,
+                                             v1::SecretResponse* response) override;
+  grpc::ServerUnaryReactor* RevokeAgent(grpc::CallbackServerContext* context, const v1::RevokeAgentRequest* request,
+                                        v1::RevokeAgentResponse* response) override;
+  grpc::ServerUnaryReactor* CreateToken(grpc::CallbackServerContext* context, const v1::CreateTokenRequest* request,
+                                        v1::SecretResponse* response) override;
+  grpc::ServerUnaryReactor* ListTokens(grpc::CallbackServerContext* context, const v1::ListTokensRequest* request,
+                                       v1::ListTokensResponse* response) override;
+  grpc::ServerUnaryReactor* RevokeToken(grpc::CallbackServerContext* context, const v1::RevokeTokenRequest* request,
+                                        v1::RevokeTokenResponse* response) override;
+
+ private:
+  // Checks role admin, then runs `work` on the pool and finishes with its status
+  // (audited under `action`).
+  grpc::ServerUnaryReactor* AsAdmin(grpc::CallbackServerContext* context, std::string action,
+                                    std::function<absl::Status(IdentityStore&)> work);
+
+  ControllerCore* core_;
+  WorkerPool* pool_;
+  const Authorizer* authorizer_;
+};
+
+}  // namespace dockyard

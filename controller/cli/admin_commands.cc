@@ -1,0 +1,82 @@
+#include "controller/cli/admin_commands.h"
+
+#include "absl/strings/str_format.h"
+#include "absl/time/time.h"
+#include "controller/cli/commands.h"
+
+namespace dockyard {
+namespace {
+
+v1::Role ParseRoleWord(const std::string& role) {
+  if (role == "read") return v1::ROLE_READ;
+  if (role == "submit") return v1::ROLE_SUBMIT;
+  if (role == "admin") return v1::ROLE_ADMIN;
+  return v1::ROLE_UNSPECIFIED;
+}
+
+std::string RoleWord(v1::Role role) {
+  switch (role) {
+    case v1::ROLE_READ: return "read";
+    case v1::ROLE_SUBMIT: return "submit";
+    case v1::ROLE_ADMIN: return "admin";
+    default: return "?";
+  }
+}
+
+}  // namespace
+
+int EnrolToken(DockyardClient& client, int uses, absl::Duration ttl, std::ostream& out, std::ostream& err) {
+  auto secret = client.CreateEnrolToken(uses, ttl);
+  if (!secret.ok()) return ReportError(secret.status(), err);
+  out << secret->secret() << "\n";
+  err << "enrolment token " << secret->id() << ": " << uses << " use(s), valid until "
+      << absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", absl::FromUnixMillis(secret->expires_unix_ms()), absl::UTCTimeZone())
+      << ". Put it in a file (mode 0600) and start each new agent once with\n"
+      << "  dockyard-agent --enrol_token_file=FILE --ca_file=<controller data_dir>/tls/ca.crt ...\n";
+  return kExitOk;
+}
+
+int RevokeAgent(DockyardClient& client, const std::string& name, std::ostream& out, std::ostream& err) {
+  auto requeued = client.RevokeAgent(name);
+  if (!requeued.ok()) return ReportError(requeued.status(), err);
+  out << "agent " << name << " revoked: its session is closed, its certificate refused from now on";
+  if (*requeued > 0) out << ", " << *requeued << " running stage(s) re-queued";
+  out << "\n";
+  return kExitOk;
+}
+
+int CreateToken(DockyardClient& client, const std::string& role, const std::string& name, std::ostream& out,
+                std::ostream& err) {
+  const v1::Role parsed = ParseRoleWord(role);
+  if (parsed == v1::ROLE_UNSPECIFIED) {
+    err << "dockyard: --role must be read, submit or admin (got \"" << role << "\")\n";
+    return kExitBadInput;
+  }
+  auto secret = client.CreateToken(parsed, name);
+  if (!secret.ok()) return ReportError(secret.status(), err);
+  out << secret->secret() << "\n";
+  err << "token " << secret->id() << " (role " << role
+      << ") created; it is shown only now. Give it to its user as DOCKYARD_TOKEN or a --token_file.\n";
+  return kExitOk;
+}
+
+int ListTokens(DockyardClient& client, std::ostream& out, std::ostream& err) {
+  auto tokens = client.ListTokens();
+  if (!tokens.ok()) return ReportError(tokens.status(), err);
+  out << absl::StrFormat("%-10s %-24s %-7s %-20s %s\n", "ID", "NAME", "ROLE", "CREATED", "STATE");
+  for (const v1::TokenInfo& token : *tokens) {
+    out << absl::StrFormat(
+        "%-10s %-24s %-7s %-20s %s\n", token.id(), token.name(), RoleWord(token.role()),
+        absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixMillis(token.created_unix_ms()), absl::UTCTimeZone()),
+        token.revoked() ? "revoked" : "active");
+  }
+  return kExitOk;
+}
+
+int RevokeToken(DockyardClient& client, const std::string& id, std::ostream& out, std::ostream& err) {
+  if (absl::Status st = client.RevokeToken(id); !st.ok()) return ReportError(st, err);
+  out << "token " << id << " revoked\n";
+  return kExitOk;
+}
+
+}  // namespace dockyard
