@@ -38,7 +38,16 @@ fi
 "$bin/agent/dockyard-agent" --controller="$address" --name="$agent_name" --labels=linux,python \
   --slots=2 --work_dir="$state/agent" "${enrol[@]}" >"$state/agent.log" 2>&1 &
 agent=$!
-rm -f "$state/enrol.token"  # read at start; used up either way
+for _ in $(seq 1 100); do
+  dy agents 2>/dev/null | grep -q "^$agent_name .* connected " && break
+  if ! kill -0 "$agent" 2>/dev/null; then
+    echo "the agent did not start; its log ($state/agent.log):" >&2
+    cat "$state/agent.log" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
+rm -f "$state/enrol.token"  # used up now
 echo "controller on $address over TLS (log: $state/controller.log), agent $agent_name (log: $state/agent.log)"
 echo "CA: $DOCKYARD_CA_FILE   admin token: $state/controller/admin.token"
 
