@@ -90,7 +90,10 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &interrupts, nullptr);
   dockyard::ClientSecurity security;
   security.insecure = absl::GetFlag(FLAGS_insecure);
-  if (!security.insecure) {
+  if (security.insecure) {
+    std::cerr << "dockyard: warning: --insecure: plain text, no token sent; only for a controller started "
+                 "with --insecure\n";
+  } else {
     std::string ca_file = absl::GetFlag(FLAGS_ca_file);
     if (ca_file.empty() && std::getenv("DOCKYARD_CA_FILE") != nullptr) ca_file = std::getenv("DOCKYARD_CA_FILE");
     if (ca_file.empty()) {
