@@ -26,7 +26,7 @@ for _ in $(seq 1 100); do [ -s "$work/address" ] && break; sleep 0.1; done
 address=$(cat "$work/address")
 # TLS and tokens, as deployed: the CLI reads the CA and admin token from files.
 export DOCKYARD_CA_FILE="$work/controller/tls/ca.crt"
-dy() { "$bin/controller/dockyard" --controller="$address" --token_file="$work/controller/admin.token" "$@"; }
+dy() { "$bin/cli/dockyard" --controller="$address" --token_file="$work/controller/admin.token" "$@"; }
 dy agents enrol >"$work/enrol.token" 2>/dev/null
 "$bin/agent/dockyard-agent" --controller="$address" --name="$agent_name" --slots=1 \
   --work_dir="$work/agent" --enrol_token_file="$work/enrol.token" --ca_file="$DOCKYARD_CA_FILE" \

@@ -28,7 +28,7 @@ address=$(cat "$state/controller.address")
 # put on a command line); the agent enrols once with a one-time token.
 export DOCKYARD_CONTROLLER="$address"
 export DOCKYARD_CA_FILE="$state/controller/tls/ca.crt"
-dy() { "$bin/controller/dockyard" --token_file="$state/controller/admin.token" "$@"; }
+dy() { "$bin/cli/dockyard" --token_file="$state/controller/admin.token" "$@"; }
 agent_name="$(hostname)-agent"
 enrol=()
 if [ ! -s "$state/agent/identity/agent.crt" ]; then

@@ -59,7 +59,7 @@ class Security : public ::testing::Test {
 
 TEST_F(Security, PlaintextClientIsRefusedWithAHintAndNothingIsStored) {
   const std::string file = Pipeline("plain", "echo hi");
-  const std::string command = absl::StrCat(Bin("controller/dockyard"), " --controller=", cluster_.address(),
+  const std::string command = absl::StrCat(Bin("cli/dockyard"), " --controller=", cluster_.address(),
                                            " --insecure run ", file, " 2>&1");
   const std::string out = Shell(command + "; echo exit=$?");
   EXPECT_THAT(out, HasSubstr("exit=3"));

@@ -171,7 +171,7 @@ CliResult Cluster::CliWithToken(const std::string& token_file, const std::vector
   const std::string out = absl::StrCat(dir_, "/cli-", ++counter, ".out");
   const std::string err = absl::StrCat(dir_, "/cli-", counter, ".err");
   std::string command = absl::StrCat("cd ", dir_, " && env -u DOCKYARD_TOKEN timeout ",
-                                     absl::ToInt64Seconds(timeout), " ", Bin("controller/dockyard"),
+                                     absl::ToInt64Seconds(timeout), " ", Bin("cli/dockyard"),
                                      " --controller=", address_);
   for (const std::string& flag : ConnectionFlags(token_file)) absl::StrAppend(&command, " ", flag);
   for (const std::string& a : args) absl::StrAppend(&command, " '", a, "'");
@@ -212,7 +212,7 @@ std::vector<std::string> Cluster::ConnectionFlags(const std::string& token_file)
 
 std::unique_ptr<Process> Cluster::SpawnCli(const std::vector<std::string>& args, const std::string& token_file) {
   static int counter = 0;
-  std::vector<std::string> argv = {Bin("controller/dockyard"), "--controller=" + address_};
+  std::vector<std::string> argv = {Bin("cli/dockyard"), "--controller=" + address_};
   for (const std::string& flag : ConnectionFlags(token_file.empty() ? admin_token_file() : token_file)) {
     argv.push_back(flag);
   }

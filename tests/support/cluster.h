@@ -107,7 +107,7 @@ std::string AgentOfStage(const std::string& status_out, const std::string& stage
 // Polls `probe` every 50 ms until it returns true or `timeout` passes.
 bool Eventually(const std::function<bool()>& probe, absl::Duration timeout);
 
-// Path of a built binary, e.g. Bin("controller/dockyard").
+// Path of a built binary, e.g. Bin("cli/dockyard").
 std::string Bin(const std::string& relative);
 // Output of a shell command (for `docker ps` checks).
 std::string Shell(const std::string& command);

@@ -1,4 +1,4 @@
-#include "controller/cli/commands.h"
+#include "cli/commands.h"
 
 #include <unistd.h>
 

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "absl/time/time.h"
-#include "controller/cli/client.h"
+#include "cli/client.h"
 
 namespace dockyard {
 

@@ -16,8 +16,8 @@
 #include "absl/synchronization/mutex.h"
 #include "common/client_security.h"
 #include "common/files.h"
-#include "controller/cli/admin_commands.h"
-#include "controller/cli/commands.h"
+#include "cli/admin_commands.h"
+#include "cli/commands.h"
 
 ABSL_FLAG(std::string, controller, "", "controller host:port (default: $DOCKYARD_CONTROLLER, else 127.0.0.1:7420)");
 ABSL_FLAG(std::string, artifacts_dir, "target", "run: where the run's artifacts are downloaded");

@@ -1,4 +1,4 @@
-#include "controller/cli/client.h"
+#include "cli/client.h"
 
 #include <unistd.h>
 

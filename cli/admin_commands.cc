@@ -1,8 +1,8 @@
-#include "controller/cli/admin_commands.h"
+#include "cli/admin_commands.h"
 
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
-#include "controller/cli/commands.h"
+#include "cli/commands.h"
 
 namespace dockyard {
 namespace {

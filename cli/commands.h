@@ -8,7 +8,7 @@
 #include <ostream>
 #include <string>
 
-#include "controller/cli/client.h"
+#include "cli/client.h"
 
 namespace dockyard {
 
