@@ -26,7 +26,8 @@ std::string GlobRoot(const std::string& pattern) {
 
 absl::StatusOr<std::vector<UploadedArtifact>> ArtifactUploader::UploadAll(
     const v1::StageRef& ref, const std::string& container,
-    const google::protobuf::RepeatedPtrField<v1::ArtifactSpec>& specs, const std::string& scratch_dir) {
+    const google::protobuf::RepeatedPtrField<v1::ArtifactSpec>& specs, const std::string& scratch_dir,
+    bool reports) {
   std::vector<UploadedArtifact> uploaded;
   std::error_code ec;
   for (int i = 0; i < specs.size(); ++i) {
@@ -51,7 +52,7 @@ absl::StatusOr<std::vector<UploadedArtifact>> ArtifactUploader::UploadAll(
           absl::StrCat("artifact pattern ", spec.pattern(), " matched no file (mark it optional if that is fine)"));
     }
     for (const ExtractedFile& file : files) {
-      auto done = Upload(ref, file);
+      auto done = Upload(ref, file, reports);
       if (!done.ok()) {
         std::filesystem::remove_all(scratch_dir, ec);
         return done.status();
@@ -63,7 +64,8 @@ absl::StatusOr<std::vector<UploadedArtifact>> ArtifactUploader::UploadAll(
   return uploaded;
 }
 
-absl::StatusOr<UploadedArtifact> ArtifactUploader::Upload(const v1::StageRef& ref, const ExtractedFile& file) {
+absl::StatusOr<UploadedArtifact> ArtifactUploader::Upload(const v1::StageRef& ref, const ExtractedFile& file,
+                                                          bool report) {
   auto sha256 = Sha256OfFile(file.local_path);
   if (!sha256.ok()) return sha256.status();
   v1::ArtifactHeader header;
@@ -71,6 +73,7 @@ absl::StatusOr<UploadedArtifact> ArtifactUploader::Upload(const v1::StageRef& re
   header.set_path(file.container_path);
   header.set_size(file.size);
   header.set_sha256(*sha256);
+  header.set_report(report);
 
   // Each try first asks how much the controller already holds (an earlier try cut
   // off half way) and sends only the rest.

@@ -28,12 +28,14 @@ class ArtifactUploader {
   // Collects and uploads every file of `container` matching `specs`, using
   // `scratch_dir` (created, then removed). FAILED_PRECONDITION names a pattern that
   // matched nothing and is not optional. Blocks.
+  // With `reports`, the files are published as the stage's test reports.
   absl::StatusOr<std::vector<UploadedArtifact>> UploadAll(
       const v1::StageRef& ref, const std::string& container,
-      const google::protobuf::RepeatedPtrField<v1::ArtifactSpec>& specs, const std::string& scratch_dir);
+      const google::protobuf::RepeatedPtrField<v1::ArtifactSpec>& specs, const std::string& scratch_dir,
+      bool reports = false);
 
  private:
-  absl::StatusOr<UploadedArtifact> Upload(const v1::StageRef& ref, const ExtractedFile& file);
+  absl::StatusOr<UploadedArtifact> Upload(const v1::StageRef& ref, const ExtractedFile& file, bool report);
 
   DockerClient* docker_;
   v1::AgentService::StubInterface* stub_;

@@ -200,6 +200,9 @@ v1::StageStatus StageExecutor::Supervise(const std::string& container, int64_t s
   }
   if (watchdog.joinable()) watchdog.join();
 
+  // Test reports matter most when the command failed: collected whatever it did.
+  if (exit_code.ok() && assignment_.spec().junit_reports_size() > 0 && !CancelRequested()) PublishReports(container);
+
   v1::StageStatus status;
   if (!exit_code.ok()) {
     status = Finish(v1::STAGE_FAILED, -1, absl::StrCat("lost track of the container: ", exit_code.status().message()));
@@ -234,6 +237,26 @@ v1::StageStatus StageExecutor::Supervise(const std::string& container, int64_t s
   log->info("run={} stage={} attempt={} {} exit_code={}", ref.run_id(), ref.stage(), ref.attempt(),
             v1::StageState_Name(status.state()), status.exit_code());
   return status;
+}
+
+void StageExecutor::PublishReports(const std::string& container) {
+  const v1::StageRef& ref = assignment_.stage();
+  google::protobuf::RepeatedPtrField<v1::ArtifactSpec> specs;
+  for (const std::string& pattern : assignment_.spec().junit_reports()) {
+    v1::ArtifactSpec* spec = specs.Add();
+    spec->set_pattern(pattern);
+    spec->set_optional(true);
+  }
+  const std::string scratch = absl::StrCat(deps_.scratch_dir, "/reports-", ref.run_id(), "-", ref.stage(), "-",
+                                           ref.attempt());
+  auto uploaded = deps_.artifacts->UploadAll(ref, container, specs, scratch, /*reports=*/true);
+  if (!uploaded.ok()) {
+    pump_->WriteSystemLine(absl::StrCat("test reports not published: ", uploaded.status().message()));
+    return;
+  }
+  for (const UploadedArtifact& report : *uploaded) {
+    pump_->WriteSystemLine(absl::StrCat("test report ", report.path, " (", report.size, " bytes) published"));
+  }
 }
 
 }  // namespace dockyard

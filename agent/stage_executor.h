@@ -56,6 +56,9 @@ class StageExecutor {
   absl::StatusOr<std::string> CreateContainer();
   absl::Status ShipSource(const std::string& container);
   v1::StageStatus Finish(v1::StageState state, int exit_code, const std::string& message);
+  // Uploads the stage's test reports (optional; a failure is a log line, never a
+  // failed stage).
+  void PublishReports(const std::string& container);
   // From a started container to the final status; removes the container. Output
   // already delivered (`skip_*` bytes per stream) is not delivered again.
   v1::StageStatus Supervise(const std::string& container, int64_t skip_out, int64_t skip_err);

@@ -95,17 +95,20 @@ absl::StatusOr<std::string> DockyardClient::UploadSource(const std::string& path
   return *digest;
 }
 
-absl::StatusOr<std::string> DockyardClient::Submit(const v1::Pipeline& pipeline) {
-  // One try only: after a lost answer, a retry could start a second run.
-  RetryPolicy once;
-  once.max_tries = 1;
+absl::StatusOr<v1::SubmitRunResponse> DockyardClient::Submit(const v1::Pipeline& pipeline,
+                                                             const std::string& idempotency_key) {
+  // Without a key, one try only: after a lost answer a retry could start a second
+  // run. With one, retrying is safe: the controller returns the first run.
+  RetryPolicy policy = Quick();
+  if (idempotency_key.empty()) policy.max_tries = 1;
   v1::SubmitRunRequest request;
   *request.mutable_pipeline() = pipeline;
+  request.set_idempotency_key(idempotency_key);
   v1::SubmitRunResponse response;
-  absl::Status st = Retrier(once).Run(
+  absl::Status st = Retrier(policy).Run(
       [&](grpc::ClientContext& context) { return stub_->SubmitRun(&context, request, &response); });
   if (!st.ok()) return Explain(st);
-  return response.run_id();
+  return response;
 }
 
 absl::StatusOr<v1::Run> DockyardClient::GetRun(const std::string& run_id) {
@@ -184,6 +187,7 @@ absl::Status DockyardClient::DownloadArtifact(const v1::Artifact& artifact, cons
   v1::DownloadArtifactRequest request;
   request.set_run_id(artifact.run_id());
   request.set_name(artifact.name());
+  request.set_stage(artifact.stage());
   RetryPolicy policy = Quick();
   policy.per_try_deadline = absl::Hours(1);
   return Explain(Retrier(policy).Run([&](grpc::ClientContext& context) {

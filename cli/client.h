@@ -23,7 +23,8 @@ class DockyardClient {
 
   // Uploads the tar at `path` unless the controller has it; returns its digest.
   absl::StatusOr<std::string> UploadSource(const std::string& path);
-  absl::StatusOr<std::string> Submit(const v1::Pipeline& pipeline);
+  // The run id, and whether `idempotency_key` named an earlier run.
+  absl::StatusOr<v1::SubmitRunResponse> Submit(const v1::Pipeline& pipeline, const std::string& idempotency_key = "");
   absl::StatusOr<v1::Run> GetRun(const std::string& run_id);
   absl::Status CancelRun(const std::string& run_id);
   absl::StatusOr<std::vector<v1::AgentInfo>> ListAgents();

@@ -25,6 +25,11 @@ struct RunCommandOptions {
   std::string artifacts_dir = "target";
   bool download_artifacts = true;
   bool progress = false;  // show transfer progress (stdout is a terminal)
+  // A retried or resumed submission with this key re-attaches to the first run.
+  std::string idempotency_key;
+  bool detach = false;    // print the run id and return once submitted
+  bool json = false;      // with detach: {"run_id": ..., "existing": ...}
+  std::string junit_file; // when the run ends: a JUnit report of its stages
   // Called with the run id once submitted (so Ctrl-C can cancel it).
   std::function<void(const std::string&)> on_submitted;
 };
@@ -33,18 +38,22 @@ struct RunCommandOptions {
 // live with a stage prefix, then fetch the artifacts.
 int RunPipeline(DockyardClient& client, const std::string& file, const RunCommandOptions& options,
                 std::ostream& out, std::ostream& err);
+// Fetches every artifact of `run_id` into `dest` (each verified by sha256); test
+// reports go to dest/reports/<stage>/. With `reports_only`, only the reports.
+int DownloadAll(DockyardClient& client, const std::string& run_id, const std::string& dest, bool progress,
+                std::ostream& out, std::ostream& err, bool reports_only = false);
 // `dockyard status RUN`
-int ShowStatus(DockyardClient& client, const std::string& run_id, std::ostream& out, std::ostream& err);
+int ShowStatus(DockyardClient& client, const std::string& run_id, bool json, std::ostream& out, std::ostream& err);
 // `dockyard logs RUN STAGE [--follow] [--attempt N]`
 int ShowLogs(DockyardClient& client, const std::string& run_id, const std::string& stage, int attempt,
              bool follow, std::ostream& out, std::ostream& err);
 // `dockyard agents`
-int ListAgents(DockyardClient& client, std::ostream& out, std::ostream& err);
+int ListAgents(DockyardClient& client, bool json, std::ostream& out, std::ostream& err);
 // `dockyard agents drain NAME` / `dockyard agents undrain NAME`
 int DrainAgent(DockyardClient& client, const std::string& name, bool undo, std::ostream& out, std::ostream& err);
 // `dockyard artifacts RUN [--dest DIR]`: lists, or fetches into DIR.
 int Artifacts(DockyardClient& client, const std::string& run_id, const std::string& dest, bool progress,
-              std::ostream& out, std::ostream& err);
+              bool json, std::ostream& out, std::ostream& err);
 // `dockyard cancel RUN`
 int CancelRun(DockyardClient& client, const std::string& run_id, std::ostream& out, std::ostream& err);
 

@@ -18,10 +18,16 @@
 #include "common/files.h"
 #include "cli/admin_commands.h"
 #include "cli/commands.h"
+#include "cli/run_follower.h"
 
 ABSL_FLAG(std::string, controller, "", "controller host:port (default: $DOCKYARD_CONTROLLER, else 127.0.0.1:7420)");
 ABSL_FLAG(std::string, artifacts_dir, "target", "run: where the run's artifacts are downloaded");
 ABSL_FLAG(bool, no_artifacts, false, "run: do not download artifacts");
+ABSL_FLAG(std::string, idempotency_key, "",
+          "run: submitting again with the same key (a retried or resumed CI step) re-attaches to the first run");
+ABSL_FLAG(bool, detach, false, "run: print the run id once submitted and return");
+ABSL_FLAG(bool, json, false, "machine-readable output (run --detach, status, artifacts, agents)");
+ABSL_FLAG(std::string, junit, "", "run, watch: when the run ends, write a JUnit report of its stages here");
 ABSL_FLAG(std::string, dest, "", "artifacts: download into this directory instead of listing");
 ABSL_FLAG(bool, follow, false, "logs: keep following until the stage ends");
 ABSL_FLAG(int, attempt, 0, "logs: which attempt (default: the current one)");
@@ -133,21 +139,30 @@ int main(int argc, char** argv) {
   const std::string command = positional[1];
   auto arg = [&](size_t i) { return i < positional.size() ? std::string(positional[i]) : std::string(); };
   const size_t count = positional.size() - 2;
+  dockyard::RunCommandOptions options;
+  options.artifacts_dir = absl::GetFlag(FLAGS_artifacts_dir);
+  options.download_artifacts = !absl::GetFlag(FLAGS_no_artifacts);
+  options.progress = tty;
+  options.idempotency_key = absl::GetFlag(FLAGS_idempotency_key);
+  options.detach = absl::GetFlag(FLAGS_detach);
+  options.json = absl::GetFlag(FLAGS_json);
+  options.junit_file = absl::GetFlag(FLAGS_junit);
+  options.on_submitted = [](const std::string& id) {
+    absl::MutexLock lock(&run_mu);
+    submitted_run = id;
+  };
   if (command == "run") {
     if (count != 1) return Usage("run takes one pipeline file");
-    dockyard::RunCommandOptions options;
-    options.artifacts_dir = absl::GetFlag(FLAGS_artifacts_dir);
-    options.download_artifacts = !absl::GetFlag(FLAGS_no_artifacts);
-    options.progress = tty;
-    options.on_submitted = [](const std::string& id) {
-      absl::MutexLock lock(&run_mu);
-      submitted_run = id;
-    };
     return dockyard::RunPipeline(client, arg(2), options, std::cout, std::cerr);
+  }
+  if (command == "watch") {
+    if (count != 1) return Usage("watch takes a run id");
+    options.on_submitted(arg(2));
+    return dockyard::FollowRun(client, arg(2), options, std::cout, std::cerr);
   }
   if (command == "status") {
     if (count != 1) return Usage("status takes a run id");
-    return dockyard::ShowStatus(client, arg(2), std::cout, std::cerr);
+    return dockyard::ShowStatus(client, arg(2), options.json, std::cout, std::cerr);
   }
   if (command == "logs") {
     if (count != 2) return Usage("logs takes a run id and a stage name");
@@ -156,14 +171,14 @@ int main(int argc, char** argv) {
   }
   if (command == "artifacts") {
     if (count != 1) return Usage("artifacts takes a run id");
-    return dockyard::Artifacts(client, arg(2), absl::GetFlag(FLAGS_dest), tty, std::cout, std::cerr);
+    return dockyard::Artifacts(client, arg(2), absl::GetFlag(FLAGS_dest), tty, options.json, std::cout, std::cerr);
   }
   if (command == "cancel") {
     if (count != 1) return Usage("cancel takes a run id");
     return dockyard::CancelRun(client, arg(2), std::cout, std::cerr);
   }
   if (command == "agents") {
-    if (count == 0) return dockyard::ListAgents(client, std::cout, std::cerr);
+    if (count == 0) return dockyard::ListAgents(client, options.json, std::cout, std::cerr);
     if (count == 2 && (arg(2) == "drain" || arg(2) == "undrain")) {
       return dockyard::DrainAgent(client, arg(3), arg(2) == "undrain", std::cout, std::cerr);
     }

@@ -169,6 +169,7 @@ class Parser {
   absl::Status ParseStage(const YAML::Node& node, int index, v1::Stage* stage);
   absl::Status ParseStageCaches(const Entry& e, absl::string_view where, v1::Stage* stage);
   absl::Status ParseArtifacts(const Entry& e, absl::string_view where, v1::Stage* stage);
+  absl::Status ParseReports(const Entry& e, absl::string_view where, v1::Stage* stage);
   absl::Status ParseAgent(const Entry& e, absl::string_view where, v1::Stage* stage);
 
   std::string file_;
@@ -380,7 +381,7 @@ absl::Status Parser::ParseStage(const YAML::Node& node, int index, v1::Stage* st
   ASSIGN_OR_RETURN(std::vector<Entry> entries, Entries(node, line, "stage", where,
                                     {"name", "image", "workdir", "env", "run", "shell", "needs",
                                      "network", "timeout", "caches", "artifacts", "agent",
-                                     "retries"}));
+                                     "retries", "reports"}));
   bool has_name = false, has_image = false, has_run = false;
   for (const Entry& e : entries) {
     if (e.key == "name") {
@@ -450,6 +451,8 @@ absl::Status Parser::ParseStage(const YAML::Node& node, int index, v1::Stage* st
       RETURN_IF_ERROR(ParseStageCaches(e, where, stage));
     } else if (e.key == "artifacts") {
       RETURN_IF_ERROR(ParseArtifacts(e, where, stage));
+    } else if (e.key == "reports") {
+      RETURN_IF_ERROR(ParseReports(e, where, stage));
     } else if (e.key == "agent") {
       RETURN_IF_ERROR(ParseAgent(e, where, stage));
     } else if (e.key == "retries") {
@@ -488,6 +491,27 @@ absl::Status Parser::ParseStageCaches(const Entry& e, absl::string_view where, v
     v1::CacheMount* mount = stage->add_caches();
     mount->set_name(m.key);
     mount->set_path(m.value.Scalar());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Parser::ParseReports(const Entry& e, absl::string_view where, v1::Stage* stage) {
+  ASSIGN_OR_RETURN(std::vector<Entry> kinds, Entries(e.value, e.line, "\"reports\"", where, {"junit"}));
+  for (const Entry& kind : kinds) {
+    std::vector<YAML::Node> items;
+    if (kind.value.IsSequence()) {
+      for (const YAML::Node& item : kind.value) items.push_back(item);
+    } else {
+      items.push_back(kind.value);
+    }
+    for (const YAML::Node& item : items) {
+      if (!item.IsScalar() || item.Scalar().empty() || item.Scalar()[0] != '/') {
+        return Error(LineOf(item, kind.line),
+                     absl::StrCat("\"junit\" reports ", where, " must be absolute paths or globs, got ",
+                                  Describe(item)));
+      }
+      stage->add_junit_reports(item.Scalar());
+    }
   }
   return absl::OkStatus();
 }

@@ -1,5 +1,7 @@
 #include "controller/controller_core.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/names.h"
@@ -105,7 +107,11 @@ void ControllerCore::Restore(StateStore::Contents contents) {
     Logger("controller")->error("state database {}: {}", state_->path(), restored.ToString());
   }
   for (v1::Artifact& artifact : contents.artifacts) {
-    artifacts_[artifact.run_id()].push_back(std::move(artifact));
+    auto& list = artifacts_[artifact.run_id()];
+    // A database from before artifacts were keyed by stage may hold a row under
+    // each key for one artifact: the later one wins.
+    std::erase_if(list, [&](const v1::Artifact& a) { return a.stage() == artifact.stage() && a.name() == artifact.name(); });
+    list.push_back(std::move(artifact));
   }
   Logger("controller")->info("restored runs={} agents={} artifacts={} from {}", runs, agents,
                              contents.artifacts.size(), state_->path());
@@ -384,33 +390,41 @@ absl::Status ControllerCore::RecordArtifact(const v1::Artifact& artifact) {
   absl::MutexLock lock(&mu_);
   auto& list = artifacts_[artifact.run_id()];
   for (v1::Artifact& existing : list) {
-    if (existing.name() != artifact.name()) continue;
-    if (existing.stage() == artifact.stage() || existing.sha256() == artifact.sha256()) {
-      existing = artifact;  // a re-run attempt publishes again
-      SaveArtifact(artifact);
-      return absl::OkStatus();
-    }
-    return absl::AlreadyExistsError(absl::StrCat("artifact ", artifact.name(), " was already published by stage ",
-                                                 existing.stage(), " with other content"));
+    // Artifacts are named per stage: another stage may publish the same file name.
+    if (existing.name() != artifact.name() || existing.stage() != artifact.stage()) continue;
+    existing = artifact;  // a re-run attempt publishes again
+    SaveArtifact(artifact);
+    return absl::OkStatus();
   }
   list.push_back(artifact);
   SaveArtifact(artifact);
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> ControllerCore::SubmitRun(v1::Pipeline pipeline, const std::string& owner) {
+absl::StatusOr<ControllerCore::Submitted> ControllerCore::SubmitRun(v1::Pipeline pipeline, const std::string& owner,
+                                                                   const std::string& idempotency_key) {
+  if (idempotency_key.size() > 256 ||
+      std::any_of(idempotency_key.begin(), idempotency_key.end(), [](char c) { return c < 0x20 || c == 0x7f; })) {
+    return absl::InvalidArgumentError("an idempotency key is at most 256 printable characters");
+  }
   if (absl::Status st = ValidateSubmitted(pipeline); !st.ok()) return st;
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto id = scheduler_.FindRunByKey(owner, idempotency_key)) return Submitted{*id, true};
+  }
   if (!pipeline.source_digest().empty() && !blobs_->Contains(pipeline.source_digest())) {
     return absl::FailedPreconditionError(absl::StrCat("source ", pipeline.source_digest(),
                                                       " was not uploaded"));
   }
   absl::MutexLock lock(&mu_);
+  // Checked again: the same key may have raced in since.
+  if (auto id = scheduler_.FindRunByKey(owner, idempotency_key)) return Submitted{*id, true};
   const absl::Time now = absl::Now();
-  std::string id = scheduler_.AddRun(pipeline, now, owner);
-  Logger("controller")->info("run={} submitted pipeline={} stages={}", id, pipeline.name(),
-                             pipeline.stages_size());
+  std::string id = scheduler_.AddRun(pipeline, now, owner, idempotency_key);
+  Logger("controller")->info("run={} submitted pipeline={} stages={}{}", id, pipeline.name(),
+                             pipeline.stages_size(), idempotency_key.empty() ? "" : " (with an idempotency key)");
   Apply(scheduler_.Schedule(now));
-  return id;
+  return Submitted{id, false};
 }
 
 absl::StatusOr<v1::Run> ControllerCore::GetRun(const std::string& run_id) {

@@ -79,8 +79,14 @@ class ControllerCore {
   absl::Status RecordArtifact(const v1::Artifact& artifact);
 
   // --- clients ---
-  // `owner` names who submitted it (a token name; "" with security off).
-  absl::StatusOr<std::string> SubmitRun(v1::Pipeline pipeline, const std::string& owner);
+  struct Submitted {
+    std::string run_id;
+    bool existing = false;  // the idempotency key named an earlier run
+  };
+  // `owner` names who submitted it (a token name; "" with security off). A
+  // non-empty `idempotency_key` this owner used before returns that run.
+  absl::StatusOr<Submitted> SubmitRun(v1::Pipeline pipeline, const std::string& owner,
+                                      const std::string& idempotency_key = "");
   absl::StatusOr<v1::Run> GetRun(const std::string& run_id);
   int64_t RunVersion(const std::string& run_id);
   // Any run for role admin (or security off); otherwise only the caller's own.

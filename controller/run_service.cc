@@ -163,9 +163,12 @@ grpc::ServerUnaryReactor* RunServiceImpl::SubmitRun(grpc::CallbackServerContext*
                                                     v1::SubmitRunResponse* response) {
   auto caller = authorizer_->RequireRole(*context, v1::ROLE_SUBMIT, "SubmitRun");
   if (!caller.ok()) return Respond(context, caller.status());
-  auto id = core_->SubmitRun(request->pipeline(), caller->name);
-  if (id.ok()) response->set_run_id(*id);
-  return Respond(context, id.status());
+  auto submitted = core_->SubmitRun(request->pipeline(), caller->name, request->idempotency_key());
+  if (submitted.ok()) {
+    response->set_run_id(submitted->run_id);
+    response->set_existing(submitted->existing);
+  }
+  return Respond(context, submitted.status());
 }
 
 grpc::ServerUnaryReactor* RunServiceImpl::GetRun(grpc::CallbackServerContext* context,
@@ -241,7 +244,10 @@ grpc::ServerWriteReactor<v1::BlobChunk>* RunServiceImpl::DownloadArtifact(
   if (!caller.ok()) return new Refusal<grpc::ServerWriteReactor<v1::BlobChunk>>(caller.status());
   std::string sha256;
   for (const v1::Artifact& artifact : core_->Artifacts(request->run_id())) {
-    if (artifact.name() == request->name()) sha256 = artifact.sha256();
+    if (artifact.name() != request->name()) continue;
+    if (!request->stage().empty() && artifact.stage() != request->stage()) continue;
+    sha256 = artifact.sha256();
+    break;
   }
   // An unknown name yields NOT_FOUND from the reader ("no blob").
   return NewBlobReader(&core_->blobs(), pool_, sha256);

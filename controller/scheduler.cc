@@ -58,13 +58,24 @@ void SchedulerEffects::Append(SchedulerEffects other) {
 
 Scheduler::Scheduler(SchedulerOptions options) : options_(options) {}
 
-std::string Scheduler::AddRun(const v1::Pipeline& pipeline, absl::Time now, const std::string& owner) {
+std::optional<std::string> Scheduler::FindRunByKey(const std::string& owner,
+                                                   const std::string& idempotency_key) const {
+  if (idempotency_key.empty()) return std::nullopt;
+  for (const auto& [id, run] : runs_) {
+    if (run.run.idempotency_key() == idempotency_key && run.run.owner() == owner) return id;
+  }
+  return std::nullopt;
+}
+
+std::string Scheduler::AddRun(const v1::Pipeline& pipeline, absl::Time now, const std::string& owner,
+                              const std::string& idempotency_key) {
   std::string id = absl::StrCat(next_run_++);
   RunEntry& run = runs_[id];
   run.seq = next_run_;
   run.pipeline = pipeline;
   run.run.set_id(id);
   run.run.set_owner(owner);
+  run.run.set_idempotency_key(idempotency_key);
   run.run.set_pipeline_name(pipeline.name());
   run.run.set_state(v1::RUN_QUEUED);
   run.run.set_created_unix_ms(UnixMs(now));

@@ -57,7 +57,10 @@ class Scheduler {
 
   // Accepts a validated pipeline submitted by `owner` (a token name, or "");
   // returns the new run's id ("1", "2", ...).
-  std::string AddRun(const v1::Pipeline& pipeline, absl::Time now, const std::string& owner = "");
+  std::string AddRun(const v1::Pipeline& pipeline, absl::Time now, const std::string& owner = "",
+                     const std::string& idempotency_key = "");
+  // The run `owner` submitted with `idempotency_key`, if any.
+  std::optional<std::string> FindRunByKey(const std::string& owner, const std::string& idempotency_key) const;
 
   // An agent (re)connected. Attempts it reports running that are no longer its
   // current ones are cancelled through the returned orders.

@@ -233,7 +233,9 @@ absl::Status StateStore::Save(const std::vector<v1::RunRecord>& runs, const std:
 
 absl::Status StateStore::SaveArtifact(const v1::Artifact& artifact) {
   absl::MutexLock lock(&mu_);
-  return Upsert(put_artifact_, artifact.run_id(), &artifact.name(), artifact.SerializeAsString());
+  // Keyed by stage and name: two stages may publish the same file name.
+  const std::string key = absl::StrCat(artifact.stage(), "/", artifact.name());
+  return Upsert(put_artifact_, artifact.run_id(), &key, artifact.SerializeAsString());
 }
 
 absl::Status StateStore::SaveToken(const v1::TokenRecord& token) {

@@ -35,7 +35,7 @@ class StateStore {
 
   // Inserts or replaces the records, all in one transaction (all or nothing).
   absl::Status Save(const std::vector<v1::RunRecord>& runs, const std::vector<v1::AgentRecord>& agents);
-  // Inserts or replaces the artifact named (run_id, name).
+  // Inserts or replaces the artifact named (run_id, stage, name).
   absl::Status SaveArtifact(const v1::Artifact& artifact);
   // Identity: inserts or replaces by token id / enrolment token id / agent name.
   absl::Status SaveToken(const v1::TokenRecord& token);

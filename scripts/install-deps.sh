@@ -13,10 +13,13 @@ packages=(
   libyaml-cpp-dev       # pipeline files
   libsqlite3-dev        # controller state
   libarchive-dev        # tar streams (sources, artifacts)
-  libssl-dev            # sha256
+  libssl-dev            # sha256, the CA and certificates, TLS
   python3               # e2e wheel checks
   docker.io             # the engine agents drive
   debootstrap busybox-static  # local images without a registry
+  libxml2-utils         # xmllint: JUnit reports validated against their schema in tests
+  groovy                # the Jenkins shared library's tests (ctest label jenkins)
+  tmux                  # the CLI's terminal view, tested in a real terminal
 )
 
 missing=()

@@ -231,6 +231,8 @@ std::string Cluster::WaitForStatus(const std::string& run_id, const std::string&
   return last;
 }
 
+std::string UniqueName(const std::string& base) { return absl::StrCat(base, "-", ::getpid()); }
+
 bool Eventually(const std::function<bool()>& probe, absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   for (;;) {

@@ -102,6 +102,9 @@ class Cluster {
   std::vector<std::string> agent_names_;
 };
 
+// `base` made unique to this test process: agents of tests that run at once share
+// one Docker engine, and an agent cleans up containers carrying its name.
+std::string UniqueName(const std::string& base);
 // From `dockyard status` output: the agent the stage's current attempt ran on.
 std::string AgentOfStage(const std::string& status_out, const std::string& stage);
 // Polls `probe` every 50 ms until it returns true or `timeout` passes.

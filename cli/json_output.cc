@@ -1,0 +1,56 @@
+#include "cli/json_output.h"
+
+#include <nlohmann/json.hpp>
+
+#include "cli/text.h"
+
+namespace dockyard {
+
+std::string RunJson(const v1::Run& run) {
+  nlohmann::json stages = nlohmann::json::array();
+  for (const v1::StageInfo& stage : run.stages()) {
+    stages.push_back({{"name", stage.name()},
+                      {"state", Word(stage.state())},
+                      {"attempt", stage.attempt()},
+                      {"agent", stage.agent()},
+                      {"exit_code", stage.exit_code()},
+                      {"message", stage.message()},
+                      {"needs", std::vector<std::string>(stage.needs().begin(), stage.needs().end())},
+                      {"started_unix_ms", stage.started_unix_ms()},
+                      {"finished_unix_ms", stage.finished_unix_ms()}});
+  }
+  nlohmann::json out = {{"run_id", run.id()},
+                        {"pipeline", run.pipeline_name()},
+                        {"state", Word(run.state())},
+                        {"message", run.message()},
+                        {"owner", run.owner()},
+                        {"created_unix_ms", run.created_unix_ms()},
+                        {"finished_unix_ms", run.finished_unix_ms()},
+                        {"stages", stages}};
+  return out.dump(2);
+}
+
+std::string ArtifactsJson(const std::string& run_id, const std::vector<v1::Artifact>& artifacts) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const v1::Artifact& a : artifacts) {
+    list.push_back({{"stage", a.stage()}, {"name", a.name()}, {"path", a.path()}, {"size", a.size()},
+                    {"sha256", a.sha256()}});
+  }
+  return nlohmann::json{{"run_id", run_id}, {"artifacts", list}}.dump(2);
+}
+
+std::string AgentsJson(const std::vector<v1::AgentInfo>& agents) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const v1::AgentInfo& agent : agents) {
+    const char* state = !agent.connected() ? "disconnected" : agent.draining() ? "draining" : "connected";
+    list.push_back({{"name", agent.name()},
+                    {"state", state},
+                    {"labels", std::vector<std::string>(agent.labels().begin(), agent.labels().end())},
+                    {"slots", agent.slots()},
+                    {"busy", agent.busy()},
+                    {"version", agent.version()}});
+  }
+  return nlohmann::json{{"agents", list}}.dump(2);
+}
+
+}  // namespace dockyard
