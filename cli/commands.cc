@@ -70,6 +70,14 @@ int DownloadAll(DockyardClient& client, const std::string& run_id, const std::st
   return kExitOk;
 }
 
+int ExitCodeFor(v1::RunState state) {
+  switch (state) {
+    case v1::RUN_FAILED: return kExitRunFailed;
+    case v1::RUN_CANCELLED: return kExitCancelled;
+    default: return kExitOk;
+  }
+}
+
 int ReportError(const absl::Status& status, std::ostream& err) {
   err << "dockyard: " << status.message() << "\n";
   if (absl::IsInvalidArgument(status) || absl::IsNotFound(status)) return kExitBadInput;
@@ -133,7 +141,7 @@ int ShowStatus(DockyardClient& client, const std::string& run_id, bool json, std
   if (!run.ok()) return ReportError(run.status(), err);
   if (json) {
     out << RunJson(*run) << "\n";
-    return run->state() == v1::RUN_FAILED || run->state() == v1::RUN_CANCELLED ? kExitRunFailed : kExitOk;
+    return ExitCodeFor(run->state());
   }
   out << "run " << run->id() << "  pipeline " << run->pipeline_name() << "  " << Word(run->state())
       << (run->message().empty() ? "" : ": ") << run->message() << "\n";
@@ -143,7 +151,7 @@ int ShowStatus(DockyardClient& client, const std::string& run_id, bool json, std
     if (!stage.message().empty()) absl::StrAppend(&line, "  ", stage.message());
     out << line << "\n";
   }
-  return run->state() == v1::RUN_FAILED || run->state() == v1::RUN_CANCELLED ? kExitRunFailed : kExitOk;
+  return ExitCodeFor(run->state());
 }
 
 int ShowLogs(DockyardClient& client, const std::string& run_id, const std::string& stage, int attempt,

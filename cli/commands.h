@@ -1,7 +1,7 @@
 // The `dockyard` CLI's commands. Each returns the process exit code:
 //   0 success · 1 the run failed, was cancelled or timed out · 2 bad input (usage,
 //   invalid pipeline file) · 3 the controller is unreachable or failed the request ·
-//   4 not allowed (no or bad token, a role too weak).
+//   4 not allowed (no or bad token, a role too weak) · 5 the run was cancelled.
 #pragma once
 
 #include <functional>
@@ -17,6 +17,10 @@ inline constexpr int kExitRunFailed = 1;
 inline constexpr int kExitBadInput = 2;
 inline constexpr int kExitUnavailable = 3;
 inline constexpr int kExitDenied = 4;
+inline constexpr int kExitCancelled = 5;
+
+// The exit code that tells how a finished run ended.
+int ExitCodeFor(v1::RunState state);
 
 // Prints `status` for a person and returns the exit code it means.
 int ReportError(const absl::Status& status, std::ostream& err);

@@ -27,6 +27,8 @@ ABSL_FLAG(std::string, idempotency_key, "",
           "run: submitting again with the same key (a retried or resumed CI step) re-attaches to the first run");
 ABSL_FLAG(bool, detach, false, "run: print the run id once submitted and return");
 ABSL_FLAG(bool, json, false, "machine-readable output (run --detach, status, artifacts, agents)");
+ABSL_FLAG(int, cancel_wait_seconds, 60,
+          "run, watch: after Ctrl-C or SIGTERM cancelled the run, how long to wait for it to end");
 ABSL_FLAG(std::string, junit, "", "run, watch: when the run ends, write a JUnit report of its stages here");
 ABSL_FLAG(std::string, dest, "", "artifacts: download into this directory instead of listing");
 ABSL_FLAG(bool, follow, false, "logs: keep following until the stage ends");
@@ -131,7 +133,13 @@ int main(int argc, char** argv) {
     if (run_id.empty()) std::_Exit(130);
     std::cerr << "\ndockyard: cancelling run " << run_id << " (Ctrl-C again to stop waiting)\n";
     if (absl::Status st = client.CancelRun(run_id); !st.ok()) std::cerr << "dockyard: " << st.message() << "\n";
-    sigwait(&interrupts, &sig);
+    // Follow the run to its cancelled end, but boundedly: whoever sent the signal
+    // (a Jenkins abort) is waiting for this process.
+    const timespec patience{absl::GetFlag(FLAGS_cancel_wait_seconds), 0};
+    if (sigtimedwait(&interrupts, nullptr, &patience) < 0) {
+      std::cerr << "dockyard: run " << run_id << " did not end within " << patience.tv_sec
+                << "s of the cancel; stopped waiting (see `dockyard status " << run_id << "`)\n";
+    }
     std::_Exit(130);
   }).detach();
   const bool tty = ::isatty(STDOUT_FILENO) == 1;

@@ -193,7 +193,7 @@ int FollowRun(DockyardClient& client, const std::string& run_id, const RunComman
     if (options.download_artifacts) {
       (void)DownloadAll(client, run_id, options.artifacts_dir, options.progress, out, err, /*reports_only=*/true);
     }
-    return kExitRunFailed;
+    return ExitCodeFor(last.state());
   }
   out << "run " << run_id << " succeeded in " << absl::StrFormat("%.1fs", seconds) << "\n";
   if (!options.download_artifacts) return kExitOk;

@@ -45,7 +45,7 @@ TEST_F(CancelAndTimeout, CancelRemovesTheContainerWithinFiveSeconds) {
   ASSERT_TRUE(Eventually([&] { return ContainerRunning(); }, absl::Seconds(30))) << run->Log();
   ASSERT_EQ(cluster_.Cli({"cancel", "1"}).exit_code, 0);
   EXPECT_TRUE(ContainerGoneWithin(absl::Seconds(5)));
-  EXPECT_EQ(run->Wait(absl::Seconds(20)), 1) << run->Log();
+  EXPECT_EQ(run->Wait(absl::Seconds(20)), 5) << run->Log();  // 5: the run was cancelled
   EXPECT_THAT(cluster_.Cli({"status", "1"}).out, ContainsRegex("nap +cancelled"));
 }
 
@@ -54,9 +54,19 @@ TEST_F(CancelAndTimeout, CtrlCOnRunCancelsTheRun) {
   ASSERT_TRUE(Eventually([&] { return ContainerRunning(); }, absl::Seconds(30))) << run->Log();
   run->Signal(SIGINT);
   EXPECT_TRUE(ContainerGoneWithin(absl::Seconds(5)));
-  EXPECT_EQ(run->Wait(absl::Seconds(20)), 1) << run->Log();
+  EXPECT_EQ(run->Wait(absl::Seconds(20)), 5) << run->Log();
   EXPECT_THAT(run->Log(), HasSubstr("cancelling run 1"));
   EXPECT_THAT(cluster_.Cli({"status", "1"}).out, HasSubstr("cancelled"));
+}
+
+// What a Jenkins abort sends to the step's processes.
+TEST_F(CancelAndTimeout, SigtermOnRunCancelsTheRunLikeCtrlC) {
+  auto run = cluster_.SpawnCli({"run", cluster_.dir() + "/sleepy.yml"});
+  ASSERT_TRUE(Eventually([&] { return ContainerRunning(); }, absl::Seconds(30))) << run->Log();
+  run->Signal(SIGTERM);
+  EXPECT_TRUE(ContainerGoneWithin(absl::Seconds(5)));
+  EXPECT_EQ(run->Wait(absl::Seconds(20)), 5) << run->Log();
+  EXPECT_THAT(run->Log(), HasSubstr("cancelling run 1"));
 }
 
 TEST_F(CancelAndTimeout, StagePastItsTimeoutIsKilledAndMarkedTimedOut) {
