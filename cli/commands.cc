@@ -108,8 +108,9 @@ int RunPipeline(DockyardClient& client, const std::string& file, const RunComman
     std::filesystem::remove(tar, ec);
     if (!digest.ok()) return ReportError(digest.status(), err);
     pipeline.set_source_digest(*digest);
-    out << "source " << parsed->source_dir << " (" << HumanBytes(static_cast<int64_t>(size)) << ", sha256 "
-        << digest->substr(0, 12) << ")\n";
+    // With --detach stdout carries only the answer (a run id, or JSON).
+    (options.detach ? err : out) << "source " << parsed->source_dir << " (" << HumanBytes(static_cast<int64_t>(size))
+                                 << ", sha256 " << digest->substr(0, 12) << ")\n";
   }
 
   auto submitted = client.Submit(pipeline, options.idempotency_key);

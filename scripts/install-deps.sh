@@ -14,11 +14,11 @@ packages=(
   libsqlite3-dev        # controller state
   libarchive-dev        # tar streams (sources, artifacts)
   libssl-dev            # sha256, the CA and certificates, TLS
-  python3               # e2e wheel checks
+  python3 python3-venv  # e2e wheel checks; the example Jenkinsfile's release stage (venv)
   docker.io             # the engine agents drive
   debootstrap busybox-static  # local images without a registry
   libxml2-utils         # xmllint: JUnit reports validated against their schema in tests
-  groovy                # the Jenkins shared library's tests (ctest label jenkins)
+  groovy default-jre-headless  # the Jenkins shared library's tests (ctest label jenkins)
   tmux                  # the CLI's terminal view, tested in a real terminal
 )
 
