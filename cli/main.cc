@@ -18,6 +18,7 @@
 #include "common/files.h"
 #include "cli/admin_commands.h"
 #include "cli/commands.h"
+#include "cli/help.h"
 #include "cli/run_follower.h"
 
 ABSL_FLAG(std::string, controller, "", "controller host:port (default: $DOCKYARD_CONTROLLER, else 127.0.0.1:7420)");
@@ -62,7 +63,7 @@ constexpr char kUsage[] =
     "Exit codes: 0 ok, 1 run failed/cancelled, 2 bad input, 3 controller unreachable, 4 not allowed.";
 
 int Usage(const char* why) {
-  std::cerr << "dockyard: " << why << "\n" << kUsage << "\n";
+  std::cerr << "dockyard: " << why << "\n" << kUsage << "\n(`dockyard --help` for the manual)\n";
   return dockyard::kExitBadInput;
 }
 
@@ -79,6 +80,25 @@ int main(int argc, char** argv) {
       }
     }
     args.push_back(arg.data());
+  }
+  // --help reads like a manual (cli/help.cc), not like the flag library's dump.
+  for (size_t i = 1; i < fixed.size(); ++i) {
+    if (fixed[i] != "--help" && fixed[i] != "-h" && fixed[i] != "--helpfull") continue;
+    std::string command;
+    for (size_t j = 1; j < fixed.size(); ++j) {
+      if (fixed[j].rfind("-", 0) != 0) {
+        command = fixed[j];
+        break;
+      }
+    }
+    const std::string help = command.empty() ? "" : dockyard::CommandHelp(command);
+    std::cout << (help.empty() ? dockyard::Manual() : help);
+    return 0;
+  }
+  if (fixed.size() >= 2 && fixed[1] == "help") {
+    const std::string help = fixed.size() >= 3 ? dockyard::CommandHelp(fixed[2]) : "";
+    std::cout << (help.empty() ? dockyard::Manual() : help);
+    return 0;
   }
   dockyard::ShowMainFlagsInHelp();
   absl::SetProgramUsageMessage(kUsage);

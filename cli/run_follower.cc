@@ -9,6 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "cli/junit_report.h"
 #include "cli/text.h"
 #include "common/files.h"
@@ -17,12 +19,27 @@
 namespace dockyard {
 namespace {
 
+// In a terminal, one line kept below the log saying what runs now: cleared before
+// every write and drawn again after it. Off when stdout is not a terminal, so piped
+// output never holds an escape sequence. Guarded by the follower's output mutex.
+struct StatusLine {
+  bool live = false;
+  std::string text;
+
+  void Clear(std::ostream& out) const {
+    if (live && !text.empty()) out << "\r\x1b[K";
+  }
+  void Draw(std::ostream& out) const {
+    if (live && !text.empty()) out << text;
+  }
+};
+
 // Writes log data with a per-stage prefix, whole lines at a time, so stages that run
 // at once interleave by line and never mid-line.
 class PrefixedPrinter {
  public:
-  PrefixedPrinter(std::ostream& out, absl::Mutex& mu, std::string prefix)
-      : out_(out), mu_(mu), prefix_(std::move(prefix)) {}
+  PrefixedPrinter(std::ostream& out, absl::Mutex& mu, std::string prefix, const StatusLine* status)
+      : out_(out), mu_(mu), prefix_(std::move(prefix)), status_(status) {}
   ~PrefixedPrinter() { Flush(); }
 
   void Write(std::string_view data) {
@@ -49,14 +66,47 @@ class PrefixedPrinter {
       start = nl + 1;
     }
     absl::MutexLock lock(&mu_);
-    out_ << text << std::flush;
+    status_->Clear(out_);
+    out_ << text;
+    status_->Draw(out_);
+    out_ << std::flush;
   }
 
   std::ostream& out_;
   absl::Mutex& mu_;
   const std::string prefix_;
+  const StatusLine* status_;
   std::string partial_;
 };
+
+// "running: test 12s · build 3s", or "" when nothing runs.
+std::string RunningLine(const v1::Run& run, int64_t now_ms) {
+  std::string line;
+  for (const v1::StageInfo& stage : run.stages()) {
+    if (stage.state() != v1::STAGE_RUNNING && stage.state() != v1::STAGE_ASSIGNED) continue;
+    const int64_t seconds = stage.started_unix_ms() > 0 ? (now_ms - stage.started_unix_ms()) / 1000 : 0;
+    absl::StrAppend(&line, line.empty() ? "running: " : " · ", stage.name(), " ", seconds, "s on ", stage.agent());
+  }
+  return line;
+}
+
+// The table after a run: stage, agent, attempts, duration, result, artifacts.
+void PrintSummary(std::ostream& out, const v1::Run& run, const std::vector<v1::Artifact>& artifacts) {
+  size_t width = 5;
+  for (const v1::StageInfo& stage : run.stages()) width = std::max(width, stage.name().size());
+  out << absl::StrFormat("%-*s  %-20s  %8s  %9s  %-10s  %s\n", static_cast<int>(width), "STAGE", "AGENT", "ATTEMPTS",
+                         "DURATION", "RESULT", "ARTIFACTS");
+  for (const v1::StageInfo& stage : run.stages()) {
+    int count = 0;
+    for (const v1::Artifact& a : artifacts) count += a.stage() == stage.name() && !a.report();
+    const bool timed = stage.started_unix_ms() > 0 && stage.finished_unix_ms() >= stage.started_unix_ms();
+    out << absl::StrFormat("%-*s  %-20s  %8d  %9s  %-10s  %s\n", static_cast<int>(width), stage.name(),
+                           stage.agent().empty() ? "-" : stage.agent(), stage.attempt(),
+                           timed ? absl::StrFormat("%.1fs", (stage.finished_unix_ms() - stage.started_unix_ms()) / 1000.0)
+                                 : "-",
+                           Word(stage.state()), count == 0 ? "-" : absl::StrCat(count));
+  }
+}
 
 // The last `lines` lines of `text`.
 std::string Tail(const std::string& text, int lines) {
@@ -102,13 +152,41 @@ int FollowRun(DockyardClient& client, const std::string& run_id, const RunComman
   std::map<std::pair<std::string, int>, std::string> endings_due;  // guarded by out_mu
   std::vector<std::thread> followers;
   v1::Run last;
+  StatusLine status;  // guarded by out_mu
+  status.live = options.progress;
   auto say = [&](const std::string& stage, const std::string& text) {
     absl::MutexLock lock(&out_mu);
-    out << prefix(stage) << "==> " << text << "\n" << std::flush;
+    status.Clear(out);
+    out << prefix(stage) << "==> " << text << "\n";
+    status.Draw(out);
+    out << std::flush;
   };
+  // In a terminal, the status line's durations tick once a second.
+  absl::Notification watch_over;
+  v1::Run live_run;  // guarded by out_mu
+  std::thread ticker;
+  if (status.live) {
+    ticker = std::thread([&] {
+      while (!watch_over.WaitForNotificationWithTimeout(absl::Seconds(1))) {
+        absl::MutexLock lock(&out_mu);
+        status.Clear(out);
+        status.text = RunningLine(live_run, absl::ToUnixMillis(absl::Now()));
+        status.Draw(out);
+        out << std::flush;
+      }
+    });
+  }
 
   absl::Status watched = client.WatchRun(run_id, [&](const v1::Run& run) {
     last = run;
+    if (status.live) {
+      absl::MutexLock lock(&out_mu);
+      live_run = run;
+      status.Clear(out);
+      status.text = RunningLine(run, absl::ToUnixMillis(absl::Now()));
+      status.Draw(out);
+      out << std::flush;
+    }
     // One snapshot can hold a stage ending and its dependent starting: tell the
     // endings first, so the story reads in the order it happened.
     std::vector<std::pair<std::string, int>> deferred;
@@ -151,9 +229,9 @@ int FollowRun(DockyardClient& client, const std::string& run_id, const RunComman
     }
     for (const v1::StageInfo& stage : run.stages()) {
       if (stage.attempt() > 0 && following.insert({stage.name(), stage.attempt()}).second) {
-        followers.emplace_back([&client, &out, &out_mu, &err, &endings_due, run_id = run_id,
+        followers.emplace_back([&client, &out, &out_mu, &err, &endings_due, &status, run_id = run_id,
                                 name = stage.name(), attempt = stage.attempt(), p = prefix(stage.name())] {
-          PrefixedPrinter printer(out, out_mu, p);
+          PrefixedPrinter printer(out, out_mu, p, &status);
           absl::Status st = client.ReadLog(run_id, name, attempt, /*follow=*/true,
                                            [&](std::string_view data) { printer.Write(data); });
           printer.Flush();
@@ -165,7 +243,10 @@ int FollowRun(DockyardClient& client, const std::string& run_id, const RunComman
           auto due = [&] { return endings_due.count(key) != 0; };
           out_mu.AwaitWithTimeout(absl::Condition(&due), absl::Seconds(3));
           if (auto it = endings_due.find(key); it != endings_due.end()) {
-            out << p << "==> " << it->second << "\n" << std::flush;
+            status.Clear(out);
+            out << p << "==> " << it->second << "\n";
+            status.Draw(out);
+            out << std::flush;
             endings_due.erase(it);
           }
         });
@@ -173,6 +254,13 @@ int FollowRun(DockyardClient& client, const std::string& run_id, const RunComman
     }
   });
   for (std::thread& t : followers) t.join();
+  watch_over.Notify();
+  if (ticker.joinable()) ticker.join();
+  {
+    absl::MutexLock lock(&out_mu);
+    status.Clear(out);
+    status.text.clear();
+  }
   for (const auto& [key, text] : endings_due) out << prefix(key.first) << "==> " << text << "\n";
   if (!watched.ok()) return ReportError(watched, err);
   if (!IsFinished(last.state())) {
@@ -185,6 +273,8 @@ int FollowRun(DockyardClient& client, const std::string& run_id, const RunComman
       err << "dockyard: JUnit report " << options.junit_file << ": " << st.message() << "\n";
     }
   }
+  auto published = client.ListArtifacts(run_id);
+  PrintSummary(out, last, published.ok() ? *published : std::vector<v1::Artifact>{});
   const double seconds = (last.finished_unix_ms() - last.created_unix_ms()) / 1000.0;
   if (last.state() != v1::RUN_SUCCEEDED) {
     out << "run " << run_id << " " << Word(last.state()) << " after " << absl::StrFormat("%.1fs", seconds)
