@@ -21,6 +21,17 @@
 #include "common/status_macros.h"
 
 namespace dockyard {
+
+absl::StatusOr<std::string> DockerSocketPath(const std::string& docker_host) {
+  constexpr std::string_view kUnix = "unix://";
+  std::string_view host = docker_host;
+  if (host.starts_with(kUnix)) host.remove_prefix(kUnix.size());
+  if (host.empty() || host[0] != '/') {
+    return absl::InvalidArgumentError(
+        "Docker host \"" + docker_host + "\": the agent needs a local engine, as unix:///path/to/docker.sock");
+  }
+  return std::string(host);
+}
 namespace {
 
 using json = nlohmann::json;

@@ -15,6 +15,11 @@ namespace dockyard {
 // threads. Short calls time out after two minutes; FollowLogs, WaitContainer and the
 // archive transfers have no total timeout because they last as long as the container
 // or the data does. Connecting gives up after 5 s (UNAVAILABLE naming the socket).
+// The unix socket path in a DOCKER_HOST-style address ("unix:///run/docker.sock", or a
+// bare absolute path). INVALID_ARGUMENT for other schemes: the agent speaks to a local
+// engine only.
+absl::StatusOr<std::string> DockerSocketPath(const std::string& docker_host);
+
 class DockerEngineClient final : public DockerClient {
  public:
   explicit DockerEngineClient(std::string socket_path = "/var/run/docker.sock",

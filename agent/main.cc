@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 
 #include <thread>
@@ -25,7 +26,9 @@ ABSL_FLAG(std::string, controller, "127.0.0.1:7420", "controller host:port");
 ABSL_FLAG(std::string, name, "", "agent name, unique per controller (default: the host name)");
 ABSL_FLAG(std::string, labels, "", "comma-separated labels stages can select, e.g. linux,python");
 ABSL_FLAG(int, slots, 0, "stages run at once (default: number of CPUs)");
-ABSL_FLAG(std::string, docker_socket, "/var/run/docker.sock", "Docker Engine API unix socket");
+ABSL_FLAG(std::string, docker_host, "",
+          "the Docker engine, as the Docker CLI names it: unix:///path/docker.sock "
+          "(default: $DOCKER_HOST, else unix:///var/run/docker.sock)");
 ABSL_FLAG(std::string, work_dir, "/var/lib/dockyard/agent", "source cache and scratch space");
 ABSL_FLAG(absl::Duration, drain_grace, absl::Minutes(10),
           "on SIGTERM: how long running stages may finish before they are stopped");
@@ -72,9 +75,17 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  dockyard::DockerEngineClient docker(absl::GetFlag(FLAGS_docker_socket));
+  std::string docker_host = absl::GetFlag(FLAGS_docker_host);
+  if (docker_host.empty() && std::getenv("DOCKER_HOST") != nullptr) docker_host = std::getenv("DOCKER_HOST");
+  if (docker_host.empty()) docker_host = "unix:///var/run/docker.sock";
+  auto socket = dockyard::DockerSocketPath(docker_host);
+  if (!socket.ok()) {
+    log->error("{}", std::string(socket.status().message()));
+    return 1;
+  }
+  dockyard::DockerEngineClient docker(*socket);
   if (absl::Status st = docker.Ping(); !st.ok()) {
-    log->error("Docker engine at {} does not answer: {}", absl::GetFlag(FLAGS_docker_socket), st.ToString());
+    log->error("Docker engine at {} does not answer: {}", docker_host, st.ToString());
     return 1;
   }
   grpc::ChannelArguments args;
