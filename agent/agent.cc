@@ -360,7 +360,7 @@ void Agent::RunStage(Key key, v1::StageAssignment assignment, std::optional<std:
     }
   }
   auto pump = NewPump(assignment.stage(), spool_dir);
-  ExecutorDeps deps{docker_, &sources_, &artifacts_, options_.name, options_.work_dir + "/scratch"};
+  ExecutorDeps deps{docker_, &sources_, &artifacts_, options_.name, options_.work_dir + "/scratch", options_.sandbox};
   auto executor = std::make_shared<StageExecutor>(assignment, deps, pump.get());
   {
     absl::MutexLock lock(&mu_);

@@ -37,6 +37,7 @@ struct AgentOptions {
   absl::Duration flush_interval = absl::Milliseconds(100);
   absl::Duration reconnect_min = absl::Milliseconds(200);
   absl::Duration reconnect_max = absl::Seconds(5);
+  SandboxPolicy sandbox;  // limits and network policy for every stage
 };
 
 class Agent {

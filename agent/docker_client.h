@@ -26,6 +26,12 @@ struct ContainerSpec {
   std::map<std::string, std::string> labels;
   std::string network_mode = "none";
   std::vector<std::string> binds;            // "volume-name:/container/path"
+  // The sandbox: what the container may do and use. 0 = no limit.
+  bool no_new_privileges = true;
+  std::vector<std::string> cap_add;          // after dropping every capability
+  int64_t memory_bytes = 0;                  // also the limit of memory + swap: no swap
+  int64_t pids_limit = 0;
+  int64_t nano_cpus = 0;
 };
 
 struct ContainerSummary {
@@ -46,6 +52,8 @@ class DockerClient {
 
   virtual absl::Status Ping() = 0;
   virtual absl::StatusOr<bool> ImageExists(const std::string& image) = 0;
+  // True when the kernel killed the container's process for exceeding its memory limit.
+  virtual absl::StatusOr<bool> OomKilled(const std::string& container) = 0;
   // Returns the container id. Never pulls: a missing image is NOT_FOUND naming it.
   virtual absl::StatusOr<std::string> CreateContainer(const ContainerSpec& spec) = 0;
   // Extracts the tar at `tar_path` into `dest_dir` of the container (which must exist).

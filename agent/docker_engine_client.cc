@@ -320,8 +320,17 @@ absl::StatusOr<std::string> DockerEngineClient::CreateContainer(const ContainerS
         {"AttachStderr", true},
         {"OpenStdin", false},
         {"Tty", false},  // keeps stdout and stderr apart, as multiplexed log frames
-        {"HostConfig", {{"NetworkMode", spec.network_mode}, {"Binds", spec.binds}}},
+        {"HostConfig", {{"NetworkMode", spec.network_mode}, {"Binds", spec.binds}, {"Privileged", false},
+                        {"CapDrop", {"ALL"}}, {"CapAdd", spec.cap_add}}},
     };
+    json& host = j["HostConfig"];
+    if (spec.no_new_privileges) host["SecurityOpt"] = {"no-new-privileges"};
+    if (spec.memory_bytes > 0) {
+      host["Memory"] = spec.memory_bytes;
+      host["MemorySwap"] = spec.memory_bytes;
+    }
+    if (spec.pids_limit > 0) host["PidsLimit"] = spec.pids_limit;
+    if (spec.nano_cpus > 0) host["NanoCpus"] = spec.nano_cpus;
     // Left out rather than empty, so the image's own CMD and WORKDIR still apply.
     if (!spec.cmd.empty()) j["Cmd"] = spec.cmd;
     if (!spec.workdir.empty()) j["WorkingDir"] = spec.workdir;
@@ -454,6 +463,18 @@ absl::StatusOr<int64_t> DockerEngineClient::WaitContainer(const std::string& id)
       return absl::InternalError(absl::StrCat("wait: no StatusCode in answer: ", r.body));
     }
     return code->get<int64_t>();
+  });
+}
+
+absl::StatusOr<bool> DockerEngineClient::OomKilled(const std::string& id) {
+  ASSIGN_OR_RETURN(Reply r, Perform(socket_path_, api_version_,
+                                    {.target = absl::StrCat("/containers/", Escape(id), "/json")}));
+  if (r.status == 404) return absl::NotFoundError(absl::StrCat("no container ", id));
+  if (r.status != 200) return EngineError(r, absl::StrCat("inspect container ", id));
+  return CatchJson("inspect", [&]() -> absl::StatusOr<bool> {
+    ASSIGN_OR_RETURN(json j, ParseJson(r, "inspect"));
+    const json state = j.value("State", json::object());
+    return state.value("OOMKilled", false);
   });
 }
 

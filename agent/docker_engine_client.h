@@ -27,6 +27,7 @@ class DockerEngineClient final : public DockerClient {
 
   absl::Status Ping() override;
   absl::StatusOr<bool> ImageExists(const std::string& image) override;
+  absl::StatusOr<bool> OomKilled(const std::string& container) override;
   absl::StatusOr<std::string> CreateContainer(const ContainerSpec& spec) override;
   absl::Status PutArchive(const std::string& id, const std::string& dest_dir,
                           const std::string& tar_path) override;

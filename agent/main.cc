@@ -19,6 +19,7 @@
 #include "agent/docker_engine_client.h"
 #include "agent/enrolment.h"
 #include "common/client_security.h"
+#include "common/units.h"
 #include "common/logging.h"
 #include "common/signals.h"
 
@@ -32,6 +33,10 @@ ABSL_FLAG(std::string, docker_host, "",
 ABSL_FLAG(std::string, work_dir, "/var/lib/dockyard/agent", "source cache and scratch space");
 ABSL_FLAG(absl::Duration, drain_grace, absl::Minutes(10),
           "on SIGTERM: how long running stages may finish before they are stopped");
+ABSL_FLAG(std::string, max_memory, "4G", "the most memory any stage may use (no swap); a stage may ask for less");
+ABSL_FLAG(int64_t, max_pids, 4096, "the most processes any stage may run at once; a stage may ask for fewer");
+ABSL_FLAG(std::string, max_cpus, "", "the most CPUs any stage may use, e.g. 2 or 1.5 (default: this machine's)");
+ABSL_FLAG(bool, allow_network, false, "let stages ask for `network: bridge` (default: every stage has loopback only)");
 ABSL_FLAG(std::string, ca_file, "",
           "the controller's CA certificate (<controller data_dir>/tls/ca.crt); needed to enrol");
 ABSL_FLAG(std::string, enrol_token_file, "",
@@ -65,6 +70,22 @@ int main(int argc, char** argv) {
   if (options.slots <= 0) options.slots = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   options.work_dir = absl::GetFlag(FLAGS_work_dir);
   options.version = DOCKYARD_VERSION;
+  auto max_memory = dockyard::ParseByteSize(absl::GetFlag(FLAGS_max_memory));
+  const std::string cpus_flag = absl::GetFlag(FLAGS_max_cpus);
+  auto max_cpus = dockyard::ParseMilliCpus(
+      cpus_flag.empty() ? std::to_string(std::max(1u, std::thread::hardware_concurrency())) : cpus_flag);
+  if (!max_memory.ok() || !max_cpus.ok() || absl::GetFlag(FLAGS_max_pids) < 1) {
+    log->error("--max_memory, --max_cpus, --max_pids: {}",
+               std::string((!max_memory.ok() ? max_memory.status() : !max_cpus.ok() ? max_cpus.status()
+                                                                                     : absl::InvalidArgumentError(
+                                                                                           "--max_pids must be at least 1"))
+                               .message()));
+    return 1;
+  }
+  options.sandbox.max_memory_bytes = *max_memory;
+  options.sandbox.max_pids = absl::GetFlag(FLAGS_max_pids);
+  options.sandbox.max_milli_cpus = *max_cpus;
+  options.sandbox.allow_network = absl::GetFlag(FLAGS_allow_network);
 
   // One agent process per work dir: a second would fight over spools and containers.
   std::filesystem::create_directories(options.work_dir);

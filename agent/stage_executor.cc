@@ -4,12 +4,24 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "common/logging.h"
 #include "common/tar_archive.h"
 
 namespace dockyard {
+namespace {
+
+// "512.0 MiB", "4.0 GiB"
+std::string Bytes(int64_t bytes) {
+  if (bytes >= (int64_t{1} << 30)) return absl::StrFormat("%.1f GiB", bytes / 1073741824.0);
+  if (bytes >= (1 << 20)) return absl::StrFormat("%.1f MiB", bytes / 1048576.0);
+  return absl::StrCat(bytes, " bytes");
+}
+
+}  // namespace
 
 std::string CacheVolumeName(const std::string& run_id, const v1::CacheSpec& cache) {
   // Keyed volumes are "dockyard-cache-<name>.<key>": the part after the prefix is
@@ -76,7 +88,42 @@ absl::StatusOr<std::string> StageExecutor::CreateContainer() {
   }
   pump_->WriteSystemLine(absl::StrCat("image ", spec.image(), ", network ", container.network_mode,
                                       ", workdir ", container.workdir, ", agent ", deps_.agent_name));
+  if (absl::Status st = ApplySandbox(container); !st.ok()) return st;
   return deps_.docker->CreateContainer(container);
+}
+
+absl::Status StageExecutor::ApplySandbox(ContainerSpec& container) {
+  const SandboxPolicy& policy = deps_.sandbox;
+  if (container.network_mode != "none" && !policy.allow_network) {
+    return absl::PermissionDeniedError(absl::StrCat("network ", container.network_mode, " is not allowed on agent ",
+                                                    deps_.agent_name, " (its operator may allow it with --allow_network)"));
+  }
+  const v1::StageLimits& asked = assignment_.spec().limits();
+  std::string notes;
+  // The stage's own limit when it is lower; the agent's otherwise (said in the log).
+  auto lower = [&](int64_t wanted, int64_t most, const std::string& what, const std::string& shown) {
+    if (most <= 0) return wanted;
+    if (wanted <= 0) return most;
+    if (wanted > most) {
+      absl::StrAppend(&notes, "; the stage asked for ", what, " ", shown, ", above this agent's limit");
+      return most;
+    }
+    return wanted;
+  };
+  container.no_new_privileges = true;
+  container.cap_add = kStageCapabilities;
+  container.memory_bytes = lower(asked.memory_bytes(), policy.max_memory_bytes, "memory", Bytes(asked.memory_bytes()));
+  container.pids_limit = lower(asked.pids(), policy.max_pids, "pids", absl::StrCat(asked.pids()));
+  const int64_t milli_cpus =
+      lower(asked.milli_cpus(), policy.max_milli_cpus, "cpus", absl::StrFormat("%.2f", asked.milli_cpus() / 1000.0));
+  container.nano_cpus = milli_cpus * 1000000;
+  memory_limit_ = container.memory_bytes;
+  pump_->WriteSystemLine(absl::StrCat(
+      "sandbox: no new privileges; capabilities ", absl::StrJoin(container.cap_add, ","), " only; memory ",
+      container.memory_bytes > 0 ? Bytes(container.memory_bytes) : "unlimited", " (no swap); pids ",
+      container.pids_limit > 0 ? absl::StrCat(container.pids_limit) : "unlimited", "; cpus ",
+      milli_cpus > 0 ? absl::StrFormat("%.2f", milli_cpus / 1000.0) : "unlimited", notes));
+  return absl::OkStatus();
 }
 
 absl::Status StageExecutor::ShipSource(const std::string& container) {
@@ -212,6 +259,10 @@ v1::StageStatus StageExecutor::Supervise(const std::string& container, int64_t s
   } else if (timed_out) {
     status = Finish(v1::STAGE_TIMED_OUT, static_cast<int>(*exit_code),
                     absl::StrCat("timed out after ", absl::FormatDuration(absl::Milliseconds(assignment_.spec().timeout_ms()))));
+  } else if (*exit_code != 0 && deps_.docker->OomKilled(container).value_or(false)) {
+    status = Finish(v1::STAGE_FAILED, static_cast<int>(*exit_code),
+                    absl::StrCat("out of memory: killed at its memory limit",
+                                 memory_limit_ > 0 ? " of " + Bytes(memory_limit_) : std::string()));
   } else if (*exit_code != 0) {
     status = Finish(v1::STAGE_FAILED, static_cast<int>(*exit_code), absl::StrCat("exit code ", *exit_code));
   } else if (assignment_.spec().artifacts_size() > 0 && !CancelRequested()) {

@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -15,12 +16,27 @@
 
 namespace dockyard {
 
+// The most an agent lets any stage use (0 = no limit), and whether stages may ask
+// for a network. A stage may lower these limits, never raise them.
+struct SandboxPolicy {
+  int64_t max_memory_bytes = 0;
+  int64_t max_pids = 0;
+  int64_t max_milli_cpus = 0;
+  bool allow_network = false;
+};
+
+// Capabilities a stage keeps (every other one is dropped): what pip- and apt-style
+// builds need to own, chmod and write files as root and to drop to another user.
+inline const std::vector<std::string> kStageCapabilities = {"CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID",
+                                                             "KILL", "SETGID", "SETUID"};
+
 struct ExecutorDeps {
   DockerClient* docker;
   SourceCache* sources;
   ArtifactUploader* artifacts;
   std::string agent_name;
   std::string scratch_dir;  // per-agent temp space
+  SandboxPolicy sandbox;
 };
 
 // Names and labels Dockyard gives Docker objects, so an agent can find its own.
@@ -54,6 +70,9 @@ class StageExecutor {
 
  private:
   absl::StatusOr<std::string> CreateContainer();
+  // Limits, capabilities and network policy for the stage's container; says in the
+  // log what applies. PERMISSION_DENIED for a network this agent does not allow.
+  absl::Status ApplySandbox(ContainerSpec& container);
   absl::Status ShipSource(const std::string& container);
   v1::StageStatus Finish(v1::StageState state, int exit_code, const std::string& message);
   // Uploads the stage's test reports (optional; a failure is a log line, never a
@@ -67,6 +86,7 @@ class StageExecutor {
   const v1::StageAssignment assignment_;
   const ExecutorDeps deps_;
   LogPump* pump_;
+  int64_t memory_limit_ = 0;  // of the container it created (0: none, or re-adopted)
 
   absl::Mutex mu_;
   std::string container_ ABSL_GUARDED_BY(mu_);

@@ -27,6 +27,7 @@
 #include "absl/time/time.h"
 #include "common/sha256.h"
 #include "common/stage_graph.h"
+#include "common/units.h"
 #include "common/status_macros.h"
 
 namespace dockyard {
@@ -170,6 +171,7 @@ class Parser {
   absl::Status ParseStageCaches(const Entry& e, absl::string_view where, v1::Stage* stage);
   absl::Status ParseArtifacts(const Entry& e, absl::string_view where, v1::Stage* stage);
   absl::Status ParseReports(const Entry& e, absl::string_view where, v1::Stage* stage);
+  absl::Status ParseLimits(const Entry& e, absl::string_view where, v1::Stage* stage);
   absl::Status ParseAgent(const Entry& e, absl::string_view where, v1::Stage* stage);
 
   std::string file_;
@@ -381,7 +383,7 @@ absl::Status Parser::ParseStage(const YAML::Node& node, int index, v1::Stage* st
   ASSIGN_OR_RETURN(std::vector<Entry> entries, Entries(node, line, "stage", where,
                                     {"name", "image", "workdir", "env", "run", "shell", "needs",
                                      "network", "timeout", "caches", "artifacts", "agent",
-                                     "retries", "reports"}));
+                                     "retries", "reports", "limits"}));
   bool has_name = false, has_image = false, has_run = false;
   for (const Entry& e : entries) {
     if (e.key == "name") {
@@ -453,6 +455,8 @@ absl::Status Parser::ParseStage(const YAML::Node& node, int index, v1::Stage* st
       RETURN_IF_ERROR(ParseArtifacts(e, where, stage));
     } else if (e.key == "reports") {
       RETURN_IF_ERROR(ParseReports(e, where, stage));
+    } else if (e.key == "limits") {
+      RETURN_IF_ERROR(ParseLimits(e, where, stage));
     } else if (e.key == "agent") {
       RETURN_IF_ERROR(ParseAgent(e, where, stage));
     } else if (e.key == "retries") {
@@ -491,6 +495,32 @@ absl::Status Parser::ParseStageCaches(const Entry& e, absl::string_view where, v
     v1::CacheMount* mount = stage->add_caches();
     mount->set_name(m.key);
     mount->set_path(m.value.Scalar());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Parser::ParseLimits(const Entry& e, absl::string_view where, v1::Stage* stage) {
+  ASSIGN_OR_RETURN(std::vector<Entry> limits,
+                   Entries(e.value, e.line, "\"limits\"", where, {"memory", "pids", "cpus"}));
+  v1::StageLimits* out = stage->mutable_limits();
+  for (const Entry& limit : limits) {
+    ASSIGN_OR_RETURN(std::string text, String(limit, where));
+    if (limit.key == "memory") {
+      auto bytes = ParseByteSize(text);
+      if (!bytes.ok()) return Error(limit.line, absl::StrCat("\"memory\" ", where, ": ", bytes.status().message()));
+      out->set_memory_bytes(*bytes);
+    } else if (limit.key == "pids") {
+      int64_t pids = 0;
+      if (!absl::SimpleAtoi(text, &pids) || pids < 1) {
+        return Error(limit.line, absl::StrCat("\"pids\" ", where, " must be a whole number of at least 1, got ",
+                                              Quote(text)));
+      }
+      out->set_pids(pids);
+    } else {
+      auto milli = ParseMilliCpus(text);
+      if (!milli.ok()) return Error(limit.line, absl::StrCat("\"cpus\" ", where, ": ", milli.status().message()));
+      out->set_milli_cpus(*milli);
+    }
   }
   return absl::OkStatus();
 }

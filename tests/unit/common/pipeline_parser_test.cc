@@ -382,3 +382,33 @@ TEST(ParseDurationMs, RejectsZeroNegativeAndGarbage) {
 
 }  // namespace
 }  // namespace dockyard
+
+namespace dockyard {
+namespace {
+
+TEST(PipelineParser, LimitsAndReportsAreParsed) {
+  auto parsed = ParsePipeline(std::string(kMinimal) +
+                                  "    limits: {memory: 512M, pids: 64, cpus: 1.5}\n"
+                                  "    reports: {junit: [/reports/*.xml, /out/junit.xml]}\n",
+                              "p.yml", kPipelines);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  const v1::Stage& stage = parsed->pipeline.stages(0);
+  EXPECT_EQ(stage.limits().memory_bytes(), 512 << 20);
+  EXPECT_EQ(stage.limits().pids(), 64);
+  EXPECT_EQ(stage.limits().milli_cpus(), 1500);
+  ASSERT_EQ(stage.junit_reports_size(), 2);
+  EXPECT_EQ(stage.junit_reports(1), "/out/junit.xml");
+}
+
+TEST(PipelineParser, BadLimitsAndReportsNameTheLine) {
+  ExpectError(Parse(std::string(kMinimal) + "    limits: {memory: lots}\n"), "p.yml:6: ", "\"lots\" is not a size");
+  ExpectError(Parse(std::string(kMinimal) + "    limits: {pids: 0}\n"), "p.yml:6: ", "at least 1");
+  ExpectError(Parse(std::string(kMinimal) + "    limits: {cpus: many}\n"), "p.yml:6: ", "not a CPU count");
+  ExpectError(Parse(std::string(kMinimal) + "    limits: {disk: 1G}\n"), "p.yml:6: ", "disk");
+  ExpectError(Parse(std::string(kMinimal) + "    reports: {junit: reports/x.xml}\n"), "p.yml:6: ",
+              "must be absolute paths");
+  ExpectError(Parse(std::string(kMinimal) + "    reports: {coverage: /c.xml}\n"), "p.yml:6: ", "coverage");
+}
+
+}  // namespace
+}  // namespace dockyard
