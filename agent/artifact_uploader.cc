@@ -2,11 +2,13 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 #include "common/retrier.h"
+#include "common/utf8.h"
 #include "common/sha256.h"
 
 namespace dockyard {
@@ -30,6 +32,9 @@ absl::StatusOr<std::vector<UploadedArtifact>> ArtifactUploader::UploadAll(
     bool reports) {
   std::vector<UploadedArtifact> uploaded;
   std::error_code ec;
+  // Everything is extracted first: names are checked across all patterns before
+  // anything is published.
+  std::vector<ExtractedFile> all;
   for (int i = 0; i < specs.size(); ++i) {
     const v1::ArtifactSpec& spec = specs[i];
     const std::string dir = absl::StrCat(scratch_dir, "/", i);
@@ -41,9 +46,13 @@ absl::StatusOr<std::vector<UploadedArtifact>> ArtifactUploader::UploadAll(
     absl::Status got = docker_->GetArchive(container, root, tar);
     if (got.ok()) {
       auto extracted = ExtractMatching(tar, root, spec.pattern(), dir + "/files");
-      if (!extracted.ok()) return extracted.status();
+      if (!extracted.ok()) {
+        std::filesystem::remove_all(scratch_dir, ec);
+        return extracted.status();
+      }
       files = *std::move(extracted);
     } else if (!absl::IsNotFound(got)) {
+      std::filesystem::remove_all(scratch_dir, ec);
       return got;
     }
     if (files.empty() && !spec.optional()) {
@@ -51,14 +60,33 @@ absl::StatusOr<std::vector<UploadedArtifact>> ArtifactUploader::UploadAll(
       return absl::FailedPreconditionError(
           absl::StrCat("artifact pattern ", spec.pattern(), " matched no file (mark it optional if that is fine)"));
     }
-    for (const ExtractedFile& file : files) {
-      auto done = Upload(ref, file, reports);
-      if (!done.ok()) {
-        std::filesystem::remove_all(scratch_dir, ec);
-        return done.status();
-      }
-      uploaded.push_back(*std::move(done));
+    for (ExtractedFile& file : files) all.push_back(std::move(file));
+  }
+  std::map<std::string, std::string> by_name;  // file name -> path in the container
+  std::vector<ExtractedFile> unique;           // a file two patterns match goes once
+  for (const ExtractedFile& file : all) {
+    if (!IsValidUtf8(file.container_path)) {
+      std::filesystem::remove_all(scratch_dir, ec);
+      return absl::InvalidArgumentError(absl::StrCat("artifact ", SanitizeUtf8(file.container_path),
+                                                     " has a name that is not UTF-8 text; rename it in the stage"));
     }
+    const std::string name = std::filesystem::path(file.container_path).filename().string();
+    auto [it, fresh] = by_name.emplace(name, file.container_path);
+    if (fresh) unique.push_back(file);
+    if (!fresh && it->second != file.container_path) {
+      std::filesystem::remove_all(scratch_dir, ec);
+      return absl::FailedPreconditionError(absl::StrCat("two ", reports ? "test reports" : "artifacts", " named ", name,
+                                                        ": ", it->second, " and ", file.container_path,
+                                                        " (a stage publishes each file name once)"));
+    }
+  }
+  for (const ExtractedFile& file : unique) {
+    auto done = Upload(ref, file, reports);
+    if (!done.ok()) {
+      std::filesystem::remove_all(scratch_dir, ec);
+      return done.status();
+    }
+    uploaded.push_back(*std::move(done));
   }
   std::filesystem::remove_all(scratch_dir, ec);
   return uploaded;

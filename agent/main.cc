@@ -114,6 +114,8 @@ int main(int argc, char** argv) {
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  // As much as the controller accepts: an assignment carries a whole stage spec.
+  args.SetMaxReceiveMessageSize(16 << 20);
   dockyard::ClientSecurity security;
   if (absl::GetFlag(FLAGS_insecure)) {
     security.insecure = true;

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/utf8.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "common/logging.h"
@@ -161,7 +162,7 @@ v1::StageStatus StageExecutor::Finish(v1::StageState state, int exit_code, const
   *status.mutable_stage() = assignment_.stage();
   status.set_state(state);
   status.set_exit_code(exit_code);
-  status.set_message(message);
+  status.set_message(SanitizeUtf8(message));  // it may quote file names from the stage
   return status;
 }
 

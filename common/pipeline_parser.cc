@@ -22,12 +22,14 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/sha256.h"
 #include "common/stage_graph.h"
 #include "common/units.h"
+#include "common/utf8.h"
 #include "common/status_macros.h"
 
 namespace dockyard {
@@ -269,6 +271,15 @@ absl::StatusOr<PipelineFile> Parser::Parse(const YAML::Node& root) {
         return Error(e.line, absl::StrCat("source ", Quote(source), " is not a directory (",
                                           text, ")"));
       }
+      // After every symlink: a pipeline file (say, from a pull request) ships only
+      // what lies beside it, never the host's other files.
+      const fs::path real = fs::canonical(text, ec);
+      const fs::path base = fs::canonical(fs::absolute(base_dir_), ec);
+      if (ec || std::mismatch(base.begin(), base.end(), real.begin(), real.end()).first != base.end()) {
+        return Error(e.line, absl::StrCat("source ", Quote(source), " resolves to ", real.string(),
+                                          ", outside the pipeline's directory ", base.string(),
+                                          ": a pipeline may only ship files beside it"));
+      }
       out_.source_dir = text;
     } else if (e.key == "caches") {
       RETURN_IF_ERROR(ParseCaches(e));
@@ -425,6 +436,11 @@ absl::Status Parser::ParseStage(const YAML::Node& node, int index, v1::Stage* st
       ASSIGN_OR_RETURN(std::string run, String(e, where));
       if (absl::StripAsciiWhitespace(run).empty()) {
         return Error(e.line, absl::StrCat("\"run\" ", where, " is empty"));
+      }
+      if (run.size() > kMaxScriptBytes) {
+        return Error(e.line, absl::StrCat("\"run\" ", where, " is ", run.size(), " bytes; at most ", kMaxScriptBytes,
+                                          " fit in a container's command line: put longer scripts in the source "
+                                          "tree and run them from there"));
       }
       stage->set_run(run);
       has_run = true;
@@ -613,6 +629,20 @@ absl::Status Parser::ParseAgent(const Entry& e, absl::string_view where, v1::Sta
 
 absl::StatusOr<PipelineFile> ParsePipeline(std::string_view yaml, const std::string& file_name,
                                            const std::string& base_dir) {
+  // Every string of a pipeline travels in protobuf `string` fields: UTF-8 only,
+  // and small enough for every gRPC hop (the whole run is one message).
+  if (yaml.size() > kMaxPipelineBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(file_name, ": ", yaml.size(), " bytes; a pipeline file may hold at most ",
+                                                   kMaxPipelineBytes, " (scripts belong in the source tree)"));
+  }
+  if (size_t bad = InvalidUtf8At(yaml); bad != std::string_view::npos) {
+    const size_t line = 1 + static_cast<size_t>(std::count(yaml.begin(), yaml.begin() + bad, '\n'));
+    const size_t line_start = yaml.rfind('\n', bad == 0 ? 0 : bad - 1);
+    const size_t column = line_start == std::string_view::npos || bad == 0 ? bad + 1 : bad - line_start;
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s:%d: byte 0x%02x at column %d is not UTF-8 text; pipeline files must be UTF-8", file_name, line,
+        static_cast<unsigned char>(yaml[bad]), column));
+  }
   // yaml-cpp reports everything by exception; none may leave this function.
   try {
     YAML::Node root;
@@ -634,6 +664,11 @@ absl::StatusOr<PipelineFile> ParsePipeline(std::string_view yaml, const std::str
 }
 
 absl::StatusOr<PipelineFile> ParsePipelineFile(const std::string& path) {
+  std::error_code ec;
+  if (const auto size = fs::file_size(path, ec); !ec && size > kMaxPipelineBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", size, " bytes; a pipeline file may hold at most ",
+                                                   kMaxPipelineBytes, " (scripts belong in the source tree)"));
+  }
   absl::StatusOr<std::string> yaml = ReadWholeFile(path);
   if (!yaml.ok()) {
     return absl::Status(yaml.status().code(),

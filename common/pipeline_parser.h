@@ -17,6 +17,12 @@ struct PipelineFile {
 
 // Parses `yaml` as if read from `file_name`. Relative paths (source, cache key files)
 // resolve against `base_dir`.
+// The largest pipeline file accepted: well under the 16 MiB every gRPC hop takes,
+// since a stage's whole spec travels in one message.
+inline constexpr size_t kMaxPipelineBytes = 4 << 20;
+// The largest `run:` script: the kernel takes at most 128 KiB in one argument.
+inline constexpr size_t kMaxScriptBytes = (128 << 10) - 1;
+
 absl::StatusOr<PipelineFile> ParsePipeline(std::string_view yaml, const std::string& file_name,
                                            const std::string& base_dir);
 
