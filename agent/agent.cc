@@ -223,6 +223,40 @@ void Agent::FlushLoop() {
       SendHeartbeat();
       last_heartbeat = absl::Now();
     }
+    FenceIfCutOff();
+  }
+}
+
+void Agent::FenceIfCutOff() {
+  absl::Duration silent;
+  absl::Duration lease;
+  absl::Duration margin;
+  {
+    absl::MutexLock lock(&session_mu_);
+    if (lease_ <= absl::ZeroDuration()) return;  // never welcomed: no lease to keep
+    silent = absl::Now() - last_heard_;
+    lease = lease_;
+    // The controller's clock for the lease started at our last heartbeat it heard,
+    // which is before its last answer reached us: stop with a margin to spare.
+    margin = std::min(lease / 4, 2 * heartbeat_interval_);
+  }
+  if (silent < lease - margin) return;
+  std::vector<std::shared_ptr<StageExecutor>> fenced;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [key, run] : running_) {
+      if (run.fenced || run.final_status || !run.executor) continue;
+      run.fenced = true;
+      fenced.push_back(run.executor);
+    }
+  }
+  if (fenced.empty()) return;
+  const std::string why = absl::StrCat("cut off from the controller for ", absl::FormatDuration(silent),
+                                       " (its lease is ", absl::FormatDuration(lease),
+                                       "): stopped so that no second copy of the stage runs");
+  Logger("agent")->warn("{} stage(s) {}", fenced.size(), why);
+  for (std::shared_ptr<StageExecutor>& executor : fenced) {
+    Background([executor, why] { executor->Cancel(v1::STAGE_LOST, why); });
   }
 }
 
@@ -249,6 +283,10 @@ void Agent::Send(v1::AgentMessage message) {
 }
 
 void Agent::OnMessage(const v1::ControllerMessage& message) {
+  {
+    absl::MutexLock lock(&session_mu_);
+    last_heard_ = absl::Now();
+  }
   switch (message.kind_case()) {
     case v1::ControllerMessage::kWelcome: {
       Logger("agent")->info("agent={} connected to controller", options_.name);
@@ -272,6 +310,7 @@ void Agent::OnMessage(const v1::ControllerMessage& message) {
         absl::MutexLock lock(&session_mu_);
         connected_ = true;
         heartbeat_interval_ = absl::Milliseconds(std::max<int64_t>(100, message.welcome().heartbeat_interval_ms()));
+        lease_ = absl::Milliseconds(message.welcome().lease_timeout_ms());
         session = session_;
       }
       // What the controller has not acknowledged goes again, logs before statuses;
@@ -316,6 +355,8 @@ void Agent::OnMessage(const v1::ControllerMessage& message) {
       if (it != running_.end() && it->second.pump) it->second.pump->Ack(INT64_MAX);
       break;
     }
+    case v1::ControllerMessage::kHeartbeatAck:
+      break;  // heard: that is all it says
     case v1::ControllerMessage::kRunFinished: {
       const std::string run_id = message.run_finished().run_id();
       Background([this, run_id] {

@@ -67,6 +67,7 @@ class Agent {
     std::thread thread;
     std::optional<v1::StageStatus> final_status;
     bool settled = false;  // the controller has the final status
+    bool fenced = false;   // stopped because the controller went silent
   };
   using Key = std::tuple<std::string, std::string, int>;
 
@@ -83,6 +84,9 @@ class Agent {
   std::unique_ptr<LogPump> NewPump(const v1::StageRef& ref, const std::string& spool_dir);
   void Send(v1::AgentMessage message);
   void SendHeartbeat();
+  // Stops every running stage when the controller has been silent for nearly the
+  // lease: by the time it gives them to another agent, they no longer run here.
+  void FenceIfCutOff();
   std::vector<v1::StageRef> Unsettled();
   v1::RegisterAgent Registration();
   void ReapSettled() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -103,6 +107,10 @@ class Agent {
   std::shared_ptr<ControllerSession> session_ ABSL_GUARDED_BY(session_mu_);
   bool connected_ ABSL_GUARDED_BY(session_mu_) = false;  // Welcome received on the current session
   absl::Duration heartbeat_interval_ ABSL_GUARDED_BY(session_mu_) = absl::Seconds(5);
+  // For fencing: the lease the controller grants (from Welcome; zero before the
+  // first) and when it was last heard from.
+  absl::Duration lease_ ABSL_GUARDED_BY(session_mu_) = absl::ZeroDuration();
+  absl::Time last_heard_ ABSL_GUARDED_BY(session_mu_);
 
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

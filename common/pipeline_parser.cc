@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -295,6 +296,10 @@ absl::StatusOr<PipelineFile> Parser::Parse(const YAML::Node& root) {
                                             Describe(stages->value)));
   }
   if (stages->value.size() == 0) return Error(stages->line, "\"stages\" is empty");
+  if (stages->value.size() > kMaxStages) {
+    return Error(stages->line, absl::StrCat("\"stages\" has ", stages->value.size(), " stages; a pipeline may have at most ",
+                                            kMaxStages));
+  }
   int index = 0;
   for (const YAML::Node& node : stages->value) {
     RETURN_IF_ERROR(ParseStage(node, index++, p.add_stages()));
@@ -648,6 +653,9 @@ absl::StatusOr<PipelineFile> ParsePipeline(std::string_view yaml, const std::str
     YAML::Node root;
     try {
       root = YAML::Load(std::string(yaml));
+    } catch (const YAML::DeepRecursion& e) {
+      return absl::InvalidArgumentError(absl::StrCat(file_name, ":", e.mark.line + 1, ": nested more than ",
+                                                     e.depth() - 1, " levels deep; a pipeline needs a handful"));
     } catch (const YAML::ParserException& e) {
       int line = e.mark.line >= 0 ? e.mark.line + 1 : 1;
       return absl::InvalidArgumentError(

@@ -20,6 +20,8 @@ struct PipelineFile {
 // The largest pipeline file accepted: well under the 16 MiB every gRPC hop takes,
 // since a stage's whole spec travels in one message.
 inline constexpr size_t kMaxPipelineBytes = 4 << 20;
+// The most stages a pipeline may have (the controller has its own --max_stages).
+inline constexpr size_t kMaxStages = 1000;
 // The largest `run:` script: the kernel takes at most 128 KiB in one argument.
 inline constexpr size_t kMaxScriptBytes = (128 << 10) - 1;
 

@@ -253,6 +253,9 @@ void ControllerCore::DetachAgent(AgentChannel* channel, const std::string& agent
 void ControllerCore::OnHeartbeat(const std::string& agent, const v1::Heartbeat& heartbeat) {
   absl::MutexLock lock(&mu_);
   Heard(agent);
+  v1::ControllerMessage ack;
+  ack.mutable_heartbeat_ack();
+  SendTo(agent, std::move(ack));
   const absl::Time now = absl::Now();
   SchedulerEffects effects = scheduler_.AgentHeartbeat(agent, heartbeat, now);
   effects.Append(scheduler_.Schedule(now));
@@ -406,6 +409,11 @@ absl::StatusOr<ControllerCore::Submitted> ControllerCore::SubmitRun(v1::Pipeline
   if (idempotency_key.size() > 256 ||
       std::any_of(idempotency_key.begin(), idempotency_key.end(), [](char c) { return c < 0x20 || c == 0x7f; })) {
     return absl::InvalidArgumentError("an idempotency key is at most 256 printable characters");
+  }
+  if (pipeline.stages_size() > options_.max_stages) {
+    return absl::InvalidArgumentError(absl::StrCat("the pipeline has ", pipeline.stages_size(),
+                                                   " stages; this controller accepts at most ", options_.max_stages,
+                                                   " (--max_stages)"));
   }
   if (absl::Status st = ValidateSubmitted(pipeline); !st.ok()) return st;
   {

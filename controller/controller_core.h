@@ -44,6 +44,8 @@ struct ControllerOptions {
   bool secure = true;
   // Host names / addresses clients dial, added to the server certificate.
   std::vector<std::string> advertise_names;
+  // The most stages a submitted pipeline may have (a client need not be our CLI).
+  int max_stages = 1000;
   SchedulerOptions scheduler;
   absl::Duration heartbeat_interval = absl::Seconds(5);
   // How often leases are checked and queued stages re-examined.

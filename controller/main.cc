@@ -27,6 +27,7 @@ ABSL_FLAG(bool, insecure, false,
 ABSL_FLAG(std::vector<std::string>, advertise_name, {},
           "comma-separated host names / IP addresses clients dial, added to the server certificate "
           "(localhost, 127.0.0.1 and the host name are always in it)");
+ABSL_FLAG(int, max_stages, 1000, "the most stages a submitted pipeline may have");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
 
 int main(int argc, char** argv) {
@@ -44,6 +45,7 @@ int main(int argc, char** argv) {
   options.controller.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.controller.secure = !absl::GetFlag(FLAGS_insecure);
   options.controller.advertise_names = absl::GetFlag(FLAGS_advertise_name);
+  options.controller.max_stages = absl::GetFlag(FLAGS_max_stages);
   options.controller.heartbeat_interval = absl::GetFlag(FLAGS_heartbeat_interval);
   options.controller.scheduler.lease_timeout = absl::GetFlag(FLAGS_lease_timeout);
   options.controller.scheduler.lost_agent_retries = absl::GetFlag(FLAGS_lost_agent_retries);

@@ -444,6 +444,14 @@ absl::StatusOr<SchedulerEffects> Scheduler::ApplyStatus(const std::string& agent
     case v1::STAGE_CANCELLED:
       FinishStage(run, stage, status.state(), status.exit_code(), status.message(), now, effects);
       return effects;
+    case v1::STAGE_LOST: {
+      // The holder gave it up itself (it was cut off and fenced): like a lost agent.
+      auto agent = agents_.find(agent_name);
+      if (agent != agents_.end()) agent->second.running.erase(Key(ref));
+      LoseAttempt(run, stage, status.message(), now, effects);
+      Touch(run);
+      return effects;
+    }
     default:
       return absl::InvalidArgumentError(
           absl::StrCat("an agent may not report state ", v1::StageState_Name(status.state())));

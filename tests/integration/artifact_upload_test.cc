@@ -108,6 +108,19 @@ class ArtifactUpload : public ::testing::Test {
     return writer->Finish();
   }
 
+  // As the agent's retrier does: UNAVAILABLE (the cut-off call is still being wound
+  // up on the controller, holding the partial upload) is tried again.
+  grpc::Status ResumeUpload(const std::string& path, const std::string& data, const std::string& sha256,
+                            size_t offset) {
+    grpc::Status status;
+    for (int i = 0; i < 300; ++i) {
+      status = Upload("a", path, data, sha256, data.size(), offset);
+      if (status.error_code() != grpc::StatusCode::UNAVAILABLE) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return status;
+  }
+
   // What the controller holds of an interrupted upload, as the agent asks it.
   int64_t HeldOffset(const std::string& stage, const std::string& sha256, size_t size) {
     grpc::ClientContext context;
@@ -199,12 +212,12 @@ TEST_F(ArtifactUpload, CutOffUploadResumesFromTheStoredOffset) {
   EXPECT_FALSE(server_->core().blobs().Contains(sha));
 
   // A resume from anywhere else is refused, and the held bytes survive it.
-  grpc::Status wrong = Upload("a", "/out/big.bin", data, sha, data.size(), static_cast<size_t>(held) / 2);
+  grpc::Status wrong = ResumeUpload("/out/big.bin", data, sha, static_cast<size_t>(held) / 2);
   EXPECT_EQ(wrong.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << wrong.error_message();
   EXPECT_EQ(HeldOffset("a", sha, data.size()), held);
 
   // Only the rest is sent, and the whole is verified.
-  grpc::Status resumed = Upload("a", "/out/big.bin", data, sha, data.size(), static_cast<size_t>(held));
+  grpc::Status resumed = ResumeUpload("/out/big.bin", data, sha, static_cast<size_t>(held));
   ASSERT_TRUE(resumed.ok()) << resumed.error_message();
   ASSERT_EQ(Listed().size(), 1u);
   EXPECT_EQ(Listed()[0].sha256(), sha);
@@ -221,7 +234,7 @@ TEST_F(ArtifactUpload, ResumedUploadWithWrongContentIsRefusedAndItsPartIsDiscard
   ASSERT_EQ(held, 1 << 20);
   std::string tampered = data;
   tampered[data.size() - 1] ^= 1;
-  grpc::Status refused = Upload("a", "/out/w.bin", tampered, sha, tampered.size(), static_cast<size_t>(held));
+  grpc::Status refused = ResumeUpload("/out/w.bin", tampered, sha, static_cast<size_t>(held));
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::DATA_LOSS) << refused.error_message();
   EXPECT_TRUE(Listed().empty());
   EXPECT_EQ(HeldOffset("a", sha, data.size()), 0);

@@ -412,3 +412,32 @@ TEST(PipelineParser, BadLimitsAndReportsNameTheLine) {
 
 }  // namespace
 }  // namespace dockyard
+
+namespace dockyard {
+namespace {
+
+TEST(PipelineParser, HostileFilesGetTheParsersOwnReason) {
+  // Nested far too deep: yaml-cpp stops at its depth guard; we say why.
+  ExpectError(Parse("name: x\nstages: " + std::string(5000, '[') + std::string(5000, ']') + "\n"), "p.yml:2: ",
+              "levels deep");
+  // Too many stages.
+  std::string many = "name: x\nstages:\n";
+  for (int i = 0; i < 1001; ++i) many += "  - {name: s" + std::to_string(i) + ", image: x, run: y}\n";
+  ExpectError(Parse(many), "p.yml:2: ", "1001 stages; a pipeline may have at most 1000");
+  // A billion laughs where a value is expected stays one small error.
+  std::string laughs = "name: x\nstages:\n  - name: s\n    image: x\n    run: y\n    env:\n      A0: &a0 [lol, lol]\n";
+  for (int i = 1; i < 30; ++i) {
+    laughs += "      A" + std::to_string(i) + ": &a" + std::to_string(i) + " [*a" + std::to_string(i - 1) + ", *a" +
+              std::to_string(i - 1) + "]\n";
+  }
+  ExpectError(Parse(laughs), "p.yml:7: ", "a list");
+  // Not UTF-8, and too big.
+  ExpectError(Parse("name: caf\xe9\nstages: []\n"), "p.yml:1: ", "byte 0xe9 at column 10 is not UTF-8 text");
+  EXPECT_THAT(std::string(ParsePipeline(std::string(kMaxPipelineBytes + 1, '#'), "p.yml", kPipelines)
+                              .status()
+                              .message()),
+              HasSubstr("a pipeline file may hold at most"));
+}
+
+}  // namespace
+}  // namespace dockyard
