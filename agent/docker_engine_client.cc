@@ -430,16 +430,46 @@ absl::Status DockerEngineClient::StartContainer(const std::string& id) {
 }
 
 absl::Status DockerEngineClient::FollowLogs(const std::string& id, const OutputSink& sink) {
-  DockerLogDecoder decoder(sink);
+  // The engine sometimes ends a follow before the container's last output (seen
+  // under load when the container exits). So: follow; then read the log once more
+  // without following and deliver only what lies beyond what was delivered, per
+  // stream; while the container still runs, follow again from there.
+  int64_t delivered[3] = {0, 0, 0};
+  for (int round = 0;; ++round) {
+    ASSIGN_OR_RETURN(bool running, Running(id));
+    int64_t seen[3] = {0, 0, 0};
+    DockerLogDecoder decoder([&](OutputStream stream, std::string_view data) {
+      const int s = static_cast<int>(stream);
+      const int64_t end = seen[s] + static_cast<int64_t>(data.size());
+      if (end > delivered[s]) {
+        data.remove_prefix(static_cast<size_t>(std::max<int64_t>(0, delivered[s] - seen[s])));
+        sink(stream, data);
+        delivered[s] = end;
+      }
+      seen[s] = end;
+    });
+    const bool follow = running || round == 0;
+    ASSIGN_OR_RETURN(Reply r, Perform(socket_path_, api_version_,
+                                      {.target = absl::StrCat("/containers/", Escape(id), "/logs?follow=",
+                                                              follow ? "1" : "0", "&stdout=1&stderr=1"),
+                                       .long_running = true,
+                                       .stream_body = [&](std::string_view bytes) { return decoder.Feed(bytes); }}));
+    if (r.status != 200) return EngineError(r, absl::StrCat("logs of container ", id));
+    RETURN_IF_ERROR(decoder.Finish());
+    if (!follow) return absl::OkStatus();  // the whole log of an exited container: complete
+    if (round > 1000) return absl::InternalError(absl::StrCat("logs of container ", id, " keep breaking off"));
+  }
+}
+
+absl::StatusOr<bool> DockerEngineClient::Running(const std::string& id) {
   ASSIGN_OR_RETURN(Reply r, Perform(socket_path_, api_version_,
-                                    {.target = absl::StrCat("/containers/", Escape(id),
-                                                            "/logs?follow=1&stdout=1&stderr=1"),
-                                     .long_running = true,
-                                     .stream_body = [&](std::string_view bytes) {
-                                       return decoder.Feed(bytes);
-                                     }}));
-  if (r.status != 200) return EngineError(r, absl::StrCat("logs of container ", id));
-  return decoder.Finish();
+                                    {.target = absl::StrCat("/containers/", Escape(id), "/json")}));
+  if (r.status == 404) return absl::NotFoundError(absl::StrCat("no container ", id));
+  if (r.status != 200) return EngineError(r, absl::StrCat("inspect container ", id));
+  return CatchJson("inspect", [&]() -> absl::StatusOr<bool> {
+    ASSIGN_OR_RETURN(json j, ParseJson(r, "inspect"));
+    return j.value("State", json::object()).value("Running", false);
+  });
 }
 
 absl::StatusOr<int64_t> DockerEngineClient::WaitContainer(const std::string& id) {
