@@ -462,13 +462,18 @@ absl::Status DockerEngineClient::FollowLogs(const std::string& id, const OutputS
 }
 
 absl::StatusOr<bool> DockerEngineClient::Running(const std::string& id) {
+  ASSIGN_OR_RETURN(json state, State(id));
+  return state.value("Running", false);
+}
+
+absl::StatusOr<nlohmann::json> DockerEngineClient::State(const std::string& id) {
   ASSIGN_OR_RETURN(Reply r, Perform(socket_path_, api_version_,
                                     {.target = absl::StrCat("/containers/", Escape(id), "/json")}));
   if (r.status == 404) return absl::NotFoundError(absl::StrCat("no container ", id));
   if (r.status != 200) return EngineError(r, absl::StrCat("inspect container ", id));
-  return CatchJson("inspect", [&]() -> absl::StatusOr<bool> {
+  return CatchJson("inspect", [&]() -> absl::StatusOr<json> {
     ASSIGN_OR_RETURN(json j, ParseJson(r, "inspect"));
-    return j.value("State", json::object()).value("Running", false);
+    return j.value("State", json::object());
   });
 }
 
@@ -497,15 +502,8 @@ absl::StatusOr<int64_t> DockerEngineClient::WaitContainer(const std::string& id)
 }
 
 absl::StatusOr<bool> DockerEngineClient::OomKilled(const std::string& id) {
-  ASSIGN_OR_RETURN(Reply r, Perform(socket_path_, api_version_,
-                                    {.target = absl::StrCat("/containers/", Escape(id), "/json")}));
-  if (r.status == 404) return absl::NotFoundError(absl::StrCat("no container ", id));
-  if (r.status != 200) return EngineError(r, absl::StrCat("inspect container ", id));
-  return CatchJson("inspect", [&]() -> absl::StatusOr<bool> {
-    ASSIGN_OR_RETURN(json j, ParseJson(r, "inspect"));
-    const json state = j.value("State", json::object());
-    return state.value("OOMKilled", false);
-  });
+  ASSIGN_OR_RETURN(json state, State(id));
+  return state.value("OOMKilled", false);
 }
 
 absl::Status DockerEngineClient::KillContainer(const std::string& id) {

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "agent/docker_client.h"
 
 namespace dockyard {
@@ -47,6 +49,8 @@ class DockerEngineClient final : public DockerClient {
   absl::StatusOr<std::vector<std::string>> ListVolumes(const std::string& label) override;
 
  private:
+  // The container's "State" object from the engine's inspect.
+  absl::StatusOr<nlohmann::json> State(const std::string& container);
   std::string socket_path_;
   std::string api_version_;
 };
