@@ -47,7 +47,7 @@ std::unique_ptr<LogPump> Agent::NewPump(const v1::StageRef& ref, const std::stri
         *message.mutable_log() = std::move(batch);
         Send(std::move(message));
       },
-      LogPumpOptions{}, SpoolLogPath(spool_dir));
+      LogPumpOptions{.max_log_bytes = options_.max_log_bytes}, SpoolLogPath(spool_dir));
 }
 
 void Agent::Recover() {

@@ -38,6 +38,7 @@ struct AgentOptions {
   absl::Duration reconnect_min = absl::Milliseconds(200);
   absl::Duration reconnect_max = absl::Seconds(5);
   SandboxPolicy sandbox;  // limits and network policy for every stage
+  int64_t max_log_bytes = 1LL << 30;  // per attempt; past it, head and tail are kept
 };
 
 class Agent {

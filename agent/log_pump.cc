@@ -3,9 +3,12 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <fstream>
 #include <sstream>
+
+#include "absl/strings/str_cat.h"
 
 namespace dockyard {
 
@@ -42,6 +45,7 @@ void LogPump::LoadSpool() {
     next_seq_ = chunk.seq() + 1;
     unacked_.push_back(std::move(chunk));
   }
+  logged_ = covered_out_ + covered_err_;
   spool_fd_ = ::open(spool_path_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
   if (spool_fd_ >= 0) {
     // Cut a record torn by a crash, so new records follow the last whole one.
@@ -75,6 +79,27 @@ int64_t LogPump::Covered(OutputStream stream) {
 
 void LogPump::Write(OutputStream stream, std::string_view data) {
   absl::MutexLock lock(&mu_);
+  if (options_.max_log_bytes > 0) {
+    const int64_t tail = std::min(options_.tail_bytes, options_.max_log_bytes / 2);
+    const int64_t head = options_.max_log_bytes - tail;
+    const int64_t live = std::clamp<int64_t>(head - logged_, 0, static_cast<int64_t>(data.size()));
+    logged_ += live;
+    if (live > 0) head_ends_line_ = data[static_cast<size_t>(live) - 1] == '\n';
+    if (live < static_cast<int64_t>(data.size())) {
+      // Past the head: only the last `tail` bytes are kept; the rest is cut.
+      tail_.emplace_back(stream, std::string(data.substr(static_cast<size_t>(live))));
+      tail_size_ += static_cast<int64_t>(data.size()) - live;
+      while (tail_size_ > tail) {
+        std::string& oldest = tail_.front().second;
+        const int64_t drop = std::min<int64_t>(tail_size_ - tail, static_cast<int64_t>(oldest.size()));
+        oldest.erase(0, static_cast<size_t>(drop));
+        tail_size_ -= drop;
+        cut_ += drop;
+        if (oldest.empty()) tail_.pop_front();
+      }
+      data = data.substr(0, static_cast<size_t>(live));
+    }
+  }
   std::string& partial = stream == OutputStream::kStderr ? partial_err_ : partial_out_;
   partial.append(data.data(), data.size());
   TakeLines(stream, partial, /*all=*/false);
@@ -135,6 +160,27 @@ void LogPump::Finish() {
   absl::MutexLock lock(&mu_);
   TakeLines(OutputStream::kStdout, partial_out_, /*all=*/true);
   TakeLines(OutputStream::kStderr, partial_err_, /*all=*/true);
+  if (!tail_.empty()) {
+    if (cut_ > 0) {
+      v1::LogChunk* chunk = pending_.add_chunks();
+      chunk->set_seq(next_seq_++);
+      chunk->set_stream(v1::LOG_SYSTEM);
+      // On a line of its own, even when the head stopped in the middle of one.
+      chunk->set_data(absl::StrCat(head_ends_line_ ? "" : "\n", "[dockyard] log cut: ", cut_, " bytes left out here (the agent's --max_log_bytes is ",
+                                   options_.max_log_bytes, "; the first part and the last ", tail_size_,
+                                   " bytes are kept)\n"));
+      pending_bytes_ += chunk->data().size();
+    }
+    for (auto& [stream, data] : tail_) {
+      std::string& partial = stream == OutputStream::kStderr ? partial_err_ : partial_out_;
+      partial.append(data);
+      TakeLines(stream, partial, /*all=*/false);
+    }
+    tail_.clear();
+    tail_size_ = 0;
+    TakeLines(OutputStream::kStdout, partial_out_, /*all=*/true);
+    TakeLines(OutputStream::kStderr, partial_err_, /*all=*/true);
+  }
   SendPending();
 }
 

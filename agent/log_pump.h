@@ -20,6 +20,11 @@ namespace dockyard {
 struct LogPumpOptions {
   size_t max_batch_bytes = 64 * 1024;  // a batch is sent once it holds this much
   size_t max_line_bytes = 64 * 1024;   // a longer line is cut into pieces
+  // The most container output one attempt logs (0 = no limit). Past it, the head
+  // has gone out live; the last `tail_bytes` are kept (in memory, bounded) and sent
+  // at the end after a line saying how much was cut in between.
+  int64_t max_log_bytes = 0;
+  int64_t tail_bytes = 1 << 20;
 };
 
 class LogPump {
@@ -76,6 +81,12 @@ class LogPump {
   int spool_fd_ ABSL_GUARDED_BY(mu_) = -1;
   int64_t covered_out_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t covered_err_ ABSL_GUARDED_BY(mu_) = 0;
+  // Past max_log_bytes: output that went out live, the tail kept, what was cut.
+  int64_t logged_ ABSL_GUARDED_BY(mu_) = 0;
+  std::deque<std::pair<OutputStream, std::string>> tail_ ABSL_GUARDED_BY(mu_);
+  int64_t tail_size_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t cut_ ABSL_GUARDED_BY(mu_) = 0;
+  bool head_ends_line_ ABSL_GUARDED_BY(mu_) = true;
 };
 
 }  // namespace dockyard

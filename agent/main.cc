@@ -36,6 +36,9 @@ ABSL_FLAG(absl::Duration, drain_grace, absl::Minutes(10),
 ABSL_FLAG(std::string, max_memory, "4G", "the most memory any stage may use (no swap); a stage may ask for less");
 ABSL_FLAG(int64_t, max_pids, 4096, "the most processes any stage may run at once; a stage may ask for fewer");
 ABSL_FLAG(std::string, max_cpus, "", "the most CPUs any stage may use, e.g. 2 or 1.5 (default: this machine's)");
+ABSL_FLAG(std::string, max_log_bytes, "1G",
+          "the most output one stage attempt logs; past it the first part and the last MiB are kept and the log says "
+          "what was cut");
 ABSL_FLAG(bool, allow_network, false, "let stages ask for `network: bridge` (default: every stage has loopback only)");
 ABSL_FLAG(std::string, ca_file, "",
           "the controller's CA certificate (<controller data_dir>/tls/ca.crt); needed to enrol");
@@ -86,6 +89,12 @@ int main(int argc, char** argv) {
   options.sandbox.max_pids = absl::GetFlag(FLAGS_max_pids);
   options.sandbox.max_milli_cpus = *max_cpus;
   options.sandbox.allow_network = absl::GetFlag(FLAGS_allow_network);
+  auto max_log = dockyard::ParseByteSize(absl::GetFlag(FLAGS_max_log_bytes));
+  if (!max_log.ok()) {
+    log->error("--max_log_bytes: {}", std::string(max_log.status().message()));
+    return 1;
+  }
+  options.max_log_bytes = *max_log;
 
   // One agent process per work dir: a second would fight over spools and containers.
   std::filesystem::create_directories(options.work_dir);

@@ -38,6 +38,8 @@ struct StatusLine {
 // at once interleave by line and never mid-line.
 class PrefixedPrinter {
  public:
+  static constexpr size_t kMaxHeldBytes = 64 * 1024;
+
   PrefixedPrinter(std::ostream& out, absl::Mutex& mu, std::string prefix, const StatusLine* status)
       : out_(out), mu_(mu), prefix_(std::move(prefix)), status_(status) {}
   ~PrefixedPrinter() { Flush(); }
@@ -45,9 +47,15 @@ class PrefixedPrinter {
   void Write(std::string_view data) {
     partial_.append(data.data(), data.size());
     size_t end = partial_.rfind('\n');
-    if (end == std::string::npos) return;
-    Emit(std::string_view(partial_).substr(0, end + 1));
-    partial_.erase(0, end + 1);
+    if (end != std::string::npos) {
+      Emit(std::string_view(partial_).substr(0, end + 1));
+      partial_.erase(0, end + 1);
+    }
+    // A line without end is shown in pieces: memory stays bounded, whatever it holds.
+    while (partial_.size() >= kMaxHeldBytes) {
+      Emit(std::string(partial_.substr(0, kMaxHeldBytes)) + "\n");
+      partial_.erase(0, kMaxHeldBytes);
+    }
   }
   void Flush() {
     if (partial_.empty()) return;

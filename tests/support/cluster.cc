@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -72,8 +73,10 @@ void Process::Signal(int sig) {
 bool Process::Running() {
   if (status_ >= 0) return false;
   int st = 0;
-  pid_t r = ::waitpid(pid_, &st, WNOHANG);
+  struct rusage usage {};
+  pid_t r = ::wait4(pid_, &st, WNOHANG, &usage);
   if (r == pid_) {
+    max_rss_kb_ = usage.ru_maxrss;
     status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
     return false;
   }

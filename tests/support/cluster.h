@@ -30,10 +30,13 @@ class Process {
   bool Running();
   std::string Log() const;
   pid_t pid() const { return pid_; }
+  // The most memory it ever held (KiB), known once it has exited.
+  int64_t max_rss_kb() const { return max_rss_kb_; }
 
  private:
   pid_t pid_ = -1;
   int status_ = -1;
+  int64_t max_rss_kb_ = 0;
   std::string log_path_;
 };
 

@@ -272,3 +272,33 @@ TEST(LogPump, WriteSystemLineProducesADockyardLineOnTheSystemStream) {
 
 }  // namespace
 }  // namespace dockyard
+
+namespace dockyard {
+namespace {
+
+TEST(LogPump, PastTheLogLimitKeepsHeadAndTailAndSaysWhatWasCut) {
+  Recorder recorder;
+  v1::StageRef ref;
+  ref.set_run_id("1");
+  LogPump pump(ref, recorder.sender(), LogPumpOptions{.max_log_bytes = 100, .tail_bytes = 30});
+  std::string all;
+  for (int i = 0; i < 100; ++i) all += std::to_string(1000 + i) + "\n";  // 500 bytes
+  for (size_t at = 0; at < all.size(); at += 7) pump.Write(OutputStream::kStdout, all.substr(at, 7));
+  pump.Finish();
+  const std::string out = recorder.text(v1::LOG_STDOUT);
+  EXPECT_EQ(out, all.substr(0, 70) + all.substr(all.size() - 30));  // head 70, tail 30
+  EXPECT_EQ(recorder.text(v1::LOG_SYSTEM),
+            "[dockyard] log cut: 400 bytes left out here (the agent's --max_log_bytes is 100; the first part and "
+            "the last 30 bytes are kept)\n");
+  // The cut line sits between head and tail.
+  const std::vector<Chunk> chunks = recorder.chunks();
+  size_t cut = 0;
+  while (cut < chunks.size() && chunks[cut].stream != v1::LOG_SYSTEM) ++cut;
+  ASSERT_LT(cut, chunks.size());
+  std::string before;
+  for (size_t i = 0; i < cut; ++i) before += chunks[i].data;
+  EXPECT_EQ(before, all.substr(0, 70));
+}
+
+}  // namespace
+}  // namespace dockyard
