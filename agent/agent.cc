@@ -25,7 +25,7 @@ Agent::Agent(AgentOptions options, std::shared_ptr<grpc::Channel> channel, Docke
       stub_(v1::AgentService::NewStub(channel_)),
       docker_(docker),
       sources_(options_.work_dir + "/sources", stub_.get()),
-      artifacts_(docker, stub_.get()) {
+      artifacts_(docker, stub_.get(), options_.artifact_limits) {
   std::error_code ec;
   std::filesystem::create_directories(options_.work_dir + "/scratch", ec);
   std::filesystem::create_directories(spool_root_, ec);

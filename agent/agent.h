@@ -39,6 +39,7 @@ struct AgentOptions {
   absl::Duration reconnect_max = absl::Seconds(5);
   SandboxPolicy sandbox;  // limits and network policy for every stage
   int64_t max_log_bytes = 1LL << 30;  // per attempt; past it, head and tail are kept
+  ArtifactLimits artifact_limits;     // what one stage may publish
 };
 
 class Agent {

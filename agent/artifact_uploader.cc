@@ -43,7 +43,7 @@ absl::StatusOr<std::vector<UploadedArtifact>> ArtifactUploader::UploadAll(
     const std::string root = GlobRoot(spec.pattern());
     const std::string tar = dir + "/archive.tar";
     std::vector<ExtractedFile> files;
-    absl::Status got = docker_->GetArchive(container, root, tar);
+    absl::Status got = docker_->GetArchive(container, root, tar, limits_.max_bytes);
     if (got.ok()) {
       auto extracted = ExtractMatching(tar, root, spec.pattern(), dir + "/files");
       if (!extracted.ok()) {
@@ -61,6 +61,12 @@ absl::StatusOr<std::vector<UploadedArtifact>> ArtifactUploader::UploadAll(
           absl::StrCat("artifact pattern ", spec.pattern(), " matched no file (mark it optional if that is fine)"));
     }
     for (ExtractedFile& file : files) all.push_back(std::move(file));
+  }
+  if (limits_.max_files > 0 && static_cast<int>(all.size()) > limits_.max_files) {
+    std::filesystem::remove_all(scratch_dir, ec);
+    return absl::ResourceExhaustedError(absl::StrCat(all.size(), " files match the stage's ",
+                                                     reports ? "test reports" : "artifacts", "; this agent publishes at most ",
+                                                     limits_.max_files, " (--max_artifacts)"));
   }
   std::map<std::string, std::string> by_name;  // file name -> path in the container
   std::vector<ExtractedFile> unique;           // a file two patterns match goes once

@@ -19,11 +19,18 @@ struct UploadedArtifact {
   std::string sha256;
 };
 
+// What one stage may publish (0 = no limit). The size bounds each archive read out of
+// the container, so a huge (or sparse) file is refused before it costs scratch space.
+struct ArtifactLimits {
+  int64_t max_bytes = 0;
+  int max_files = 0;
+};
+
 class ArtifactUploader {
  public:
   // Both must outlive the uploader.
-  ArtifactUploader(DockerClient* docker, v1::AgentService::StubInterface* stub)
-      : docker_(docker), stub_(stub) {}
+  ArtifactUploader(DockerClient* docker, v1::AgentService::StubInterface* stub, ArtifactLimits limits = {})
+      : docker_(docker), stub_(stub), limits_(limits) {}
 
   // Collects and uploads every file of `container` matching `specs`, using
   // `scratch_dir` (created, then removed). FAILED_PRECONDITION names a pattern that
@@ -39,6 +46,7 @@ class ArtifactUploader {
 
   DockerClient* docker_;
   v1::AgentService::StubInterface* stub_;
+  const ArtifactLimits limits_;
 };
 
 // The directory Docker is asked for: the pattern's leading components that hold no

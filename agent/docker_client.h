@@ -59,9 +59,11 @@ class DockerClient {
   // Extracts the tar at `tar_path` into `dest_dir` of the container (which must exist).
   virtual absl::Status PutArchive(const std::string& id, const std::string& dest_dir,
                                   const std::string& tar_path) = 0;
-  // Writes Docker's tar of `path` in the container to `out_tar_path`.
-  virtual absl::Status GetArchive(const std::string& id, const std::string& path,
-                                  const std::string& out_tar_path) = 0;
+  // Writes Docker's tar of `path` in the container to `out_tar_path`. With
+  // `max_bytes` > 0, a tar growing past it is abandoned (RESOURCE_EXHAUSTED) and
+  // nothing is left behind.
+  virtual absl::Status GetArchive(const std::string& id, const std::string& path, const std::string& out_tar_path,
+                                  int64_t max_bytes = 0) = 0;
   // OK when already running. Starting a container that has exited runs it again.
   virtual absl::Status StartContainer(const std::string& id) = 0;
   // Streams the container's stdout/stderr from its very start, decoded from Docker's

@@ -392,10 +392,16 @@ absl::Status DockerEngineClient::PutArchive(const std::string& id, const std::st
 }
 
 absl::Status DockerEngineClient::GetArchive(const std::string& id, const std::string& path,
-                                            const std::string& out_tar_path) {
+                                            const std::string& out_tar_path, int64_t max_bytes) {
   File out(std::fopen(out_tar_path.c_str(), "wb"));
   if (!out) return FileError("create", out_tar_path, errno);
+  int64_t written = 0;
   auto write = [&](std::string_view bytes) -> absl::Status {
+    written += static_cast<int64_t>(bytes.size());
+    if (max_bytes > 0 && written > max_bytes) {
+      return absl::ResourceExhaustedError(absl::StrCat("the files under ", path, " are more than ", max_bytes,
+                                                       " bytes, the agent's limit (--max_artifact_bytes)"));
+    }
     if (std::fwrite(bytes.data(), 1, bytes.size(), out.get()) != bytes.size()) {
       return FileError("write", out_tar_path, errno);
     }

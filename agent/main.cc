@@ -39,6 +39,10 @@ ABSL_FLAG(std::string, max_cpus, "", "the most CPUs any stage may use, e.g. 2 or
 ABSL_FLAG(std::string, max_log_bytes, "1G",
           "the most output one stage attempt logs; past it the first part and the last MiB are kept and the log says "
           "what was cut");
+ABSL_FLAG(std::string, max_artifact_bytes, "4G",
+          "the most bytes one artifact pattern of a stage may read out of its container (huge or sparse files are "
+          "refused, not copied)");
+ABSL_FLAG(int, max_artifacts, 1000, "the most files one stage may publish as artifacts");
 ABSL_FLAG(bool, allow_network, false, "let stages ask for `network: bridge` (default: every stage has loopback only)");
 ABSL_FLAG(std::string, ca_file, "",
           "the controller's CA certificate (<controller data_dir>/tls/ca.crt); needed to enrol");
@@ -95,6 +99,15 @@ int main(int argc, char** argv) {
     return 1;
   }
   options.max_log_bytes = *max_log;
+  auto max_artifact_bytes = dockyard::ParseByteSize(absl::GetFlag(FLAGS_max_artifact_bytes));
+  if (!max_artifact_bytes.ok() || absl::GetFlag(FLAGS_max_artifacts) < 1) {
+    log->error("--max_artifact_bytes / --max_artifacts: {}",
+               max_artifact_bytes.ok() ? "--max_artifacts must be at least 1"
+                                       : std::string(max_artifact_bytes.status().message()));
+    return 1;
+  }
+  options.artifact_limits.max_bytes = *max_artifact_bytes;
+  options.artifact_limits.max_files = absl::GetFlag(FLAGS_max_artifacts);
 
   // One agent process per work dir: a second would fight over spools and containers.
   std::filesystem::create_directories(options.work_dir);

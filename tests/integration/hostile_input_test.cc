@@ -132,5 +132,36 @@ TEST_F(HostileInput, TwoArtifactsOfOneStageWithOneNameFailTheStageNamingBoth) {
   EXPECT_FALSE(fs::exists(cluster_.dir() + "/target/report.txt"));
 }
 
+TEST(ArtifactLimits, HugeSparseArtifactIsRefusedBeforeItCostsScratchSpace) {
+  Cluster cluster;
+  cluster.StartController();
+  const std::string agent = UniqueName("limits");
+  cluster.StartAgent({.name = agent, .labels = {"linux"}, .flags = {"--max_artifact_bytes=10M", "--max_artifacts=3"}});
+  cluster.WaitForAgents(1);
+  // 10 GiB that take no disk in the container: copied whole, they would take 10 GiB here.
+  CliResult sparse = cluster.Cli({"run", cluster.WriteFile("sparse.yml", "name: sparse\nstages:\n  - name: s\n"
+                                                                         "    image: dockyard/busybox\n"
+                                                                         "    run: mkdir -p /out; truncate -s 10G /out/big\n"
+                                                                         "    artifacts: [/out/big]\n")});
+  EXPECT_EQ(sparse.exit_code, 1);
+  EXPECT_THAT(sparse.out, HasSubstr("the files under /out are more than 10485760 bytes, the agent's limit "
+                                    "(--max_artifact_bytes)"));
+  // The agent's work dir (identity, spool) stayed small: nothing near the limit was kept.
+  EXPECT_LT(std::stoi(Shell(absl::StrCat("du -sk ", cluster.dir(), "/agent-", agent, " | cut -f1"))), 5 * 1024);
+  // Too many files.
+  CliResult many = cluster.Cli({"run", cluster.WriteFile("many.yml", "name: many\nstages:\n  - name: s\n"
+                                                                     "    image: dockyard/busybox\n"
+                                                                     "    run: mkdir -p /out; touch /out/a /out/b /out/c /out/d /out/e\n"
+                                                                     "    artifacts: [/out/*]\n")});
+  EXPECT_EQ(many.exit_code, 1);
+  EXPECT_THAT(many.out, HasSubstr("5 files match the stage's artifacts; this agent publishes at most 3 (--max_artifacts)"));
+  // And a stage within the limits publishes as usual.
+  CliResult fine = cluster.Cli({"run", cluster.WriteFile("fine.yml", "name: fine\nstages:\n  - name: s\n"
+                                                                     "    image: dockyard/busybox\n"
+                                                                     "    run: mkdir -p /out; echo ok > /out/a\n"
+                                                                     "    artifacts: [/out/a]\n")});
+  EXPECT_EQ(fine.exit_code, 0) << fine.out << fine.err;
+}
+
 }  // namespace
 }  // namespace dockyard::testing
