@@ -17,7 +17,9 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
+#include "common/names.h"
 #include "common/pipeline_parser.h"
+#include "common/utf8.h"
 #include "common/states.h"
 #include "common/tar_archive.h"
 #include "cli/json_output.h"
@@ -41,6 +43,12 @@ int DownloadAll(DockyardClient& client, const std::string& run_id, const std::st
   std::map<std::string, int> publishers;  // file name -> how many stages publish it
   for (const v1::Artifact& artifact : *artifacts) publishers[artifact.name()] += artifact.report() ? 0 : 1;
   for (const v1::Artifact& artifact : *artifacts) {
+    // Names come over the wire: never let one point outside dest/.
+    if (!PlainFileName(artifact.name()) || !IsSafeName(artifact.stage())) {
+      err << "dockyard: refusing artifact \"" << SanitizeUtf8(artifact.stage()) << "/" << SanitizeUtf8(artifact.name())
+          << "\": not a plain file name\n";
+      return kExitUnavailable;
+    }
     // A name one stage publishes lands in dest/; names several stages publish land
     // in dest/<stage>/, so none overwrites another.
     std::filesystem::path where(dest);
@@ -68,6 +76,11 @@ int DownloadAll(DockyardClient& client, const std::string& run_id, const std::st
         << "…, from stage " << artifact.stage() << ")\n";
   }
   return kExitOk;
+}
+
+bool PlainFileName(const std::string& name) {
+  return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos &&
+         name.find('\0') == std::string::npos && IsValidUtf8(name);
 }
 
 int ExitCodeFor(v1::RunState state) {

@@ -19,6 +19,8 @@ inline constexpr int kExitUnavailable = 3;
 inline constexpr int kExitDenied = 4;
 inline constexpr int kExitCancelled = 5;
 
+// True for a name that is one path component: it cannot lead out of a directory.
+bool PlainFileName(const std::string& name);
 // The exit code that tells how a finished run ended.
 int ExitCodeFor(v1::RunState state);
 
