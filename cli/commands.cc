@@ -100,7 +100,7 @@ int ReportError(const absl::Status& status, std::ostream& err) {
 
 int RunPipeline(DockyardClient& client, const std::string& file, const RunCommandOptions& options,
                 std::ostream& out, std::ostream& err) {
-  auto parsed = ParsePipelineFile(file);
+  auto parsed = ParsePipelineFile(file, options.limits);
   if (!parsed.ok()) {
     err << "dockyard: " << parsed.status().message() << "\n";
     return kExitBadInput;

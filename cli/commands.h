@@ -9,6 +9,7 @@
 #include <string>
 
 #include "cli/client.h"
+#include "common/pipeline_parser.h"
 
 namespace dockyard {
 
@@ -36,6 +37,7 @@ struct RunCommandOptions {
   bool detach = false;    // print the run id and return once submitted
   bool json = false;      // with detach: {"run_id": ..., "existing": ...}
   std::string junit_file; // when the run ends: a JUnit report of its stages
+  ParseLimits limits;     // what a pipeline file may be
   // Called with the run id once submitted (so Ctrl-C can cancel it).
   std::function<void(const std::string&)> on_submitted;
 };

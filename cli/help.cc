@@ -28,6 +28,8 @@ const std::map<std::string, std::string>& Commands() {
   --detach                   print the run id once submitted and return (--json: as JSON)
   --junit=FILE               when the run ends, write a JUnit report: one testcase per stage
   --cancel_wait_seconds=N    after Ctrl-C/SIGTERM, how long to wait for the run to end (60)
+  --max_pipeline_bytes=SIZE  the largest pipeline file accepted (4M)
+  --max_stages=N             the most stages a pipeline file may have (1000)
 )"},
       {"watch", R"(dockyard watch RUN [flags]
   Follows an existing run exactly like `run` does after submitting (the same flags:

@@ -16,6 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/client_security.h"
 #include "common/files.h"
+#include "common/units.h"
 #include "cli/admin_commands.h"
 #include "cli/commands.h"
 #include "cli/help.h"
@@ -28,6 +29,8 @@ ABSL_FLAG(std::string, idempotency_key, "",
           "run: submitting again with the same key (a retried or resumed CI step) re-attaches to the first run");
 ABSL_FLAG(bool, detach, false, "run: print the run id once submitted and return");
 ABSL_FLAG(bool, json, false, "machine-readable output (run --detach, status, artifacts, agents)");
+ABSL_FLAG(std::string, max_pipeline_bytes, "4M", "run: the largest pipeline file accepted");
+ABSL_FLAG(int, max_stages, 1000, "run: the most stages a pipeline file may have (the controller has its own)");
 ABSL_FLAG(int, cancel_wait_seconds, 60,
           "run, watch: after Ctrl-C or SIGTERM cancelled the run, how long to wait for it to end");
 ABSL_FLAG(std::string, junit, "", "run, watch: when the run ends, write a JUnit report of its stages here");
@@ -175,6 +178,13 @@ int main(int argc, char** argv) {
   options.detach = absl::GetFlag(FLAGS_detach);
   options.json = absl::GetFlag(FLAGS_json);
   options.junit_file = absl::GetFlag(FLAGS_junit);
+  auto max_pipeline_bytes = dockyard::ParseByteSize(absl::GetFlag(FLAGS_max_pipeline_bytes));
+  if (!max_pipeline_bytes.ok() || absl::GetFlag(FLAGS_max_stages) < 1) {
+    return Usage(max_pipeline_bytes.ok() ? "--max_stages must be at least 1"
+                                         : std::string(max_pipeline_bytes.status().message()).c_str());
+  }
+  options.limits.max_file_bytes = static_cast<size_t>(*max_pipeline_bytes);
+  options.limits.max_stages = static_cast<size_t>(absl::GetFlag(FLAGS_max_stages));
   options.on_submitted = [](const std::string& id) {
     absl::MutexLock lock(&run_mu);
     submitted_run = id;

@@ -143,8 +143,8 @@ struct Entry {
 
 class Parser {
  public:
-  Parser(std::string file_name, std::string base_dir)
-      : file_(std::move(file_name)), base_dir_(std::move(base_dir)) {}
+  Parser(std::string file_name, std::string base_dir, ParseLimits limits)
+      : file_(std::move(file_name)), base_dir_(std::move(base_dir)), limits_(limits) {}
 
   absl::StatusOr<PipelineFile> Parse(const YAML::Node& root);
 
@@ -174,11 +174,12 @@ class Parser {
   absl::Status ParseStageCaches(const Entry& e, absl::string_view where, v1::Stage* stage);
   absl::Status ParseArtifacts(const Entry& e, absl::string_view where, v1::Stage* stage);
   absl::Status ParseReports(const Entry& e, absl::string_view where, v1::Stage* stage);
-  absl::Status ParseLimits(const Entry& e, absl::string_view where, v1::Stage* stage);
+  absl::Status ParseStageLimits(const Entry& e, absl::string_view where, v1::Stage* stage);
   absl::Status ParseAgent(const Entry& e, absl::string_view where, v1::Stage* stage);
 
   std::string file_;
   std::string base_dir_;
+  ParseLimits limits_;
   PipelineFile out_;
   std::set<std::string> cache_names_;
 };
@@ -296,9 +297,9 @@ absl::StatusOr<PipelineFile> Parser::Parse(const YAML::Node& root) {
                                             Describe(stages->value)));
   }
   if (stages->value.size() == 0) return Error(stages->line, "\"stages\" is empty");
-  if (stages->value.size() > kMaxStages) {
+  if (stages->value.size() > limits_.max_stages) {
     return Error(stages->line, absl::StrCat("\"stages\" has ", stages->value.size(), " stages; a pipeline may have at most ",
-                                            kMaxStages));
+                                            limits_.max_stages, " (--max_stages)"));
   }
   int index = 0;
   for (const YAML::Node& node : stages->value) {
@@ -477,7 +478,7 @@ absl::Status Parser::ParseStage(const YAML::Node& node, int index, v1::Stage* st
     } else if (e.key == "reports") {
       RETURN_IF_ERROR(ParseReports(e, where, stage));
     } else if (e.key == "limits") {
-      RETURN_IF_ERROR(ParseLimits(e, where, stage));
+      RETURN_IF_ERROR(ParseStageLimits(e, where, stage));
     } else if (e.key == "agent") {
       RETURN_IF_ERROR(ParseAgent(e, where, stage));
     } else if (e.key == "retries") {
@@ -520,7 +521,7 @@ absl::Status Parser::ParseStageCaches(const Entry& e, absl::string_view where, v
   return absl::OkStatus();
 }
 
-absl::Status Parser::ParseLimits(const Entry& e, absl::string_view where, v1::Stage* stage) {
+absl::Status Parser::ParseStageLimits(const Entry& e, absl::string_view where, v1::Stage* stage) {
   ASSIGN_OR_RETURN(std::vector<Entry> limits,
                    Entries(e.value, e.line, "\"limits\"", where, {"memory", "pids", "cpus"}));
   v1::StageLimits* out = stage->mutable_limits();
@@ -633,12 +634,13 @@ absl::Status Parser::ParseAgent(const Entry& e, absl::string_view where, v1::Sta
 }  // namespace
 
 absl::StatusOr<PipelineFile> ParsePipeline(std::string_view yaml, const std::string& file_name,
-                                           const std::string& base_dir) {
+                                           const std::string& base_dir, const ParseLimits& limits) {
   // Every string of a pipeline travels in protobuf `string` fields: UTF-8 only,
   // and small enough for every gRPC hop (the whole run is one message).
-  if (yaml.size() > kMaxPipelineBytes) {
+  if (yaml.size() > limits.max_file_bytes) {
     return absl::InvalidArgumentError(absl::StrCat(file_name, ": ", yaml.size(), " bytes; a pipeline file may hold at most ",
-                                                   kMaxPipelineBytes, " (scripts belong in the source tree)"));
+                                                   limits.max_file_bytes,
+                                                   " (--max_pipeline_bytes; scripts belong in the source tree)"));
   }
   if (size_t bad = InvalidUtf8At(yaml); bad != std::string_view::npos) {
     const size_t line = 1 + static_cast<size_t>(std::count(yaml.begin(), yaml.begin() + bad, '\n'));
@@ -661,7 +663,7 @@ absl::StatusOr<PipelineFile> ParsePipeline(std::string_view yaml, const std::str
       return absl::InvalidArgumentError(
           absl::StrCat(file_name, ":", line, ": invalid YAML: ", e.msg));
     }
-    Parser parser(file_name, base_dir);
+    Parser parser(file_name, base_dir, limits);
     return parser.Parse(root);
   } catch (const YAML::Exception& e) {
     int line = e.mark.line >= 0 ? e.mark.line + 1 : 1;
@@ -671,11 +673,12 @@ absl::StatusOr<PipelineFile> ParsePipeline(std::string_view yaml, const std::str
   }
 }
 
-absl::StatusOr<PipelineFile> ParsePipelineFile(const std::string& path) {
+absl::StatusOr<PipelineFile> ParsePipelineFile(const std::string& path, const ParseLimits& limits) {
   std::error_code ec;
-  if (const auto size = fs::file_size(path, ec); !ec && size > kMaxPipelineBytes) {
+  if (const auto size = fs::file_size(path, ec); !ec && size > limits.max_file_bytes) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": ", size, " bytes; a pipeline file may hold at most ",
-                                                   kMaxPipelineBytes, " (scripts belong in the source tree)"));
+                                                   limits.max_file_bytes,
+                                                   " (--max_pipeline_bytes; scripts belong in the source tree)"));
   }
   absl::StatusOr<std::string> yaml = ReadWholeFile(path);
   if (!yaml.ok()) {
@@ -684,7 +687,7 @@ absl::StatusOr<PipelineFile> ParsePipelineFile(const std::string& path) {
   }
   std::string base_dir = fs::path(path).parent_path().string();
   if (base_dir.empty()) base_dir = ".";
-  return ParsePipeline(*yaml, path, base_dir);
+  return ParsePipeline(*yaml, path, base_dir, limits);
 }
 
 absl::StatusOr<int64_t> ParseDurationMs(std::string_view text_in) {

@@ -423,7 +423,10 @@ TEST(PipelineParser, HostileFilesGetTheParsersOwnReason) {
   // Too many stages.
   std::string many = "name: x\nstages:\n";
   for (int i = 0; i < 1001; ++i) many += "  - {name: s" + std::to_string(i) + ", image: x, run: y}\n";
-  ExpectError(Parse(many), "p.yml:2: ", "1001 stages; a pipeline may have at most 1000");
+  ExpectError(Parse(many), "p.yml:2: ", "1001 stages; a pipeline may have at most 1000 (--max_stages)");
+  // Both are settings.
+  EXPECT_TRUE(ParsePipeline(many, "p.yml", kPipelines, ParseLimits{.max_stages = 2000}).ok());
+  EXPECT_FALSE(ParsePipeline(kMinimal, "p.yml", kPipelines, ParseLimits{.max_file_bytes = 10}).ok());
   // A billion laughs where a value is expected stays one small error.
   std::string laughs = "name: x\nstages:\n  - name: s\n    image: x\n    run: y\n    env:\n      A0: &a0 [lol, lol]\n";
   for (int i = 1; i < 30; ++i) {
@@ -433,7 +436,7 @@ TEST(PipelineParser, HostileFilesGetTheParsersOwnReason) {
   ExpectError(Parse(laughs), "p.yml:7: ", "a list");
   // Not UTF-8, and too big.
   ExpectError(Parse("name: caf\xe9\nstages: []\n"), "p.yml:1: ", "byte 0xe9 at column 10 is not UTF-8 text");
-  EXPECT_THAT(std::string(ParsePipeline(std::string(kMaxPipelineBytes + 1, '#'), "p.yml", kPipelines)
+  EXPECT_THAT(std::string(ParsePipeline(std::string(ParseLimits{}.max_file_bytes + 1, '#'), "p.yml", kPipelines)
                               .status()
                               .message()),
               HasSubstr("a pipeline file may hold at most"));
