@@ -164,12 +164,7 @@ void ControllerCore::Housekeeping() {
 void ControllerCore::SendTo(const std::string& agent, v1::ControllerMessage message) {
   auto it = channels_.find(agent);
   if (it == channels_.end()) return;  // it gets the news when it reconnects
-  it->second.channel->Send(std::move(message));
-}
-
-void ControllerCore::Heard(const std::string& agent) {
-  auto it = channels_.find(agent);
-  if (it != channels_.end()) it->second.last_heard = absl::Now();
+  it->second->Send(std::move(message));
 }
 
 void ControllerCore::Apply(SchedulerEffects effects) {
@@ -213,14 +208,15 @@ absl::Status ControllerCore::AttachAgent(AgentChannel* channel, const v1::Regist
   absl::MutexLock lock(&mu_);
   const absl::Time now = absl::Now();
   if (auto live = channels_.find(registration.name()); live != channels_.end()) {
-    if (now - live->second.last_heard < 2 * options_.heartbeat_interval) {
+    const std::optional<absl::Time> seen = scheduler_.LastSeen(registration.name());
+    if (seen && now - *seen < 2 * options_.heartbeat_interval) {
       return absl::AlreadyExistsError(absl::StrCat("agent ", registration.name(),
                                                    " already has a live session; a second one is refused"));
     }
     // Silent for two heartbeats: that connection is dead but not yet noticed.
-    live->second.channel->Close(absl::AbortedError("replaced by a newer session of this agent"));
+    live->second->Close(absl::AbortedError("replaced by a newer session of this agent"));
   }
-  channels_[registration.name()] = Channel{channel, now};
+  channels_[registration.name()] = channel;
   v1::ControllerMessage welcome;
   welcome.mutable_welcome()->set_agent_id(registration.name());
   welcome.mutable_welcome()->set_heartbeat_interval_ms(absl::ToInt64Milliseconds(options_.heartbeat_interval));
@@ -243,7 +239,7 @@ absl::Status ControllerCore::AttachAgent(AgentChannel* channel, const v1::Regist
 void ControllerCore::DetachAgent(AgentChannel* channel, const std::string& agent) {
   absl::MutexLock lock(&mu_);
   auto it = channels_.find(agent);
-  if (it == channels_.end() || it->second.channel != channel) return;  // replaced by a newer session
+  if (it == channels_.end() || it->second != channel) return;  // replaced by a newer session
   channels_.erase(it);
   scheduler_.AgentDisconnected(agent, absl::Now());
   Persist();
@@ -252,7 +248,6 @@ void ControllerCore::DetachAgent(AgentChannel* channel, const std::string& agent
 
 void ControllerCore::OnHeartbeat(const std::string& agent, const v1::Heartbeat& heartbeat) {
   absl::MutexLock lock(&mu_);
-  Heard(agent);
   v1::ControllerMessage ack;
   ack.mutable_heartbeat_ack();
   SendTo(agent, std::move(ack));
@@ -272,7 +267,6 @@ absl::Status ControllerCore::DrainAgent(const std::string& agent, bool drain) {
 
 void ControllerCore::OnStageStatus(const std::string& agent, const v1::StageStatus& status) {
   absl::MutexLock lock(&mu_);
-  Heard(agent);
   const absl::Time now = absl::Now();
   auto effects = scheduler_.ApplyStatus(agent, status, now);
   // Saved before StageSettled lets the agent forget the attempt.
@@ -307,7 +301,6 @@ void ControllerCore::OnLogBatch(const std::string& agent, const v1::LogBatch& ba
   const v1::StageRef& ref = batch.stage();
   {
     absl::MutexLock lock(&mu_);
-    Heard(agent);
     if (absl::Status held = scheduler_.CheckHolder(agent, ref); !held.ok()) {
       v1::ControllerMessage reject;
       *reject.mutable_reject()->mutable_stage() = ref;
@@ -371,20 +364,12 @@ absl::StatusOr<int> ControllerCore::RevokeAgent(const std::string& agent) {
   const absl::Time now = absl::Now();
   SchedulerEffects effects = scheduler_.RevokeAgent(agent, now);
   const int lost = static_cast<int>(effects.ended.size());
+  effects.Append(scheduler_.Schedule(now));
+  Apply(std::move(effects));  // its cancels go out while its session is still open
   if (auto it = channels_.find(agent); it != channels_.end()) {
-    // Its last orders: stop what it ran (never two live copies), then goodbye.
-    for (const EndedAttempt& ended : effects.ended) {
-      v1::ControllerMessage cancel;
-      *cancel.mutable_cancel()->mutable_stage() = ended.ref;
-      cancel.mutable_cancel()->set_state(v1::STAGE_LOST);
-      cancel.mutable_cancel()->set_reason("this agent was revoked");
-      it->second.channel->Send(std::move(cancel));
-    }
-    it->second.channel->Close(absl::PermissionDeniedError(absl::StrCat("agent ", agent, " was revoked")));
+    it->second->Close(absl::PermissionDeniedError(absl::StrCat("agent ", agent, " was revoked")));
     channels_.erase(it);
   }
-  effects.Append(scheduler_.Schedule(now));
-  Apply(std::move(effects));
   Logger("controller")->info("agent={} revoked; running stages re-queued={}", agent, lost);
   return lost;
 }
@@ -416,16 +401,11 @@ absl::StatusOr<ControllerCore::Submitted> ControllerCore::SubmitRun(v1::Pipeline
                                                    " (--max_stages)"));
   }
   if (absl::Status st = ValidateSubmitted(pipeline); !st.ok()) return st;
-  {
-    absl::MutexLock lock(&mu_);
-    if (auto id = scheduler_.FindRunByKey(owner, idempotency_key)) return Submitted{*id, true};
-  }
   if (!pipeline.source_digest().empty() && !blobs_->Contains(pipeline.source_digest())) {
     return absl::FailedPreconditionError(absl::StrCat("source ", pipeline.source_digest(),
                                                       " was not uploaded"));
   }
   absl::MutexLock lock(&mu_);
-  // Checked again: the same key may have raced in since.
   if (auto id = scheduler_.FindRunByKey(owner, idempotency_key)) return Submitted{*id, true};
   const absl::Time now = absl::Now();
   std::string id = scheduler_.AddRun(pipeline, now, owner, idempotency_key);

@@ -61,8 +61,8 @@ class ControllerCore {
   // Registers the agent behind `channel`, sends it Welcome and whatever the
   // scheduler decides. `caller` is who the connection proved to be: an enrolled
   // agent may register only under its own name. A second session of an agent whose
-  // session is alive (heard from within two heartbeats) is refused; a silent one
-  // is replaced.
+  // session is alive (a heartbeat within the last two intervals) is refused; a
+  // silent one is replaced.
   absl::Status AttachAgent(AgentChannel* channel, const v1::RegisterAgent& registration, const Caller& caller);
   // The session ended; `channel` is not used again after this returns.
   void DetachAgent(AgentChannel* channel, const std::string& agent);
@@ -108,13 +108,7 @@ class ControllerCore {
   const CertificateAuthority* ca() const { return ca_.get(); }
 
  private:
-  struct Channel {
-    AgentChannel* channel = nullptr;
-    absl::Time last_heard;  // any message on this session
-  };
-
   ControllerCore(ControllerOptions options, std::unique_ptr<BlobStore> blobs, std::unique_ptr<StateStore> state);
-  void Heard(const std::string& agent) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Takes over what a previous process saved (before any agent or client is served).
   void Restore(StateStore::Contents contents) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Saves every run and agent changed since the last save. Called after each change
@@ -136,7 +130,7 @@ class ControllerCore {
 
   absl::Mutex mu_;
   Scheduler scheduler_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, Channel> channels_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, AgentChannel*> channels_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::vector<v1::Artifact>> artifacts_ ABSL_GUARDED_BY(mu_);
   // Changed but not yet saved (a save failed): tried again with the next save.
   std::set<std::string> unsaved_runs_ ABSL_GUARDED_BY(mu_);

@@ -201,8 +201,18 @@ SchedulerEffects Scheduler::RevokeAgent(const std::string& name, absl::Time now)
   if (it == agents_.end()) return effects;
   it->second.connected = false;
   it->second.disconnected_at = now;
+  // Its last orders: stop what it ran, so there are never two live copies.
+  for (const AttemptKey& key : it->second.running) {
+    effects.orders.push_back(CancelOrder(name, Ref(key), v1::STAGE_LOST, "this agent was revoked"));
+  }
   LoseAgentStages(name, it->second, absl::StrCat("agent ", name, " was revoked"), now, effects);
   return effects;
+}
+
+std::optional<absl::Time> Scheduler::LastSeen(const std::string& agent) const {
+  auto it = agents_.find(agent);
+  if (it == agents_.end()) return std::nullopt;
+  return it->second.last_seen;
 }
 
 void Scheduler::LoseAgentStages(const std::string& name, AgentEntry& agent, const std::string& why,

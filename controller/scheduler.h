@@ -77,8 +77,12 @@ class Scheduler {
   SchedulerEffects ExpireLeases(absl::Time now);
 
   // The agent was revoked: it counts as gone now, and its stages are lost at once
-  // (re-queued while retries remain) instead of after the lease.
+  // (re-queued while retries remain) instead of after the lease; the orders tell
+  // it to stop them.
   SchedulerEffects RevokeAgent(const std::string& agent, absl::Time now);
+  // When `agent` was last heard from (registration or heartbeat); nullopt for an
+  // unknown agent.
+  std::optional<absl::Time> LastSeen(const std::string& agent) const;
   // True when `agent` holds a live attempt of a run whose source is `digest`.
   bool NeedsSource(const std::string& agent, const std::string& digest) const;
 

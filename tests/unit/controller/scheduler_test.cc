@@ -770,3 +770,34 @@ TEST(Scheduler, CancelledRunWithACacheTellsItsHolder) {
 
 }  // namespace
 }  // namespace dockyard
+
+namespace dockyard {
+namespace {
+
+TEST(Scheduler, RevokedAgentIsToldToStopItsStagesWhichAreRequeuedAtOnce) {
+  Scheduler scheduler({});
+  const std::string run = scheduler.AddRun(Independent(1), kT0);
+  scheduler.AgentConnected(Agent("a"), kT0);
+  ASSERT_EQ(Assignments(scheduler.Schedule(kT0)).size(), 1u);
+  ASSERT_TRUE(Report(scheduler, "a", Ref(run, "s0", 1), v1::STAGE_RUNNING).orders.empty());
+  const absl::Time later = kT0 + absl::Seconds(1);
+  ASSERT_EQ(scheduler.LastSeen("a"), kT0);
+
+  SchedulerEffects effects = scheduler.RevokeAgent("a", later);
+  const std::vector<AgentOrder> cancels = OrdersOfKind(effects, v1::ControllerMessage::kCancel);
+  ASSERT_EQ(cancels.size(), 1u);
+  EXPECT_EQ(cancels[0].agent, "a");
+  EXPECT_EQ(cancels[0].message.cancel().state(), v1::STAGE_LOST);
+  EXPECT_EQ(cancels[0].message.cancel().stage().attempt(), 1);
+  // Re-queued now, not after the lease, and never to the revoked agent.
+  EXPECT_EQ(StageOf(scheduler, run, "s0").state(), v1::STAGE_QUEUED);
+  EXPECT_TRUE(Assignments(scheduler.Schedule(later)).empty());
+  scheduler.AgentConnected(Agent("b"), later);
+  const std::vector<Placement> placed = Assignments(scheduler.Schedule(later));
+  ASSERT_EQ(placed.size(), 1u);
+  EXPECT_EQ(placed[0].agent, "b");
+  EXPECT_FALSE(scheduler.LastSeen("nobody").has_value());
+}
+
+}  // namespace
+}  // namespace dockyard
