@@ -2,7 +2,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
-#include "common/logging.h"
 
 namespace dockyard {
 
@@ -23,12 +22,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::AsAdmin(grpc::CallbackServerContext*
   pool_->Post([reactor, identity, work = std::move(work), action = std::move(action), caller = *caller,
                peer = context->peer()] {
     absl::Status status = work(*identity);
-    if (status.ok()) {
-      Logger("controller")->info("audit: {} by {} from {}: allowed", action, caller.Describe(), peer);
-    } else {
-      Logger("controller")->warn("audit: {} by {} from {}: failed: {}", action, caller.Describe(), peer,
-                                 std::string(status.message()));
-    }
+    AuditLine(action, caller.Describe(), peer, status);
     reactor->Finish(ToGrpcStatus(status));
   });
   return reactor;

@@ -158,8 +158,8 @@ grpc::ServerReadReactor<v1::UploadArtifactRequest>* AgentServiceImpl::UploadArti
   if (!agent.ok()) return new Refusal<grpc::ServerReadReactor<v1::UploadArtifactRequest>>(agent.status());
   auto header = std::make_shared<v1::ArtifactHeader>();
   ControllerCore* core = core_;
-  // Runs on the pool, where the context is out of reach: the audit line names the agent.
-  auto start = [core, header, agent = *agent](const v1::UploadArtifactRequest& first)
+  // Runs on the pool, where the context is out of reach.
+  auto start = [core, header, agent = *agent, peer = context->peer()](const v1::UploadArtifactRequest& first)
       -> absl::StatusOr<std::unique_ptr<BlobStore::Writer>> {
     if (!first.has_header()) return absl::InvalidArgumentError("the first message must be the header");
     *header = first.header();
@@ -168,9 +168,7 @@ grpc::ServerReadReactor<v1::UploadArtifactRequest>* AgentServiceImpl::UploadArti
       return absl::InvalidArgumentError(absl::StrCat("bad artifact path \"", header->path(), "\""));
     }
     if (absl::Status st = core->CheckUploader(agent.name, header->stage()); !st.ok()) {
-      if (absl::IsPermissionDenied(st)) {
-        Logger("controller")->warn("audit: UploadArtifact by {}: refused: {}", agent.Describe(), std::string(st.message()));
-      }
+      if (absl::IsPermissionDenied(st)) AuditLine("UploadArtifact", agent.Describe(), peer, st);
       return st;
     }
     return core->blobs().NewResumableWriter(header->sha256(), header->size(), header->offset());
@@ -227,13 +225,8 @@ grpc::ServerUnaryReactor* AgentServiceImpl::Enrol(grpc::CallbackServerContext* c
   // Signing and saving are blocking work.
   pool_->Post([identity, reactor, request, response, peer = context->peer()] {
     auto enrolled = identity->Enrol(*request);
-    if (enrolled.ok()) {
-      *response = *std::move(enrolled);
-      Logger("controller")->info("audit: Enrol agent {} from {}: allowed", request->name(), peer);
-    } else {
-      Logger("controller")->warn("audit: Enrol agent {} from {}: refused: {}", request->name(), peer,
-                                 std::string(enrolled.status().message()));
-    }
+    if (enrolled.ok()) *response = *std::move(enrolled);
+    AuditLine("Enrol", "agent " + request->name(), peer, enrolled.status());
     reactor->Finish(ToGrpcStatus(enrolled.status()));
   });
   return reactor;

@@ -1,10 +1,10 @@
-// Authentication at the door: a gRPC AuthMetadataProcessor that runs before any
-// handler, on gRPC's own threads (it may block, our reactions may not). It refuses
-// a call whose client certificate is not an enrolled, unrevoked agent's
-// certificate from this controller's CA, or whose bearer token is unknown or
-// revoked, with UNAUTHENTICATED and a reason the caller can act on, and writes
-// one audit line for it. Calls with neither pass through: the handler decides
-// (only enrolment is open to them).
+// Authentication of agents at the door: a gRPC AuthMetadataProcessor that runs
+// before any handler, on gRPC's own threads (it may block, our reactions may not).
+// It refuses a call whose client certificate is not an enrolled, unrevoked agent's
+// certificate from this controller's CA with UNAUTHENTICATED and a reason the
+// caller can act on, writes one audit line for it, and names the connection's
+// agent for the handlers. Bearer tokens are the handlers' business (Authorizer):
+// they are per call, and each handler needs the caller's role anyway.
 #pragma once
 
 #include <grpcpp/security/auth_metadata_processor.h>
@@ -30,8 +30,5 @@ class CallerAuthenticator final : public grpc::AuthMetadataProcessor {
  private:
   const IdentityStore* identity_;
 };
-
-// The bearer token in a call's metadata ("authorization: Bearer <token>"), or "".
-std::string_view BearerToken(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata);
 
 }  // namespace dockyard

@@ -5,6 +5,19 @@
 #include "controller/authentication.h"
 
 namespace dockyard {
+namespace {
+
+// The bearer token in a call's metadata ("authorization: Bearer <token>"), or "".
+std::string_view BearerToken(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
+  auto it = metadata.find("authorization");
+  if (it == metadata.end()) return {};
+  std::string_view value(it->second.data(), it->second.size());
+  constexpr std::string_view kBearer = "Bearer ";
+  if (!value.starts_with(kBearer)) return {};
+  return value.substr(kBearer.size());
+}
+
+}  // namespace
 
 absl::StatusOr<Caller> Authorizer::RequireRole(const grpc::CallbackServerContext& context, v1::Role role,
                                                std::string_view action) const {
@@ -57,14 +70,21 @@ absl::StatusOr<Caller> Authorizer::RequireAgent(const grpc::CallbackServerContex
   return caller;
 }
 
+void AuditLine(std::string_view action, const std::string& who, const std::string& peer,
+               const absl::Status& outcome) {
+  if (outcome.ok()) {
+    Logger("controller")->info("audit: {} by {} from {}: allowed", action, who, peer);
+    return;
+  }
+  const bool refused = absl::IsUnauthenticated(outcome) || absl::IsPermissionDenied(outcome);
+  Logger("controller")->warn("audit: {} by {} from {}: {}: {}", action, who, peer, refused ? "refused" : "failed",
+                             std::string(outcome.message()));
+}
+
 void Authorizer::Audit(const grpc::CallbackServerContext& context, const Caller& caller, std::string_view action,
                        const absl::Status& outcome) const {
-  if (outcome.ok()) {
-    Logger("controller")->info("audit: {} by {} from {}: allowed", action, caller.Describe(), context.peer());
-  } else {
-    Logger("controller")->warn("audit: {} by {} from {}: refused: {}", action, caller.Describe(), context.peer(),
-                               std::string(outcome.message()));
-  }
+  if (!enabled()) return;
+  AuditLine(action, caller.Describe(), context.peer(), outcome);
 }
 
 }  // namespace dockyard

@@ -14,6 +14,12 @@
 
 namespace dockyard {
 
+// One audit line in the controller log: `who` did (or was refused) `action` from
+// `peer`. "allowed", "refused: why" (UNAUTHENTICATED, PERMISSION_DENIED) or
+// "failed: why". Never give it a secret.
+void AuditLine(std::string_view action, const std::string& who, const std::string& peer,
+               const absl::Status& outcome);
+
 class Authorizer {
  public:
   // `identity` null: security is off. Otherwise it must outlive the authorizer.
@@ -26,7 +32,7 @@ class Authorizer {
   // The enrolled agent whose certificate this call came with. With security off,
   // a caller of kind kSecurityOff and no name (the agent is taken at its word).
   absl::StatusOr<Caller> RequireAgent(const grpc::CallbackServerContext& context, std::string_view action) const;
-  // A refusal or a consequential action, as one audit line.
+  // A refusal or a consequential action, as one audit line (none with security off).
   void Audit(const grpc::CallbackServerContext& context, const Caller& caller, std::string_view action,
              const absl::Status& outcome) const;
 

@@ -193,7 +193,7 @@ grpc::ServerUnaryReactor* RunServiceImpl::CancelRun(grpc::CallbackServerContext*
   auto caller = authorizer_->RequireRole(*context, v1::ROLE_SUBMIT, "CancelRun");
   if (!caller.ok()) return Respond(context, caller.status());
   absl::Status cancelled = core_->CancelRun(request->run_id(), *caller);
-  if (authorizer_->enabled()) authorizer_->Audit(*context, *caller, "CancelRun " + request->run_id(), cancelled);
+  authorizer_->Audit(*context, *caller, "CancelRun " + request->run_id(), cancelled);
   return Respond(context, cancelled);
 }
 
@@ -219,10 +219,8 @@ grpc::ServerUnaryReactor* RunServiceImpl::DrainAgent(grpc::CallbackServerContext
   auto caller = authorizer_->RequireRole(*context, v1::ROLE_ADMIN, "DrainAgent");
   if (!caller.ok()) return Respond(context, caller.status());
   absl::Status drained = core_->DrainAgent(request->name(), !request->undo());
-  if (authorizer_->enabled()) {
-    authorizer_->Audit(*context, *caller, (request->undo() ? "UndrainAgent " : "DrainAgent ") + request->name(),
-                       drained);
-  }
+  authorizer_->Audit(*context, *caller, (request->undo() ? "UndrainAgent " : "DrainAgent ") + request->name(),
+                     drained);
   return Respond(context, drained);
 }
 
