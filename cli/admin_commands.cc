@@ -3,27 +3,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "cli/commands.h"
+#include "common/roles.h"
 
 namespace dockyard {
-namespace {
-
-v1::Role ParseRoleWord(const std::string& role) {
-  if (role == "read") return v1::ROLE_READ;
-  if (role == "submit") return v1::ROLE_SUBMIT;
-  if (role == "admin") return v1::ROLE_ADMIN;
-  return v1::ROLE_UNSPECIFIED;
-}
-
-std::string RoleWord(v1::Role role) {
-  switch (role) {
-    case v1::ROLE_READ: return "read";
-    case v1::ROLE_SUBMIT: return "submit";
-    case v1::ROLE_ADMIN: return "admin";
-    default: return "?";
-  }
-}
-
-}  // namespace
 
 int EnrolToken(DockyardClient& client, int uses, absl::Duration ttl, std::ostream& out, std::ostream& err) {
   auto secret = client.CreateEnrolToken(uses, ttl);
@@ -47,7 +29,7 @@ int RevokeAgent(DockyardClient& client, const std::string& name, std::ostream& o
 
 int CreateToken(DockyardClient& client, const std::string& role, const std::string& name, std::ostream& out,
                 std::ostream& err) {
-  const v1::Role parsed = ParseRoleWord(role);
+  const v1::Role parsed = ParseRole(role);
   if (parsed == v1::ROLE_UNSPECIFIED) {
     err << "dockyard: --role must be read, submit or admin (got \"" << role << "\")\n";
     return kExitBadInput;
@@ -66,7 +48,7 @@ int ListTokens(DockyardClient& client, std::ostream& out, std::ostream& err) {
   out << absl::StrFormat("%-10s %-24s %-7s %-20s %s\n", "ID", "NAME", "ROLE", "CREATED", "STATE");
   for (const v1::TokenInfo& token : *tokens) {
     out << absl::StrFormat(
-        "%-10s %-24s %-7s %-20s %s\n", token.id(), token.name(), RoleWord(token.role()),
+        "%-10s %-24s %-7s %-20s %s\n", token.id(), token.name(), RoleName(token.role()),
         absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixMillis(token.created_unix_ms()), absl::UTCTimeZone()),
         token.revoked() ? "revoked" : "active");
   }

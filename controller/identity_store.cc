@@ -37,22 +37,6 @@ std::string Caller::Describe() const {
   return "an unauthenticated caller";
 }
 
-const char* RoleName(v1::Role role) {
-  switch (role) {
-    case v1::ROLE_READ: return "read";
-    case v1::ROLE_SUBMIT: return "submit";
-    case v1::ROLE_ADMIN: return "admin";
-    default: return "none";
-  }
-}
-
-v1::Role ParseRole(std::string_view name) {
-  if (name == "read") return v1::ROLE_READ;
-  if (name == "submit") return v1::ROLE_SUBMIT;
-  if (name == "admin") return v1::ROLE_ADMIN;
-  return v1::ROLE_UNSPECIFIED;
-}
-
 IdentityStore::IdentityStore(StateStore* state, const CertificateAuthority* ca, const StateStore::Contents& contents)
     : state_(state), ca_(ca) {
   absl::MutexLock lock(&mu_);

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/roles.h"
 #include "controller/certificate_authority.h"
 #include "controller/state_store.h"
 #include "dockyard/v1/agent.pb.h"
@@ -36,9 +37,6 @@ struct Caller {
   std::string Describe() const;
 };
 
-const char* RoleName(v1::Role role);
-// "read" | "submit" | "admin" -> the role; ROLE_UNSPECIFIED otherwise.
-v1::Role ParseRole(std::string_view name);
 
 class IdentityStore {
  public:
