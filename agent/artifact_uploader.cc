@@ -30,6 +30,16 @@ absl::StatusOr<std::vector<UploadedArtifact>> ArtifactUploader::UploadAll(
     const v1::StageRef& ref, const std::string& container,
     const google::protobuf::RepeatedPtrField<v1::ArtifactSpec>& specs, const std::string& scratch_dir,
     bool reports) {
+  auto uploaded = UploadFrom(ref, container, specs, scratch_dir, reports);
+  std::error_code ec;
+  std::filesystem::remove_all(scratch_dir, ec);  // whatever happened: nothing stays
+  return uploaded;
+}
+
+absl::StatusOr<std::vector<UploadedArtifact>> ArtifactUploader::UploadFrom(
+    const v1::StageRef& ref, const std::string& container,
+    const google::protobuf::RepeatedPtrField<v1::ArtifactSpec>& specs, const std::string& scratch_dir,
+    bool reports) {
   std::vector<UploadedArtifact> uploaded;
   std::error_code ec;
   // Everything is extracted first: names are checked across all patterns before
@@ -46,24 +56,18 @@ absl::StatusOr<std::vector<UploadedArtifact>> ArtifactUploader::UploadAll(
     absl::Status got = docker_->GetArchive(container, root, tar, limits_.max_bytes);
     if (got.ok()) {
       auto extracted = ExtractMatching(tar, root, spec.pattern(), dir + "/files");
-      if (!extracted.ok()) {
-        std::filesystem::remove_all(scratch_dir, ec);
-        return extracted.status();
-      }
+      if (!extracted.ok()) return extracted.status();
       files = *std::move(extracted);
     } else if (!absl::IsNotFound(got)) {
-      std::filesystem::remove_all(scratch_dir, ec);
       return got;
     }
     if (files.empty() && !spec.optional()) {
-      std::filesystem::remove_all(scratch_dir, ec);
       return absl::FailedPreconditionError(
           absl::StrCat("artifact pattern ", spec.pattern(), " matched no file (mark it optional if that is fine)"));
     }
     for (ExtractedFile& file : files) all.push_back(std::move(file));
   }
   if (limits_.max_files > 0 && static_cast<int>(all.size()) > limits_.max_files) {
-    std::filesystem::remove_all(scratch_dir, ec);
     return absl::ResourceExhaustedError(absl::StrCat(all.size(), " files match the stage's ",
                                                      reports ? "test reports" : "artifacts", "; this agent publishes at most ",
                                                      limits_.max_files, " (--max_artifacts)"));
@@ -72,7 +76,6 @@ absl::StatusOr<std::vector<UploadedArtifact>> ArtifactUploader::UploadAll(
   std::vector<ExtractedFile> unique;           // a file two patterns match goes once
   for (const ExtractedFile& file : all) {
     if (!IsValidUtf8(file.container_path)) {
-      std::filesystem::remove_all(scratch_dir, ec);
       return absl::InvalidArgumentError(absl::StrCat("artifact ", SanitizeUtf8(file.container_path),
                                                      " has a name that is not UTF-8 text; rename it in the stage"));
     }
@@ -80,7 +83,6 @@ absl::StatusOr<std::vector<UploadedArtifact>> ArtifactUploader::UploadAll(
     auto [it, fresh] = by_name.emplace(name, file.container_path);
     if (fresh) unique.push_back(file);
     if (!fresh && it->second != file.container_path) {
-      std::filesystem::remove_all(scratch_dir, ec);
       return absl::FailedPreconditionError(absl::StrCat("two ", reports ? "test reports" : "artifacts", " named ", name,
                                                         ": ", it->second, " and ", file.container_path,
                                                         " (a stage publishes each file name once)"));
@@ -88,13 +90,9 @@ absl::StatusOr<std::vector<UploadedArtifact>> ArtifactUploader::UploadAll(
   }
   for (const ExtractedFile& file : unique) {
     auto done = Upload(ref, file, reports);
-    if (!done.ok()) {
-      std::filesystem::remove_all(scratch_dir, ec);
-      return done.status();
-    }
+    if (!done.ok()) return done.status();
     uploaded.push_back(*std::move(done));
   }
-  std::filesystem::remove_all(scratch_dir, ec);
   return uploaded;
 }
 

@@ -42,6 +42,11 @@ class ArtifactUploader {
       bool reports = false);
 
  private:
+  // UploadAll without removing `scratch_dir` afterwards.
+  absl::StatusOr<std::vector<UploadedArtifact>> UploadFrom(
+      const v1::StageRef& ref, const std::string& container,
+      const google::protobuf::RepeatedPtrField<v1::ArtifactSpec>& specs, const std::string& scratch_dir,
+      bool reports);
   absl::StatusOr<UploadedArtifact> Upload(const v1::StageRef& ref, const ExtractedFile& file, bool report);
 
   DockerClient* docker_;

@@ -159,7 +159,7 @@ int FollowRun(DockyardClient& client, const std::string& run_id, const RunComman
   std::set<std::pair<std::string, int>> following;
   std::map<std::pair<std::string, int>, std::string> endings_due;  // guarded by out_mu
   std::vector<std::thread> followers;
-  v1::Run last;
+  v1::Run last;       // the newest snapshot; guarded by out_mu while the ticker runs
   StatusLine status;  // guarded by out_mu
   status.live = options.progress;
   auto say = [&](const std::string& stage, const std::string& text) {
@@ -169,31 +169,30 @@ int FollowRun(DockyardClient& client, const std::string& run_id, const RunComman
     status.Draw(out);
     out << std::flush;
   };
+  // Redraws the status line from `last` (with out_mu held).
+  auto redraw = [&] {
+    status.Clear(out);
+    status.text = RunningLine(last, absl::ToUnixMillis(absl::Now()));
+    status.Draw(out);
+    out << std::flush;
+  };
   // In a terminal, the status line's durations tick once a second.
   absl::Notification watch_over;
-  v1::Run live_run;  // guarded by out_mu
   std::thread ticker;
   if (status.live) {
     ticker = std::thread([&] {
       while (!watch_over.WaitForNotificationWithTimeout(absl::Seconds(1))) {
         absl::MutexLock lock(&out_mu);
-        status.Clear(out);
-        status.text = RunningLine(live_run, absl::ToUnixMillis(absl::Now()));
-        status.Draw(out);
-        out << std::flush;
+        redraw();
       }
     });
   }
 
   absl::Status watched = client.WatchRun(run_id, [&](const v1::Run& run) {
-    last = run;
-    if (status.live) {
+    {
       absl::MutexLock lock(&out_mu);
-      live_run = run;
-      status.Clear(out);
-      status.text = RunningLine(run, absl::ToUnixMillis(absl::Now()));
-      status.Draw(out);
-      out << std::flush;
+      last = run;
+      if (status.live) redraw();
     }
     // One snapshot can hold a stage ending and its dependent starting: tell the
     // endings first, so the story reads in the order it happened.
