@@ -139,19 +139,7 @@ TEST_F(AgentAuthorisation, LogChunksForAnotherAgentsAttemptAreRejectedAndNotStor
 
 TEST_F(AgentAuthorisation, ArtifactForAnotherAgentsAttemptIsRefusedAndNotListed) {
   const std::string data = "a forged wheel";
-  grpc::ClientContext context;
-  v1::UploadArtifactResponse response;
-  auto writer = beta_stub_->UploadArtifact(&context, &response);
-  v1::UploadArtifactRequest request;
-  *request.mutable_header()->mutable_stage() = ref_;
-  request.mutable_header()->set_path("/dist/app.whl");
-  request.mutable_header()->set_size(static_cast<int64_t>(data.size()));
-  request.mutable_header()->set_sha256(Sha256Hex(data));
-  writer->Write(request);
-  request.set_data(data);
-  writer->Write(request);
-  writer->WritesDone();
-  grpc::Status refused = writer->Finish();
+  grpc::Status refused = testing::UploadArtifact(*beta_stub_, ref_, "/dist/app.whl", data);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::PERMISSION_DENIED) << refused.error_message();
   EXPECT_THAT(refused.error_message(), HasSubstr("leased to another agent"));
   EXPECT_TRUE(server_->core().Artifacts(run_id_).empty());

@@ -132,24 +132,6 @@ class ControllerRestart : public ::testing::Test {
     return out;
   }
 
-  // Uploads as agent `agent` (the holder of `ref`).
-  grpc::Status UploadArtifact(const std::string& agent, const v1::StageRef& ref, const std::string& path,
-                              const std::string& data) {
-    grpc::ClientContext context;
-    v1::UploadArtifactResponse response;
-    auto writer = Agent(agent).UploadArtifact(&context, &response);
-    v1::UploadArtifactRequest request;
-    *request.mutable_header()->mutable_stage() = ref;
-    request.mutable_header()->set_path(path);
-    request.mutable_header()->set_size(static_cast<int64_t>(data.size()));
-    request.mutable_header()->set_sha256(Sha256Hex(data));
-    writer->Write(request);
-    request.set_data(data);
-    writer->Write(request);
-    writer->WritesDone();
-    return writer->Finish();
-  }
-
   std::vector<v1::Artifact> Artifacts(const std::string& run_id) {
     grpc::ClientContext context;
     v1::ListArtifactsRequest request;
@@ -269,7 +251,7 @@ TEST_F(ControllerRestart, ArtifactsPublishedBeforeACrashAreStillListedAndDownloa
     const v1::StageRef build = agent.NextAssignment();
     agent.Report(build, v1::STAGE_RUNNING);
     WaitFor(run_id, [](const v1::Run& run) { return Stage(run, "build").state() == v1::STAGE_RUNNING; });
-    grpc::Status uploaded = UploadArtifact("builder", build, "/dist/app-1.0.whl", "wheel bytes");
+    grpc::Status uploaded = testing::UploadArtifact(Agent("builder"), build, "/dist/app-1.0.whl", "wheel bytes");
     ASSERT_TRUE(uploaded.ok()) << uploaded.error_message();
     CrashController();
   }

@@ -4,6 +4,8 @@
 
 #include <chrono>
 
+#include "common/sha256.h"
+
 #include <google/protobuf/util/message_differencer.h>
 
 namespace dockyard::testing {
@@ -97,6 +99,23 @@ int64_t ScriptedAgent::SendLog(const v1::StageRef& ref, int64_t first_seq, const
 void ScriptedAgent::Write(const v1::AgentMessage& message) {
   absl::MutexLock lock(&mu_);
   EXPECT_TRUE(stream_->Write(message));
+}
+
+grpc::Status UploadArtifact(v1::AgentService::Stub& stub, const v1::StageRef& ref, const std::string& path,
+                            const std::string& data) {
+  grpc::ClientContext context;
+  v1::UploadArtifactResponse response;
+  auto writer = stub.UploadArtifact(&context, &response);
+  v1::UploadArtifactRequest request;
+  *request.mutable_header()->mutable_stage() = ref;
+  request.mutable_header()->set_path(path);
+  request.mutable_header()->set_size(static_cast<int64_t>(data.size()));
+  request.mutable_header()->set_sha256(Sha256Hex(data));
+  writer->Write(request);
+  request.set_data(data);
+  writer->Write(request);
+  writer->WritesDone();
+  return writer->Finish();
 }
 
 }  // namespace dockyard::testing

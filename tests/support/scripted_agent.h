@@ -45,4 +45,9 @@ class ScriptedAgent {
   std::thread heartbeats_;
 };
 
+// Uploads `data` whole as the artifact `path` of attempt `ref`, as an agent would
+// (header, then the data); returns how the call ended.
+grpc::Status UploadArtifact(v1::AgentService::Stub& stub, const v1::StageRef& ref, const std::string& path,
+                            const std::string& data);
+
 }  // namespace dockyard::testing
