@@ -442,7 +442,10 @@ absl::Status DockerEngineClient::FollowLogs(const std::string& id, const OutputS
   // stream; while the container still runs, follow again from there.
   int64_t delivered[3] = {0, 0, 0};
   for (int round = 0;; ++round) {
-    ASSIGN_OR_RETURN(bool running, Running(id));
+    bool running = true;  // the first round always follows
+    if (round > 0) {
+      ASSIGN_OR_RETURN(running, Running(id));
+    }
     int64_t seen[3] = {0, 0, 0};
     DockerLogDecoder decoder([&](OutputStream stream, std::string_view data) {
       const int s = static_cast<int>(stream);
@@ -454,7 +457,7 @@ absl::Status DockerEngineClient::FollowLogs(const std::string& id, const OutputS
       }
       seen[s] = end;
     });
-    const bool follow = running || round == 0;
+    const bool follow = running;
     ASSIGN_OR_RETURN(Reply r, Perform(socket_path_, api_version_,
                                       {.target = absl::StrCat("/containers/", Escape(id), "/logs?follow=",
                                                               follow ? "1" : "0", "&stdout=1&stderr=1"),
