@@ -201,8 +201,10 @@ void Agent::FlushLoop() {
     std::vector<LogPump*> pumps;
     {
       absl::MutexLock lock(&mu_);
-      mu_.AwaitWithTimeout(absl::Condition(&stopping_), options_.flush_interval);
+      auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || flush_now_; };
+      mu_.AwaitWithTimeout(absl::Condition(&wake), options_.flush_interval);
       if (stopping_) return;
+      flush_now_ = false;
       // Pumps are owned by running_ entries, which only this thread erases
       // (ReapSettled), so they outlive this iteration.
       for (auto& [key, run] : running_) {
@@ -212,6 +214,7 @@ void Agent::FlushLoop() {
       done.swap(finished_threads_);
     }
     for (LogPump* pump : pumps) pump->Flush();
+    SendFinalStatuses();
     for (std::thread& t : done) t.join();  // those threads have finished their work
     done.clear();
     absl::Duration interval;
@@ -225,6 +228,29 @@ void Agent::FlushLoop() {
     }
     FenceIfCutOff();
   }
+}
+
+void Agent::SendFinalStatuses() {
+  std::vector<v1::AgentMessage> statuses;
+  std::shared_ptr<ControllerSession> session;
+  {
+    // Under mu_ no Welcome can rewind the logs or unmark the statuses meanwhile.
+    absl::MutexLock lock(&mu_);
+    std::vector<Running*> ready;
+    for (auto& [key, run] : running_) {
+      if (run.final_status && !run.status_sent && run.pump && run.pump->AllSent()) ready.push_back(&run);
+    }
+    if (ready.empty()) return;
+    absl::MutexLock session_lock(&session_mu_);  // after the pumps': see the lock order
+    if (!connected_) return;
+    session = session_;
+    for (Running* run : ready) {
+      run->status_sent = true;
+      *statuses.emplace_back().mutable_stage_status() = *run->final_status;
+    }
+  }
+  // Should this session end first, the next Welcome marks them unsent again.
+  for (v1::AgentMessage& status : statuses) session->Send(std::move(status));
 }
 
 void Agent::FenceIfCutOff() {
@@ -291,8 +317,9 @@ void Agent::OnMessage(const v1::ControllerMessage& message) {
     case v1::ControllerMessage::kWelcome: {
       Logger("agent")->info("agent={} connected to controller", options_.name);
       RemoveOrphans();
-      std::vector<std::pair<LogPump*, std::optional<v1::StageStatus>>> resend;
       {
+        // One step for the flush thread: it sees every log rewound and every final
+        // status unsent, or none of it.
         absl::MutexLock lock(&mu_);
         // Resume each log where the controller's copy ends (after a restart the
         // pump only knows what its spool holds, not what was acknowledged).
@@ -301,27 +328,18 @@ void Agent::OnMessage(const v1::ControllerMessage& message) {
           auto it = running_.find({ref.run_id(), ref.stage(), ref.attempt()});
           if (it != running_.end() && it->second.pump) it->second.pump->Ack(ack.next_seq());
         }
+        // What the controller has not acknowledged goes again (the flush thread reads
+        // it from the spools), logs before statuses; it drops what it already has by
+        // sequence number.
         for (auto& [key, run] : running_) {
-          if (run.pump) resend.emplace_back(run.pump.get(), run.final_status);
+          if (run.pump) run.pump->RewindToUnacked();
+          run.status_sent = false;
         }
-      }
-      std::shared_ptr<ControllerSession> session;
-      {
-        absl::MutexLock lock(&session_mu_);
+        flush_now_ = true;
+        absl::MutexLock session_lock(&session_mu_);
         connected_ = true;
         heartbeat_interval_ = absl::Milliseconds(std::max<int64_t>(100, message.welcome().heartbeat_interval_ms()));
         lease_ = absl::Milliseconds(message.welcome().lease_timeout_ms());
-        session = session_;
-      }
-      // What the controller has not acknowledged goes again, logs before statuses;
-      // it drops what it already has by sequence number.
-      for (auto& [pump, status] : resend) {
-        pump->ResendUnacked();
-        if (status) {
-          v1::AgentMessage m;
-          *m.mutable_stage_status() = *status;
-          session->Send(std::move(m));
-        }
       }
       break;
     }
@@ -395,7 +413,11 @@ void Agent::RunStage(Key key, v1::StageAssignment assignment, std::optional<std:
     spool_dir = running_.at(key).spool_dir;
   }
   if (!adopt) {
-    if (absl::Status st = CreateSpool(spool_dir, assignment); !st.ok()) {
+    // Secret values never touch the agent's disk: a re-adopting agent reads them
+    // back from the container's environment.
+    v1::StageAssignment spooled = assignment;
+    spooled.clear_secrets();
+    if (absl::Status st = CreateSpool(spool_dir, spooled); !st.ok()) {
       Logger("agent")->warn("run={} stage={}: cannot spool ({}); a restart would lose this attempt",
                             assignment.stage().run_id(), assignment.stage().stage(), st.ToString());
     }
@@ -416,16 +438,13 @@ void Agent::RunStage(Key key, v1::StageAssignment assignment, std::optional<std:
     Send(std::move(running));
   });
   (void)SaveSpoolStatus(spool_dir, status);
-  {
-    absl::MutexLock lock(&mu_);
-    Running& run = running_.at(key);
-    run.final_status = status;
-    // The flush thread joins it; a thread cannot join itself.
-    finished_threads_.push_back(std::move(run.thread));
-  }
-  v1::AgentMessage message;
-  *message.mutable_stage_status() = status;
-  Send(std::move(message));
+  absl::MutexLock lock(&mu_);
+  Running& run = running_.at(key);
+  run.final_status = status;
+  // The flush thread sends it after the log's last chunk, and joins this thread (a
+  // thread cannot join itself).
+  finished_threads_.push_back(std::move(run.thread));
+  flush_now_ = true;
 }
 
 void Agent::OnCancel(const v1::CancelStage& cancel) {

@@ -68,7 +68,8 @@ class Agent {
     std::shared_ptr<StageExecutor> executor;   // shared with cancel threads; null once over in an earlier life
     std::thread thread;
     std::optional<v1::StageStatus> final_status;
-    bool settled = false;  // the controller has the final status
+    bool status_sent = false;  // the final status went out on the current session
+    bool settled = false;      // the controller has the final status
     bool fenced = false;   // stopped because the controller went silent
   };
   using Key = std::tuple<std::string, std::string, int>;
@@ -85,6 +86,9 @@ class Agent {
   void RunStage(Key key, v1::StageAssignment assignment, std::optional<std::string> adopt);
   std::unique_ptr<LogPump> NewPump(const v1::StageRef& ref, const std::string& spool_dir);
   void Send(v1::AgentMessage message);
+  // Sends each final status whose log has gone out whole (the controller takes no
+  // log of an attempt after its final status). The flush thread's job.
+  void SendFinalStatuses();
   void SendHeartbeat();
   // Stops every running stage when the controller has been silent for nearly the
   // lease: by the time it gives them to another agent, they no longer run here.
@@ -118,6 +122,7 @@ class Agent {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   bool drain_ended_ ABSL_GUARDED_BY(mu_) = false;
+  bool flush_now_ ABSL_GUARDED_BY(mu_) = false;  // wakes the flush thread early (a stage ended)
   std::map<Key, Running> running_ ABSL_GUARDED_BY(mu_);
   std::vector<std::pair<Key, std::string>> orphans_ ABSL_GUARDED_BY(mu_);  // container ids
   std::vector<std::thread> finished_threads_ ABSL_GUARDED_BY(mu_);

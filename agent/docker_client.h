@@ -54,6 +54,8 @@ class DockerClient {
   virtual absl::StatusOr<bool> ImageExists(const std::string& image) = 0;
   // True when the kernel killed the container's process for exceeding its memory limit.
   virtual absl::StatusOr<bool> OomKilled(const std::string& container) = 0;
+  // The container's environment ("KEY=VALUE"). Errors never quote it.
+  virtual absl::StatusOr<std::vector<std::string>> ContainerEnv(const std::string& container) = 0;
   // Returns the container id. Never pulls: a missing image is NOT_FOUND naming it.
   virtual absl::StatusOr<std::string> CreateContainer(const ContainerSpec& spec) = 0;
   // Extracts the tar at `tar_path` into `dest_dir` of the container (which must exist).

@@ -515,6 +515,23 @@ absl::StatusOr<bool> DockerEngineClient::OomKilled(const std::string& id) {
   return state.value("OOMKilled", false);
 }
 
+absl::StatusOr<std::vector<std::string>> DockerEngineClient::ContainerEnv(const std::string& id) {
+  ASSIGN_OR_RETURN(Reply r, Perform(socket_path_, api_version_,
+                                    {.target = absl::StrCat("/containers/", Escape(id), "/json")}));
+  if (r.status == 404) return absl::NotFoundError(absl::StrCat("no container ", id));
+  if (r.status != 200) return EngineError(r, absl::StrCat("inspect container ", id));
+  // Parsed here, not by ParseJson: its error would quote the body, secrets and all.
+  json j = json::parse(r.body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return absl::InternalError(absl::StrCat("inspect container ", id, ": invalid JSON"));
+  std::vector<std::string> env;
+  const json config = j.value("Config", json::object());
+  const json list = config.is_object() ? config.value("Env", json::array()) : json::array();
+  for (const json& entry : list.is_array() ? list : json::array()) {
+    if (entry.is_string()) env.push_back(entry.get<std::string>());
+  }
+  return env;
+}
+
 absl::Status DockerEngineClient::KillContainer(const std::string& id) {
   ASSIGN_OR_RETURN(Reply r, Perform(socket_path_, api_version_,
                                     {.method = "POST",

@@ -30,6 +30,7 @@ class DockerEngineClient final : public DockerClient {
   absl::Status Ping() override;
   absl::StatusOr<bool> ImageExists(const std::string& image) override;
   absl::StatusOr<bool> OomKilled(const std::string& container) override;
+  absl::StatusOr<std::vector<std::string>> ContainerEnv(const std::string& container) override;
   // Whether the container's process runs now.
   absl::StatusOr<bool> Running(const std::string& container);
   absl::StatusOr<std::string> CreateContainer(const ContainerSpec& spec) override;

@@ -64,6 +64,9 @@ absl::StatusOr<std::string> StageExecutor::CreateContainer() {
   container.cmd.push_back(spec.run());
   container.workdir = spec.workdir().empty() ? "/workspace" : spec.workdir();
   for (const auto& [key, value] : spec.env()) container.env.push_back(absl::StrCat(key, "=", value));
+  for (const v1::SecretValue& secret : assignment_.secrets()) {
+    container.env.push_back(absl::StrCat(secret.name(), "=", secret.value()));
+  }
   container.network_mode = spec.network().empty() ? "none" : spec.network();
   container.labels = {{kAgentLabel, deps_.agent_name},
                       {kRunLabel, ref.run_id()},
@@ -89,6 +92,10 @@ absl::StatusOr<std::string> StageExecutor::CreateContainer() {
   }
   pump_->WriteSystemLine(absl::StrCat("image ", spec.image(), ", network ", container.network_mode,
                                       ", workdir ", container.workdir, ", agent ", deps_.agent_name));
+  if (spec.secrets_size() > 0) {
+    pump_->WriteSystemLine(absl::StrCat("secrets ", absl::StrJoin(spec.secrets(), ", "),
+                                        " in the environment; their values show as *** in this log"));
+  }
   if (absl::Status st = ApplySandbox(container); !st.ok()) return st;
   return deps_.docker->CreateContainer(container);
 }
@@ -156,19 +163,49 @@ v1::StageStatus StageExecutor::Finish(v1::StageState state, int exit_code, const
       }
     }
   }
-  if (state == v1::STAGE_FAILED || state == v1::STAGE_TIMED_OUT) pump_->WriteSystemLine(message);
+  if (state == v1::STAGE_FAILED || state == v1::STAGE_TIMED_OUT) pump_->WriteSystemLine(message);  // masked there
   pump_->Finish();
   v1::StageStatus status;
   *status.mutable_stage() = assignment_.stage();
   status.set_state(state);
   status.set_exit_code(exit_code);
-  status.set_message(SanitizeUtf8(message));  // it may quote file names from the stage
+  // It may quote file names from the stage, or what a command printed.
+  status.set_message(SanitizeUtf8(pump_->Mask(message)));
   return status;
+}
+
+absl::Status StageExecutor::LoadSecrets(const std::vector<std::string>& env) {
+  std::vector<std::string> values;
+  for (const std::string& name : assignment_.spec().secrets()) {
+    const std::string prefix = name + "=";
+    bool found = false;
+    for (const v1::SecretValue& secret : assignment_.secrets()) {
+      if (secret.name() == name) {
+        values.push_back(secret.value());
+        found = true;
+      }
+    }
+    for (const std::string& entry : env) {
+      if (!found && entry.compare(0, prefix.size(), prefix) == 0) {
+        values.push_back(entry.substr(prefix.size()));
+        found = true;
+      }
+    }
+    if (!found) {
+      return absl::FailedPreconditionError(absl::StrCat("secret ", name,
+                                                        " is not set on the controller (deleted after the run "
+                                                        "was submitted?); an admin sets it with `dockyard secrets set ",
+                                                        name, "`"));
+    }
+  }
+  pump_->SetSecrets(values);
+  return absl::OkStatus();
 }
 
 v1::StageStatus StageExecutor::Run(const std::function<void()>& on_running) {
   const v1::StageRef& ref = assignment_.stage();
   auto log = Logger("agent");
+  if (absl::Status st = LoadSecrets({}); !st.ok()) return Finish(v1::STAGE_FAILED, -1, std::string(st.message()));
   auto container = CreateContainer();
   if (!container.ok()) return Finish(v1::STAGE_FAILED, -1, std::string(container.status().message()));
   {
@@ -208,6 +245,17 @@ v1::StageStatus StageExecutor::Adopt(const std::string& container) {
   const v1::StageRef& ref = assignment_.stage();
   Logger("agent")->info("run={} stage={} attempt={} re-adopted container={}", ref.run_id(), ref.stage(),
                         ref.attempt(), container.substr(0, 12));
+  if (assignment_.spec().secrets_size() > 0) {
+    // The spool never held the values: the container's environment has them.
+    auto env = deps_.docker->ContainerEnv(container);
+    absl::Status st = env.ok() ? LoadSecrets(*env) : env.status();
+    if (!st.ok()) {
+      // Its output cannot be masked, so none of it is read.
+      (void)deps_.docker->RemoveContainer(container);
+      return Finish(v1::STAGE_FAILED, -1,
+                    absl::StrCat("the agent restarted and cannot mask this stage's secrets: ", st.message()));
+    }
+  }
   pump_->WriteSystemLine("the agent restarted and took this container over again");
   return Supervise(container, pump_->Covered(OutputStream::kStdout), pump_->Covered(OutputStream::kStderr));
 }

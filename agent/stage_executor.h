@@ -69,6 +69,10 @@ class StageExecutor {
   const v1::StageRef& ref() const { return assignment_.stage(); }
 
  private:
+  // Hands the stage's secret values to the log pump for masking: from the
+  // assignment, or (re-adopting) from the container's environment `env`.
+  // FAILED_PRECONDITION naming a secret the controller did not send.
+  absl::Status LoadSecrets(const std::vector<std::string>& env);
   absl::StatusOr<std::string> CreateContainer();
   // Limits, capabilities and network policy for the stage's container; says in the
   // log what applies. PERMISSION_DENIED for a network this agent does not allow.

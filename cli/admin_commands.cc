@@ -1,5 +1,7 @@
 #include "cli/admin_commands.h"
 
+#include <iterator>
+
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "cli/commands.h"
@@ -58,6 +60,38 @@ int ListTokens(DockyardClient& client, std::ostream& out, std::ostream& err) {
 int RevokeToken(DockyardClient& client, const std::string& id, std::ostream& out, std::ostream& err) {
   if (absl::Status st = client.RevokeToken(id); !st.ok()) return ReportError(st, err);
   out << "token " << id << " revoked\n";
+  return kExitOk;
+}
+
+int SetSecret(DockyardClient& client, const std::string& name, std::istream& in, std::ostream& out,
+              std::ostream& err) {
+  std::string value((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // `echo value | dockyard secrets set NAME` must not store the newline echo adds.
+  if (!value.empty() && value.back() == '\n') value.pop_back();
+  if (!value.empty() && value.back() == '\r') value.pop_back();
+  auto replaced = client.SetSecret(name, value);
+  if (!replaced.ok()) return ReportError(replaced.status(), err);
+  out << "secret " << name << (*replaced ? " replaced" : " set") << " (" << value.size()
+      << " bytes); stages get it with `secrets: [" << name << "]`\n";
+  return kExitOk;
+}
+
+int ListSecrets(DockyardClient& client, std::ostream& out, std::ostream& err) {
+  auto secrets = client.ListSecrets();
+  if (!secrets.ok()) return ReportError(secrets.status(), err);
+  out << absl::StrFormat("%-32s %-20s %s\n", "NAME", "UPDATED", "BY");
+  for (const v1::SecretInfo& secret : *secrets) {
+    out << absl::StrFormat(
+        "%-32s %-20s %s\n", secret.name(),
+        absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixMillis(secret.updated_unix_ms()), absl::UTCTimeZone()),
+        secret.updated_by());
+  }
+  return kExitOk;
+}
+
+int DeleteSecret(DockyardClient& client, const std::string& name, std::ostream& out, std::ostream& err) {
+  if (absl::Status st = client.DeleteSecret(name); !st.ok()) return ReportError(st, err);
+  out << "secret " << name << " deleted\n";
   return kExitOk;
 }
 

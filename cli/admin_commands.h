@@ -1,8 +1,9 @@
 // The `dockyard` CLI's administration commands (role admin): enrolment tokens for
-// new agents, revoking agents, client tokens. Secrets are printed once, alone on
+// new agents, revoking agents, client tokens, pipeline secrets. Secrets are printed once, alone on
 // stdout, so `dockyard tokens create ... > ci.token` stores exactly the token.
 #pragma once
 
+#include <istream>
 #include <ostream>
 #include <string>
 
@@ -22,5 +23,13 @@ int CreateToken(DockyardClient& client, const std::string& role, const std::stri
 int ListTokens(DockyardClient& client, std::ostream& out, std::ostream& err);
 // `dockyard tokens revoke ID|NAME`
 int RevokeToken(DockyardClient& client, const std::string& id, std::ostream& out, std::ostream& err);
+// `dockyard secrets set NAME`: the value is all of `in` (a terminal or a pipe, never
+// an argument, so it is never in `ps` or a shell history) less one final newline.
+int SetSecret(DockyardClient& client, const std::string& name, std::istream& in, std::ostream& out,
+              std::ostream& err);
+// `dockyard secrets list`: names and when they were set, never values.
+int ListSecrets(DockyardClient& client, std::ostream& out, std::ostream& err);
+// `dockyard secrets delete NAME`
+int DeleteSecret(DockyardClient& client, const std::string& name, std::ostream& out, std::ostream& err);
 
 }  // namespace dockyard

@@ -246,4 +246,26 @@ absl::Status DockyardClient::RevokeToken(const std::string& id) {
   return Call([&](grpc::ClientContext& c) { return admin_->RevokeToken(&c, request, &response); });
 }
 
+absl::StatusOr<bool> DockyardClient::SetSecret(const std::string& name, const std::string& value) {
+  v1::SetSecretRequest request;
+  request.set_name(name);
+  request.set_value(value);
+  v1::SetSecretResponse response;
+  RETURN_IF_ERROR(Call([&](grpc::ClientContext& c) { return admin_->SetSecret(&c, request, &response); }));
+  return response.replaced();
+}
+
+absl::StatusOr<std::vector<v1::SecretInfo>> DockyardClient::ListSecrets() {
+  v1::ListSecretsResponse response;
+  RETURN_IF_ERROR(Call([&](grpc::ClientContext& c) { return admin_->ListSecrets(&c, {}, &response); }));
+  return std::vector<v1::SecretInfo>(response.secrets().begin(), response.secrets().end());
+}
+
+absl::Status DockyardClient::DeleteSecret(const std::string& name) {
+  v1::DeleteSecretRequest request;
+  request.set_name(name);
+  v1::DeleteSecretResponse response;
+  return Call([&](grpc::ClientContext& c) { return admin_->DeleteSecret(&c, request, &response); });
+}
+
 }  // namespace dockyard

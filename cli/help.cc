@@ -61,6 +61,14 @@ dockyard tokens revoke ID|NAME                                (admin)
   Roles: read (status, logs, artifacts, agents); submit (+ run, cancel your own runs);
   admin (+ cancel any run, drain, enrol, revoke, tokens). A token is shown only once.
 )"},
+      {"secrets", R"(dockyard secrets set NAME < FILE     set a secret from stdin (admin)
+dockyard secrets list                 names and when they were set, never values (admin)
+dockyard secrets delete NAME          (admin)
+  The value is read from standard input, never from an argument, so it stays out of
+  `ps` and shell history; one final newline is dropped (`echo` adds one). It must be at
+  least 6 bytes. A stage gets it as an environment variable with `secrets: [NAME]`,
+  and every log line shows *** where the value (or its base64) would be.
+)"},
   };
   return *commands;
 }
@@ -79,6 +87,7 @@ Commands:
   cancel RUN        cancel a run
   agents            list agents; drain, undrain, enrol, revoke
   tokens            create, list, revoke client tokens
+  secrets           set, list, delete secrets that stages use
 `dockyard COMMAND --help` tells more about one command.
 
 )";

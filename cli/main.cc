@@ -60,6 +60,7 @@ constexpr char kUsage[] =
     "  dockyard agents revoke NAME                  disconnect an agent for good, re-queue its stages (admin)\n"
     "  dockyard tokens create --role=read|submit|admin [--name=N]   print a new client token (admin)\n"
     "  dockyard tokens list | tokens revoke ID|NAME (admin)\n"
+    "  dockyard secrets set NAME < value-file | secrets list | secrets delete NAME (admin)\n"
     "Controller: --controller=HOST:PORT or DOCKYARD_CONTROLLER (default 127.0.0.1:7420).\n"
     "Security: the token from DOCKYARD_TOKEN or --token_file, the controller's CA from DOCKYARD_CA_FILE or\n"
     "--ca_file (its data_dir/tls/ca.crt); --insecure only for a controller started with --insecure.\n"
@@ -233,6 +234,12 @@ int main(int argc, char** argv) {
     if (count == 1 && arg(2) == "list") return dockyard::ListTokens(client, std::cout, std::cerr);
     if (count == 2 && arg(2) == "revoke") return dockyard::RevokeToken(client, arg(3), std::cout, std::cerr);
     return Usage("tokens takes create --role=R [--name=N], list, or revoke ID");
+  }
+  if (command == "secrets") {
+    if (count == 2 && arg(2) == "set") return dockyard::SetSecret(client, arg(3), std::cin, std::cout, std::cerr);
+    if (count == 1 && arg(2) == "list") return dockyard::ListSecrets(client, std::cout, std::cerr);
+    if (count == 2 && arg(2) == "delete") return dockyard::DeleteSecret(client, arg(3), std::cout, std::cerr);
+    return Usage("secrets takes set NAME (the value on stdin), list, or delete NAME");
   }
   return Usage(("unknown command \"" + command + "\"").c_str());
 }

@@ -27,6 +27,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/names.h"
 #include "common/sha256.h"
 #include "common/stage_graph.h"
 #include "common/units.h"
@@ -74,14 +75,6 @@ bool IsCacheKey(absl::string_view s) {
   if (s.empty()) return false;
   for (char c : s) {
     if (!IsAsciiAlnum(c) && c != '.' && c != '_' && c != '-') return false;
-  }
-  return true;
-}
-
-bool IsEnvName(absl::string_view s) {
-  if (s.empty() || absl::ascii_isdigit(static_cast<unsigned char>(s[0]))) return false;
-  for (char c : s) {
-    if (!IsAsciiAlnum(c) && c != '_') return false;
   }
   return true;
 }
@@ -400,7 +393,7 @@ absl::Status Parser::ParseStage(const YAML::Node& node, int index, v1::Stage* st
   ASSIGN_OR_RETURN(std::vector<Entry> entries, Entries(node, line, "stage", where,
                                     {"name", "image", "workdir", "env", "run", "shell", "needs",
                                      "network", "timeout", "caches", "artifacts", "agent",
-                                     "retries", "reports", "limits"}));
+                                     "retries", "reports", "limits", "secrets"}));
   bool has_name = false, has_image = false, has_run = false;
   for (const Entry& e : entries) {
     if (e.key == "name") {
@@ -479,6 +472,15 @@ absl::Status Parser::ParseStage(const YAML::Node& node, int index, v1::Stage* st
       RETURN_IF_ERROR(ParseReports(e, where, stage));
     } else if (e.key == "limits") {
       RETURN_IF_ERROR(ParseStageLimits(e, where, stage));
+    } else if (e.key == "secrets") {
+      ASSIGN_OR_RETURN(std::vector<std::string> names, StringList(e, where, true));
+      for (std::string& name : names) {
+        if (!IsEnvName(name)) {
+          return Error(e.line, absl::StrCat("bad secret name ", Quote(name), " ", where,
+                                            ": secrets are environment variables (letters, digits and '_')"));
+        }
+        stage->add_secrets(std::move(name));
+      }
     } else if (e.key == "agent") {
       RETURN_IF_ERROR(ParseAgent(e, where, stage));
     } else if (e.key == "retries") {
@@ -494,6 +496,12 @@ absl::Status Parser::ParseStage(const YAML::Node& node, int index, v1::Stage* st
   if (!has_name) return Error(line, absl::StrCat("missing required key \"name\" ", where));
   if (!has_image) return Error(line, absl::StrCat("missing required key \"image\" ", where));
   if (!has_run) return Error(line, absl::StrCat("missing required key \"run\" ", where));
+  for (const std::string& secret : stage->secrets()) {
+    if (stage->env().count(secret) != 0) {
+      return Error(line, absl::StrCat("\"", secret, "\" ", where, " is both in \"env\" and in \"secrets\": ",
+                                      "a secret's value comes from the controller only"));
+    }
+  }
   if (stage->workdir().empty()) stage->set_workdir(kDefaultWorkdir);
   if (stage->shell_size() == 0) {
     for (const char* arg : {"sh", "-e", "-c"}) stage->add_shell(arg);

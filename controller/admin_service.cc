@@ -6,26 +6,31 @@
 namespace dockyard {
 
 grpc::ServerUnaryReactor* AdminServiceImpl::AsAdmin(grpc::CallbackServerContext* context, std::string action,
-                                                    std::function<absl::Status(IdentityStore&)> work) {
+                                                    std::function<absl::Status(const Caller&)> work) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   auto caller = authorizer_->RequireRole(*context, v1::ROLE_ADMIN, action);
   if (!caller.ok()) {
     reactor->Finish(ToGrpcStatus(caller.status()));
     return reactor;
   }
-  IdentityStore* identity = core_->identity();
-  if (identity == nullptr) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                                 "this controller runs with --insecure: there are no tokens or enrolments"));
-    return reactor;
-  }
-  pool_->Post([reactor, identity, work = std::move(work), action = std::move(action), caller = *caller,
+  pool_->Post([reactor, work = std::move(work), action = std::move(action), caller = *caller,
                peer = context->peer()] {
-    absl::Status status = work(*identity);
+    absl::Status status = work(caller);
     AuditLine(action, caller.Describe(), peer, status);
     reactor->Finish(ToGrpcStatus(status));
   });
   return reactor;
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::WithIdentity(grpc::CallbackServerContext* context, std::string action,
+                                                         std::function<absl::Status(IdentityStore&)> work) {
+  IdentityStore* identity = core_->identity();
+  return AsAdmin(context, std::move(action), [identity, work = std::move(work)](const Caller&) {
+    if (identity == nullptr) {
+      return absl::FailedPreconditionError("this controller runs with --insecure: there are no tokens or enrolments");
+    }
+    return work(*identity);
+  });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::CreateEnrolToken(grpc::CallbackServerContext* context,
@@ -33,7 +38,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::CreateEnrolToken(grpc::CallbackServe
                                                              v1::SecretResponse* response) {
   const int uses = request->uses() == 0 ? 1 : request->uses();
   const absl::Duration ttl = request->ttl_ms() == 0 ? absl::Hours(1) : absl::Milliseconds(request->ttl_ms());
-  return AsAdmin(context, absl::StrCat("CreateEnrolToken uses=", uses, " ttl=", absl::FormatDuration(ttl)),
+  return WithIdentity(context, absl::StrCat("CreateEnrolToken uses=", uses, " ttl=", absl::FormatDuration(ttl)),
                  [=](IdentityStore& identity) {
                    auto secret = identity.CreateEnrolToken(uses, ttl);
                    if (secret.ok()) *response = *std::move(secret);
@@ -45,7 +50,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::RevokeAgent(grpc::CallbackServerCont
                                                         const v1::RevokeAgentRequest* request,
                                                         v1::RevokeAgentResponse* response) {
   ControllerCore* core = core_;
-  return AsAdmin(context, absl::StrCat("RevokeAgent ", request->name()), [=](IdentityStore&) {
+  return WithIdentity(context, absl::StrCat("RevokeAgent ", request->name()), [=](IdentityStore&) {
     auto lost = core->RevokeAgent(request->name());
     if (lost.ok()) response->set_requeued(*lost);
     return lost.status();
@@ -55,7 +60,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::RevokeAgent(grpc::CallbackServerCont
 grpc::ServerUnaryReactor* AdminServiceImpl::CreateToken(grpc::CallbackServerContext* context,
                                                         const v1::CreateTokenRequest* request,
                                                         v1::SecretResponse* response) {
-  return AsAdmin(context, absl::StrCat("CreateToken role=", RoleName(request->role()), " name=", request->name()),
+  return WithIdentity(context, absl::StrCat("CreateToken role=", RoleName(request->role()), " name=", request->name()),
                  [=](IdentityStore& identity) {
                    auto secret = identity.CreateToken(request->role(), request->name());
                    if (secret.ok()) *response = *std::move(secret);
@@ -66,7 +71,7 @@ grpc::ServerUnaryReactor* AdminServiceImpl::CreateToken(grpc::CallbackServerCont
 grpc::ServerUnaryReactor* AdminServiceImpl::ListTokens(grpc::CallbackServerContext* context,
                                                        const v1::ListTokensRequest*,
                                                        v1::ListTokensResponse* response) {
-  return AsAdmin(context, "ListTokens", [=](IdentityStore& identity) {
+  return WithIdentity(context, "ListTokens", [=](IdentityStore& identity) {
     for (v1::TokenInfo& token : identity.ListTokens()) *response->add_tokens() = std::move(token);
     return absl::OkStatus();
   });
@@ -75,8 +80,38 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListTokens(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* AdminServiceImpl::RevokeToken(grpc::CallbackServerContext* context,
                                                         const v1::RevokeTokenRequest* request,
                                                         v1::RevokeTokenResponse*) {
-  return AsAdmin(context, absl::StrCat("RevokeToken ", request->id()),
+  return WithIdentity(context, absl::StrCat("RevokeToken ", request->id()),
                  [=](IdentityStore& identity) { return identity.RevokeToken(request->id()); });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::SetSecret(grpc::CallbackServerContext* context,
+                                                      const v1::SetSecretRequest* request,
+                                                      v1::SetSecretResponse* response) {
+  SecretStore* secrets = &core_->secrets();
+  // The audit line names the secret, never its value.
+  return AsAdmin(context, absl::StrCat("SetSecret ", request->name()), [=](const Caller& caller) {
+    auto replaced = secrets->Set(request->name(), request->value(), caller.Describe());
+    if (replaced.ok()) response->set_replaced(*replaced);
+    return replaced.status();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ListSecrets(grpc::CallbackServerContext* context,
+                                                        const v1::ListSecretsRequest*,
+                                                        v1::ListSecretsResponse* response) {
+  SecretStore* secrets = &core_->secrets();
+  return AsAdmin(context, "ListSecrets", [=](const Caller&) {
+    for (v1::SecretInfo& info : secrets->List()) *response->add_secrets() = std::move(info);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::DeleteSecret(grpc::CallbackServerContext* context,
+                                                         const v1::DeleteSecretRequest* request,
+                                                         v1::DeleteSecretResponse*) {
+  SecretStore* secrets = &core_->secrets();
+  return AsAdmin(context, absl::StrCat("DeleteSecret ", request->name()),
+                 [=](const Caller&) { return secrets->Delete(request->name()); });
 }
 
 }  // namespace dockyard

@@ -1,5 +1,5 @@
-// AdminService over the callback API: enrolment tokens, agent revocation and client
-// tokens. Every call needs role admin and leaves an audit line; the work (disk,
+// AdminService over the callback API: enrolment tokens, agent revocation, client
+// tokens and pipeline secrets. Every call needs role admin and leaves an audit line; the work (disk,
 // randomness, re-queuing) runs on the WorkerPool.
 #pragma once
 
@@ -27,12 +27,21 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
                                        v1::ListTokensResponse* response) override;
   grpc::ServerUnaryReactor* RevokeToken(grpc::CallbackServerContext* context, const v1::RevokeTokenRequest* request,
                                         v1::RevokeTokenResponse* response) override;
+  grpc::ServerUnaryReactor* SetSecret(grpc::CallbackServerContext* context, const v1::SetSecretRequest* request,
+                                      v1::SetSecretResponse* response) override;
+  grpc::ServerUnaryReactor* ListSecrets(grpc::CallbackServerContext* context, const v1::ListSecretsRequest* request,
+                                        v1::ListSecretsResponse* response) override;
+  grpc::ServerUnaryReactor* DeleteSecret(grpc::CallbackServerContext* context, const v1::DeleteSecretRequest* request,
+                                         v1::DeleteSecretResponse* response) override;
 
  private:
   // Checks role admin, then runs `work` on the pool and finishes with its status
-  // (audited under `action`).
+  // (audited under `action`, which must never hold a secret).
   grpc::ServerUnaryReactor* AsAdmin(grpc::CallbackServerContext* context, std::string action,
-                                    std::function<absl::Status(IdentityStore&)> work);
+                                    std::function<absl::Status(const Caller&)> work);
+  // AsAdmin for what only exists with security on.
+  grpc::ServerUnaryReactor* WithIdentity(grpc::CallbackServerContext* context, std::string action,
+                                         std::function<absl::Status(IdentityStore&)> work);
 
   ControllerCore* core_;
   WorkerPool* pool_;

@@ -60,6 +60,8 @@ absl::StatusOr<std::unique_ptr<ControllerCore>> ControllerCore::Create(Controlle
     core->identity_ = std::make_unique<IdentityStore>(core->state_.get(), core->ca_.get(), contents);
     RETURN_IF_ERROR(core->identity_->EnsureAdminToken(core->options_.data_dir + "/admin.token"));
   }
+  ASSIGN_OR_RETURN(core->secrets_, SecretStore::Open(core->options_.data_dir + "/secrets.key", core->state_.get(),
+                                                    contents.secrets));
   {
     absl::MutexLock lock(&core->mu_);
     core->Restore(std::move(contents));
@@ -188,6 +190,12 @@ void ControllerCore::Apply(SchedulerEffects effects) {
                                   : "";
       (void)logs_.AppendSystemLine(ref, absl::StrCat("attempt ", ref.attempt(), " on agent ",
                                                      order.agent, why));
+      // Values join the order only on its way out: they are never part of the saved state.
+      v1::StageAssignment* assign = order.message.mutable_assign();
+      // One deleted since submission stays out: the agent fails the stage, naming it.
+      for (const std::string& name : assign->spec().secrets()) {
+        if (auto value = secrets_->Values({name}); value.ok()) *assign->add_secrets() = std::move(value->front());
+      }
     }
     SendTo(order.agent, std::move(order.message));
   }
@@ -401,6 +409,10 @@ absl::StatusOr<ControllerCore::Submitted> ControllerCore::SubmitRun(v1::Pipeline
                                                    " (--max_stages)"));
   }
   if (absl::Status st = ValidateSubmitted(pipeline); !st.ok()) return st;
+  for (const v1::Stage& stage : pipeline.stages()) {
+    auto values = secrets_->Values({stage.secrets().begin(), stage.secrets().end()});
+    if (!values.ok()) return absl::FailedPreconditionError(absl::StrCat("stage ", stage.name(), ": ", values.status().message()));
+  }
   if (!pipeline.source_digest().empty() && !blobs_->Contains(pipeline.source_digest())) {
     return absl::FailedPreconditionError(absl::StrCat("source ", pipeline.source_digest(),
                                                       " was not uploaded"));

@@ -20,6 +20,7 @@
 #include "controller/identity_store.h"
 #include "controller/log_store.h"
 #include "controller/scheduler.h"
+#include "controller/secret_store.h"
 #include "controller/state_store.h"
 #include "dockyard/v1/agent.pb.h"
 #include "dockyard/v1/run.pb.h"
@@ -105,6 +106,7 @@ class ControllerCore {
   BlobStore& blobs() { return *blobs_; }
   // Null with security off.
   IdentityStore* identity() { return identity_.get(); }
+  SecretStore& secrets() { return *secrets_; }
   const CertificateAuthority* ca() const { return ca_.get(); }
 
  private:
@@ -127,6 +129,7 @@ class ControllerCore {
   const std::unique_ptr<StateStore> state_;
   std::unique_ptr<CertificateAuthority> ca_;
   std::unique_ptr<IdentityStore> identity_;
+  std::unique_ptr<SecretStore> secrets_;
 
   absl::Mutex mu_;
   Scheduler scheduler_ ABSL_GUARDED_BY(mu_);

@@ -53,7 +53,8 @@ constexpr const char* kCreateSchema = R"sql(
 )sql";
 
 // Version 2: client tokens, enrolment tokens and enrolled agents (hashes and
-// fingerprints only, never a secret), keyed by (kind, key).
+// fingerprints only, never a secret), keyed by (kind, key). Pipeline secrets live
+// here too, only ever encrypted (kind "secret").
 constexpr const char* kAddIdentity = R"sql(
   CREATE TABLE identity (
     kind TEXT NOT NULL,
@@ -66,6 +67,7 @@ constexpr const char* kAddIdentity = R"sql(
 constexpr const char* kTokenKind = "token";
 constexpr const char* kEnrolTokenKind = "enrol_token";
 constexpr const char* kEnrolledAgentKind = "enrolled_agent";
+constexpr const char* kSecretKind = "secret";
 
 }  // namespace
 
@@ -93,7 +95,7 @@ absl::StatusOr<std::unique_ptr<StateStore>> StateStore::Open(const std::string& 
 
 StateStore::~StateStore() {
   absl::MutexLock lock(&mu_);
-  for (sqlite3_stmt* stmt : {put_run_, put_agent_, put_artifact_, put_identity_, begin_, commit_, rollback_}) {
+  for (sqlite3_stmt* stmt : {put_run_, put_agent_, put_artifact_, put_identity_, delete_identity_, begin_, commit_, rollback_}) {
     sqlite3_finalize(stmt);
   }
   sqlite3_close_v2(db_);
@@ -139,6 +141,7 @@ absl::Status StateStore::Init() {
   RETURN_IF_ERROR(Prepare("INSERT INTO identity (kind, key, record) VALUES (?1, ?2, ?3) "
                           "ON CONFLICT (kind, key) DO UPDATE SET record = excluded.record",
                           &put_identity_));
+  RETURN_IF_ERROR(Prepare("DELETE FROM identity WHERE kind = ?1 AND key = ?2", &delete_identity_));
   RETURN_IF_ERROR(Prepare("BEGIN IMMEDIATE", &begin_));
   RETURN_IF_ERROR(Prepare("COMMIT", &commit_));
   RETURN_IF_ERROR(Prepare("ROLLBACK", &rollback_));
@@ -256,6 +259,23 @@ absl::Status StateStore::SaveEnrolledAgent(const v1::EnrolledAgentRecord& agent)
   return Upsert(put_identity_, kind, &agent.name(), agent.SerializeAsString());
 }
 
+absl::Status StateStore::SaveSecret(const v1::SecretRecord& secret) {
+  absl::MutexLock lock(&mu_);
+  const std::string kind = kSecretKind;
+  return Upsert(put_identity_, kind, &secret.info().name(), secret.SerializeAsString());
+}
+
+absl::Status StateStore::DeleteSecret(const std::string& name) {
+  absl::MutexLock lock(&mu_);
+  sqlite3_bind_text(delete_identity_, 1, kSecretKind, -1, SQLITE_STATIC);
+  sqlite3_bind_text(delete_identity_, 2, name.data(), static_cast<int>(name.size()), SQLITE_STATIC);
+  const int rc = sqlite3_step(delete_identity_);
+  sqlite3_reset(delete_identity_);
+  sqlite3_clear_bindings(delete_identity_);
+  if (rc != SQLITE_DONE) return SqlError(path_, db_, absl::StrCat("cannot delete secret ", name), rc);
+  return absl::OkStatus();
+}
+
 absl::Status StateStore::LoadIdentity(Contents& contents) {
   sqlite3_stmt* raw = nullptr;
   RETURN_IF_ERROR(Prepare("SELECT kind, key, record FROM identity ORDER BY kind, rowid", &raw));
@@ -271,6 +291,8 @@ absl::Status StateStore::LoadIdentity(Contents& contents) {
       parsed = contents.enrol_tokens.emplace_back().ParseFromString(bytes);
     } else if (kind == kEnrolledAgentKind) {
       parsed = contents.enrolled_agents.emplace_back().ParseFromString(bytes);
+    } else if (kind == kSecretKind) {
+      parsed = contents.secrets.emplace_back().ParseFromString(bytes);
     }  // else: a kind a newer controller wrote, not ours to read
     if (!parsed) {
       return absl::DataLossError(absl::StrCat("state database ", path_, ": the ", kind, " record \"",

@@ -41,6 +41,9 @@ class StateStore {
   absl::Status SaveToken(const v1::TokenRecord& token);
   absl::Status SaveEnrolToken(const v1::EnrolTokenRecord& token);
   absl::Status SaveEnrolledAgent(const v1::EnrolledAgentRecord& agent);
+  // Secrets (encrypted by SecretStore before they get here): by name.
+  absl::Status SaveSecret(const v1::SecretRecord& secret);
+  absl::Status DeleteSecret(const std::string& name);
 
   struct Contents {
     std::vector<v1::RunRecord> runs;        // by id
@@ -49,6 +52,7 @@ class StateStore {
     std::vector<v1::TokenRecord> tokens;    // in the order first saved
     std::vector<v1::EnrolTokenRecord> enrol_tokens;
     std::vector<v1::EnrolledAgentRecord> enrolled_agents;
+    std::vector<v1::SecretRecord> secrets;
   };
   // Everything saved. DATA_LOSS when a record does not parse.
   absl::StatusOr<Contents> Load();
@@ -73,6 +77,7 @@ class StateStore {
   sqlite3_stmt* put_agent_ ABSL_GUARDED_BY(mu_) = nullptr;
   sqlite3_stmt* put_artifact_ ABSL_GUARDED_BY(mu_) = nullptr;
   sqlite3_stmt* put_identity_ ABSL_GUARDED_BY(mu_) = nullptr;
+  sqlite3_stmt* delete_identity_ ABSL_GUARDED_BY(mu_) = nullptr;
   sqlite3_stmt* begin_ ABSL_GUARDED_BY(mu_) = nullptr;
   sqlite3_stmt* commit_ ABSL_GUARDED_BY(mu_) = nullptr;
   sqlite3_stmt* rollback_ ABSL_GUARDED_BY(mu_) = nullptr;

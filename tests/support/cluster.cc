@@ -169,7 +169,7 @@ CliResult Cluster::Cli(const std::vector<std::string>& args, absl::Duration time
 }
 
 CliResult Cluster::CliWithToken(const std::string& token_file, const std::vector<std::string>& args,
-                                absl::Duration timeout) {
+                                absl::Duration timeout, const std::string& stdin_path) {
   static int counter = 0;
   const std::string out = absl::StrCat(dir_, "/cli-", ++counter, ".out");
   const std::string err = absl::StrCat(dir_, "/cli-", counter, ".err");
@@ -178,7 +178,7 @@ CliResult Cluster::CliWithToken(const std::string& token_file, const std::vector
                                      " --controller=", address_);
   for (const std::string& flag : ConnectionFlags(token_file)) absl::StrAppend(&command, " ", flag);
   for (const std::string& a : args) absl::StrAppend(&command, " '", a, "'");
-  absl::StrAppend(&command, " >", out, " 2>", err);
+  absl::StrAppend(&command, " <", stdin_path.empty() ? "/dev/null" : stdin_path, " >", out, " 2>", err);
   int status = std::system(command.c_str());
   CliResult result;
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;

@@ -71,9 +71,10 @@ class Cluster {
 
   // Runs `dockyard ARGS...` against this cluster's controller, in dir(), as admin.
   CliResult Cli(const std::vector<std::string>& args, absl::Duration timeout = absl::Minutes(10));
-  // The same with the token in `token_file` ("" for no token at all).
+  // The same with the token in `token_file` ("" for no token at all), and stdin
+  // from `stdin_path` (default /dev/null).
   CliResult CliWithToken(const std::string& token_file, const std::vector<std::string>& args,
-                         absl::Duration timeout = absl::Minutes(10));
+                         absl::Duration timeout = absl::Minutes(10), const std::string& stdin_path = "");
   // Creates a client token of `role` and returns the file holding it.
   std::string CreateToken(const std::string& role, const std::string& name);
   // Creates an enrolment token and returns the file holding it.

@@ -1,11 +1,14 @@
 #include "agent/log_pump.h"
 
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/scratch_dir.h"
 
 namespace dockyard {
 namespace {
@@ -203,24 +206,28 @@ TEST(LogPump, AckDropsAcknowledgedChunksAndResendSendsExactlyTheRest) {
 
   pump.Ack(2);  // chunks 0 and 1 are stored
   sent.clear();
-  pump.ResendUnacked();
+  pump.RewindToUnacked();
+  pump.Flush();
   EXPECT_THAT(sent.chunks(), ElementsAre(Chunk{2, v1::LOG_STDOUT, "c\n"}, Chunk{3, v1::LOG_STDOUT, "d\n"}));
   ASSERT_FALSE(sent.batches().empty());
   EXPECT_EQ(sent.batches()[0].stage().stage(), "build");
 
   // Resending keeps the chunks until they are acknowledged.
   sent.clear();
-  pump.ResendUnacked();
+  pump.RewindToUnacked();
+  pump.Flush();
   EXPECT_EQ(sent.chunks().size(), 2u);
 
   // An old acknowledgement changes nothing; a full one leaves nothing to resend.
   pump.Ack(1);
   sent.clear();
-  pump.ResendUnacked();
+  pump.RewindToUnacked();
+  pump.Flush();
   EXPECT_EQ(sent.chunks().size(), 2u);
   pump.Ack(4);
   sent.clear();
-  pump.ResendUnacked();
+  pump.RewindToUnacked();
+  pump.Flush();
   EXPECT_THAT(sent.batches(), IsEmpty());
 }
 
@@ -233,7 +240,8 @@ TEST(LogPump, ResendSplitsIntoBatchesOfMaxBatchBytesInOrder) {
   }
   pump.Ack(1);
   sent.clear();
-  pump.ResendUnacked();
+  pump.RewindToUnacked();
+  pump.Flush();
   std::vector<Chunk> chunks = sent.chunks();
   ASSERT_EQ(chunks.size(), 4u);
   for (size_t i = 0; i < chunks.size(); ++i) EXPECT_EQ(chunks[i].seq, static_cast<int64_t>(i + 1));
@@ -270,11 +278,105 @@ TEST(LogPump, WriteSystemLineProducesADockyardLineOnTheSystemStream) {
   EXPECT_EQ(sent.text(v1::LOG_STDOUT), "half");
 }
 
-}  // namespace
-}  // namespace dockyard
+constexpr char kSecret[] = "s3cr3t-value-42";
 
-namespace dockyard {
-namespace {
+TEST(LogPump, ASecretSplitAcrossWritesAndChunksNeverLeavesThePump) {
+  Recorder sent;
+  LogPump pump(TestRef(), sent.sender(), {.max_batch_bytes = 8, .max_line_bytes = 8});
+  pump.SetSecrets({kSecret});
+  const std::string text = std::string("key=") + kSecret + "\nagain " + kSecret;
+  for (size_t at = 0; at < text.size(); at += 5) {
+    pump.Write(OutputStream::kStdout, text.substr(at, 5));
+    pump.Flush();
+  }
+  pump.WriteSystemLine(std::string("failed: ") + kSecret);
+  pump.Finish();
+  EXPECT_EQ(sent.text(v1::LOG_STDOUT), "key=***\nagain ***");
+  EXPECT_EQ(sent.text(v1::LOG_SYSTEM), "[dockyard] failed: ***\n");
+  for (const Chunk& chunk : sent.chunks()) {
+    EXPECT_EQ(chunk.data.find("s3cr3t"), std::string::npos) << chunk.data;
+    if (chunk.stream == v1::LOG_STDOUT) {
+      EXPECT_LE(chunk.data.size(), 8u + 2u) << "a cut never falls inside ***";
+    }
+  }
+  EXPECT_EQ(pump.Mask(std::string("exit: ") + kSecret), "exit: ***");
+}
+
+TEST(LogPump, AfterARestartCoveredCountsTheContainersBytesNotTheMaskedOnes) {
+  const std::string spool = testing::FreshDir() + "/log.spool";
+  const std::string out = std::string("token ") + kSecret + "\n";
+  const std::string err = std::string(kSecret) + kSecret + "!\n";
+  {
+    Recorder sent;
+    LogPump pump(TestRef(), sent.sender(), {}, spool);
+    pump.SetSecrets({kSecret});
+    pump.Write(OutputStream::kStdout, out);
+    pump.Write(OutputStream::kStderr, err);
+    pump.Write(OutputStream::kStdout, "tail s3cr3t");  // held: may still become the secret
+    pump.Flush();
+  }
+  Recorder sent;
+  LogPump reloaded(TestRef(), sent.sender(), {}, spool);
+  EXPECT_EQ(reloaded.Covered(OutputStream::kStdout), static_cast<int64_t>(out.size()));
+  EXPECT_EQ(reloaded.Covered(OutputStream::kStderr), static_cast<int64_t>(err.size()));
+  std::string file;
+  {
+    std::ifstream in(spool, std::ios::binary);
+    file.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  EXPECT_EQ(file.find("s3cr3t"), std::string::npos) << "the spool holds masked text only";
+}
+
+TEST(LogPump, AStalledControllerLeavesChunksOnTheSpoolAndGetsThemInOrderLater) {
+  const std::string spool = testing::FreshDir() + "/log.spool";
+  Recorder sent;
+  LogPump pump(TestRef(), sent.sender(), {.max_batch_bytes = 1000, .max_inflight_bytes = 2000}, spool);
+  std::string all;
+  for (int i = 0; i < 1000; ++i) {
+    const std::string line = std::string(90, 'a' + i % 26) + std::to_string(100000 + i) + "\n";
+    all += line;
+    pump.Write(OutputStream::kStdout, line);
+    pump.Flush();
+  }
+  pump.Finish();
+  // Nothing acknowledged: what went out stays within the window; the rest is on disk.
+  int64_t out_bytes = 0;
+  for (const Chunk& chunk : sent.chunks()) out_bytes += static_cast<int64_t>(chunk.data.size());
+  EXPECT_LT(out_bytes, 2000 + 1000);
+  EXPECT_FALSE(pump.AllSent());
+  // The controller comes back: acknowledgements and flushes move the rest, in order.
+  std::vector<Chunk> delivered = sent.chunks();
+  for (int round = 0; round < 10000 && !pump.AllAcked(); ++round) {
+    pump.Ack(delivered.empty() ? 0 : delivered.back().seq + 1);
+    sent.clear();
+    pump.Flush();
+    for (const Chunk& chunk : sent.chunks()) delivered.push_back(chunk);
+  }
+  EXPECT_TRUE(pump.AllSent());
+  std::string text;
+  for (size_t i = 0; i < delivered.size(); ++i) {
+    EXPECT_EQ(delivered[i].seq, static_cast<int64_t>(i));
+    text += delivered[i].data;
+  }
+  EXPECT_EQ(text, all);
+}
+
+TEST(LogPump, RewindResendsTheUnacknowledgedChunksFromTheSpool) {
+  const std::string spool = testing::FreshDir() + "/log.spool";
+  Recorder sent;
+  LogPump pump(TestRef(), sent.sender(), {}, spool);
+  for (const char* line : {"a\n", "b\n", "c\n"}) {
+    pump.Write(OutputStream::kStdout, line);
+    pump.Flush();
+  }
+  pump.Ack(1);
+  sent.clear();
+  pump.RewindToUnacked();
+  EXPECT_FALSE(pump.AllSent());
+  pump.Flush();
+  EXPECT_THAT(sent.chunks(), ElementsAre(Chunk{1, v1::LOG_STDOUT, "b\n"}, Chunk{2, v1::LOG_STDOUT, "c\n"}));
+  EXPECT_TRUE(pump.AllSent());
+}
 
 TEST(LogPump, PastTheLogLimitKeepsHeadAndTailAndSaysWhatWasCut) {
   Recorder recorder;

@@ -158,6 +158,17 @@ TEST(PipelineParser, AcceptsASingleStringAsNeeds) {
   EXPECT_THAT(parsed->pipeline.stages(1).needs(), ::testing::ElementsAre("test"));
 }
 
+TEST(PipelineParser, SecretsAreNamesOnlyAndMayNotAlsoBeInEnv) {
+  absl::StatusOr<PipelineFile> parsed = ParsePipeline(std::string(kMinimal) + "    secrets: [DB_PASSWORD, API_KEY]\n",
+                                                      "p.yml", kPipelines);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_THAT(parsed->pipeline.stages(0).secrets(), ::testing::ElementsAre("DB_PASSWORD", "API_KEY"));
+  ExpectError(Parse(std::string(kMinimal) + "    secrets: [db-password]\n"), "p.yml:6: ",
+              "bad secret name \"db-password\" in stage \"test\"");
+  ExpectError(Parse(std::string(kMinimal) + "    env: {TOKEN: x}\n    secrets: TOKEN\n"), "p.yml:3: ",
+              "\"TOKEN\" in stage \"test\" is both in \"env\" and in \"secrets\"");
+}
+
 TEST(PipelineParser, RejectsUnknownStageKeyWithFileAndLine) {
   std::string path = kPipelines + "/unknown_stage_key.yml";
   absl::Status status = ParsePipelineFile(path).status();
