@@ -185,11 +185,25 @@ void LogPump::WriteSystemLine(std::string_view line) {
 void LogPump::TakeLines(OutputStream stream, bool all) {
   StreamState& s = State(stream);
   std::string& partial = s.partial;
-  auto take = [&](size_t n) {
-    v1::LogChunk* chunk = pending_.add_chunks();
-    chunk->set_seq(next_seq_++);
-    chunk->set_stream(stream == OutputStream::kStderr ? v1::LOG_STDERR : v1::LOG_STDOUT);
-    chunk->set_data(partial.substr(0, n));
+  const v1::LogStream wire = stream == OutputStream::kStderr ? v1::LOG_STDERR : v1::LOG_STDOUT;
+  // `whole_lines` may join the last pending chunk when that holds whole lines of the
+  // same stream: engines hand output over a line at a time, and a chunk per line
+  // would cost a record, a message and an index entry per line.
+  auto take = [&](size_t n, bool whole_lines) {
+    v1::LogChunk* chunk = nullptr;
+    if (whole_lines && pending_.chunks_size() > 0) {
+      v1::LogChunk* last = pending_.mutable_chunks(pending_.chunks_size() - 1);
+      if (last->stream() == wire && !last->data().empty() && last->data().back() == '\n' &&
+          last->data().size() + n <= options_.max_batch_bytes) {
+        chunk = last;
+      }
+    }
+    if (chunk == nullptr) {
+      chunk = pending_.add_chunks();
+      chunk->set_seq(next_seq_++);
+      chunk->set_stream(wire);
+    }
+    chunk->mutable_data()->append(partial, 0, n);
     if (!s.masker.empty()) {
       // What the chunk stands for in the container's output: a restart skips that much.
       int64_t raw = static_cast<int64_t>(n);
@@ -198,7 +212,7 @@ void LogPump::TakeLines(OutputStream stream, bool all) {
         s.masks.pop_front();
       }
       for (auto& mask : s.masks) mask.first -= n;
-      chunk->set_raw_bytes(raw);
+      chunk->set_raw_bytes(chunk->raw_bytes() + raw);
     }
     pending_bytes_ += n;
     partial.erase(0, n);
@@ -206,7 +220,7 @@ void LogPump::TakeLines(OutputStream stream, bool all) {
   size_t end = partial.rfind('\n');
   end = end == std::string::npos ? 0 : end + 1;
   if (all) end = partial.size();
-  if (end > 0) take(end);
+  if (end > 0) take(end, !all || partial.back() == '\n');
   // An endless line still moves: cut it into max_line_bytes pieces, so what stays
   // held is always shorter than that, however much one write brought.
   while (options_.max_line_bytes > 0 && partial.size() >= options_.max_line_bytes) {
@@ -214,7 +228,7 @@ void LogPump::TakeLines(OutputStream stream, bool all) {
     for (const auto& [offset, replaced] : s.masks) {
       if (offset < n && n < offset + kMask.size()) n = offset + kMask.size();  // never inside a "***"
     }
-    take(n);
+    take(n, /*whole_lines=*/false);
   }
 }
 
