@@ -4,7 +4,6 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 #include "agent/stage_spool.h"
 #include "common/logging.h"
 
@@ -25,7 +24,8 @@ Agent::Agent(AgentOptions options, std::shared_ptr<grpc::Channel> channel, Docke
       stub_(v1::AgentService::NewStub(channel_)),
       docker_(docker),
       sources_(options_.work_dir + "/sources", stub_.get()),
-      artifacts_(docker, stub_.get(), options_.artifact_limits) {
+      artifacts_(docker, stub_.get(), options_.artifact_limits),
+      caches_(docker, stub_.get(), options_.work_dir) {
   std::error_code ec;
   std::filesystem::create_directories(options_.work_dir + "/scratch", ec);
   std::filesystem::create_directories(spool_root_, ec);
@@ -130,12 +130,6 @@ v1::RegisterAgent Agent::Registration() {
   for (const std::string& label : options_.labels) reg.add_labels(label);
   reg.set_slots(options_.slots);
   reg.set_version(options_.version);
-  if (auto volumes = docker_->ListVolumes(kCacheKeyLabel); volumes.ok()) {
-    for (const std::string& volume : *volumes) {
-      absl::string_view id = volume;
-      if (absl::ConsumePrefix(&id, kKeyedCacheVolumePrefix)) reg.add_cache_keys(std::string(id));
-    }
-  }
   for (v1::StageRef& ref : Unsettled()) *reg.add_running() = std::move(ref);
   absl::MutexLock lock(&mu_);
   reg.set_draining(draining_);
@@ -382,6 +376,7 @@ void Agent::OnMessage(const v1::ControllerMessage& message) {
         if (!volumes.ok()) return;
         for (const std::string& volume : *volumes) {
           absl::Status st = docker_->RemoveVolume(volume);
+          caches_.Forget(volume);
           Logger("agent")->info("run={} cache volume {} removed{}", run_id, volume,
                                 st.ok() ? "" : absl::StrCat(" failed: ", st.ToString()));
         }
@@ -423,7 +418,8 @@ void Agent::RunStage(Key key, v1::StageAssignment assignment, std::optional<std:
     }
   }
   auto pump = NewPump(assignment.stage(), spool_dir);
-  ExecutorDeps deps{docker_, &sources_, &artifacts_, options_.name, options_.work_dir + "/scratch", options_.sandbox};
+  ExecutorDeps deps{docker_,      &sources_, &artifacts_, &caches_, options_.name, options_.work_dir + "/scratch",
+                    options_.sandbox};
   auto executor = std::make_shared<StageExecutor>(assignment, deps, pump.get());
   {
     absl::MutexLock lock(&mu_);

@@ -20,6 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agent/artifact_uploader.h"
+#include "agent/cache_volumes.h"
 #include "agent/controller_session.h"
 #include "agent/docker_client.h"
 #include "agent/log_pump.h"
@@ -106,6 +107,7 @@ class Agent {
   DockerClient* docker_;
   SourceCache sources_;
   ArtifactUploader artifacts_;
+  CacheVolumes caches_;
 
   // Lock order: mu_ before a LogPump's mutex before session_mu_. Pumps send while
   // holding their own mutex, so the send path takes only session_mu_.

@@ -88,6 +88,7 @@ class DockerClient {
                                     const std::map<std::string, std::string>& labels) = 0;
   // OK when it is already gone.
   virtual absl::Status RemoveVolume(const std::string& name) = 0;
+  virtual absl::StatusOr<bool> VolumeExists(const std::string& name) = 0;
   virtual absl::StatusOr<std::vector<std::string>> ListVolumes(const std::string& label) = 0;
 };
 

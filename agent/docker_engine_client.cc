@@ -601,6 +601,13 @@ absl::Status DockerEngineClient::RemoveVolume(const std::string& name) {
   return EngineError(r, absl::StrCat("remove volume ", name));
 }
 
+absl::StatusOr<bool> DockerEngineClient::VolumeExists(const std::string& name) {
+  ASSIGN_OR_RETURN(Reply r, Perform(socket_path_, api_version_, {.target = absl::StrCat("/volumes/", Escape(name))}));
+  if (r.status == 200) return true;
+  if (r.status == 404) return false;
+  return EngineError(r, absl::StrCat("inspect volume ", name));
+}
+
 absl::StatusOr<std::vector<std::string>> DockerEngineClient::ListVolumes(
     const std::string& label) {
   ASSIGN_OR_RETURN(Reply r, Perform(socket_path_, api_version_,

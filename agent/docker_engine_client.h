@@ -47,6 +47,7 @@ class DockerEngineClient final : public DockerClient {
   absl::Status CreateVolume(const std::string& name,
                             const std::map<std::string, std::string>& labels) override;
   absl::Status RemoveVolume(const std::string& name) override;
+  absl::StatusOr<bool> VolumeExists(const std::string& name) override;
   absl::StatusOr<std::vector<std::string>> ListVolumes(const std::string& label) override;
 
  private:

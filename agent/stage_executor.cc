@@ -6,29 +6,17 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "common/utf8.h"
-#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "common/logging.h"
+#include "common/snapshot_tree.h"
 #include "common/tar_archive.h"
+#include "common/units.h"
+#include "common/utf8.h"
 
 namespace dockyard {
-namespace {
 
-// "512.0 MiB", "4.0 GiB"
-std::string Bytes(int64_t bytes) {
-  if (bytes >= (int64_t{1} << 30)) return absl::StrFormat("%.1f GiB", bytes / 1073741824.0);
-  if (bytes >= (1 << 20)) return absl::StrFormat("%.1f MiB", bytes / 1048576.0);
-  return absl::StrCat(bytes, " bytes");
-}
-
-}  // namespace
-
-std::string CacheVolumeName(const std::string& run_id, const v1::CacheSpec& cache) {
-  // Keyed volumes are "dockyard-cache-<name>.<key>": the part after the prefix is
-  // what the agent advertises and the scheduler matches (names hold no '.').
-  if (!cache.key().empty()) return absl::StrCat(kKeyedCacheVolumePrefix, cache.name(), ".", cache.key());
-  return absl::StrCat("dockyard-run-", run_id, "-", cache.name());
+std::string CacheVolumeName(const std::string& run_id, const std::string& cache) {
+  return absl::StrCat("dockyard-run-", run_id, "-", cache);
 }
 
 StageExecutor::StageExecutor(v1::StageAssignment assignment, ExecutorDeps deps, LogPump* pump)
@@ -63,6 +51,15 @@ absl::StatusOr<std::string> StageExecutor::CreateContainer() {
   if (container.cmd.empty()) container.cmd = {"sh", "-e", "-c"};
   container.cmd.push_back(spec.run());
   container.workdir = spec.workdir().empty() ? "/workspace" : spec.workdir();
+  // What every CI system tells a job about itself; the stage's own env: comes after
+  // and wins.
+  container.env = {"CI=true",
+                   absl::StrCat("DOCKYARD_RUN_ID=", ref.run_id()),
+                   absl::StrCat("DOCKYARD_PIPELINE=", assignment_.pipeline_name()),
+                   absl::StrCat("DOCKYARD_STAGE=", ref.stage()),
+                   absl::StrCat("DOCKYARD_ATTEMPT=", ref.attempt()),
+                   absl::StrCat("DOCKYARD_AGENT=", deps_.agent_name),
+                   absl::StrCat("DOCKYARD_SOURCE_DIGEST=", assignment_.source_digest())};
   for (const auto& [key, value] : spec.env()) container.env.push_back(absl::StrCat(key, "=", value));
   for (const v1::SecretValue& secret : assignment_.secrets()) {
     container.env.push_back(absl::StrCat(secret.name(), "=", secret.value()));
@@ -73,22 +70,23 @@ absl::StatusOr<std::string> StageExecutor::CreateContainer() {
                       {kStageLabel, ref.stage()},
                       {kAttemptLabel, absl::StrCat(ref.attempt())}};
   for (const v1::CacheMount& mount : spec.caches()) {
-    v1::CacheSpec cache;
-    cache.set_name(mount.name());
-    for (const v1::CacheSpec& declared : assignment_.caches()) {
-      if (declared.name() == mount.name()) cache = declared;
+    // Each run has its own volume per cache, holding exactly what this attempt
+    // starts from (never what a failed attempt left).
+    v1::CacheDigests start;
+    for (const v1::CacheDigests& given : assignment_.cache_starts()) {
+      if (given.name() == mount.name()) start = given;
     }
-    const std::string volume = CacheVolumeName(ref.run_id(), cache);
-    std::map<std::string, std::string> labels = {{kAgentLabel, deps_.agent_name}};
-    if (cache.key().empty()) {
-      labels[kRunLabel] = ref.run_id();
-    } else {
-      labels[kCacheKeyLabel] = cache.key();
+    const std::string volume = CacheVolumeName(ref.run_id(), mount.name());
+    auto how = deps_.caches->Prepare(volume, start.consumed(), spec.image(),
+                                     {{kAgentLabel, deps_.agent_name}, {kRunLabel, ref.run_id()}});
+    if (!how.ok()) {
+      return absl::Status(how.status().code(), absl::StrCat("cache ", mount.name(), ": ", how.status().message()));
     }
-    if (absl::Status st = deps_.docker->CreateVolume(volume, labels); !st.ok()) return st;
-    container.binds.push_back(absl::StrCat(volume, ":", mount.path()));
-    pump_->WriteSystemLine(absl::StrCat("cache ", mount.name(), ": volume ", volume, " at ", mount.path(),
-                                        cache.key().empty() ? " (this run only)" : " (kept by key)"));
+    container.binds.push_back(absl::StrCat(volume, ":", mount.path(), mount.read_only() ? ":ro" : ""));
+    pump_->WriteSystemLine(absl::StrCat(
+        "cache ", mount.name(), " at ", mount.path(), mount.read_only() ? " (read-only)" : "", ": starts from ",
+        start.consumed().empty() ? "empty" : start.consumed(), start.source().empty() ? "" : " (" + start.source() + ")",
+        "; ", *how));
   }
   pump_->WriteSystemLine(absl::StrCat("image ", spec.image(), ", network ", container.network_mode,
                                       ", workdir ", container.workdir, ", agent ", deps_.agent_name));
@@ -120,7 +118,7 @@ absl::Status StageExecutor::ApplySandbox(ContainerSpec& container) {
   };
   container.no_new_privileges = true;
   container.cap_add = kStageCapabilities;
-  container.memory_bytes = lower(asked.memory_bytes(), policy.max_memory_bytes, "memory", Bytes(asked.memory_bytes()));
+  container.memory_bytes = lower(asked.memory_bytes(), policy.max_memory_bytes, "memory", FormatBytes(asked.memory_bytes()));
   container.pids_limit = lower(asked.pids(), policy.max_pids, "pids", absl::StrCat(asked.pids()));
   const int64_t milli_cpus =
       lower(asked.milli_cpus(), policy.max_milli_cpus, "cpus", absl::StrFormat("%.2f", asked.milli_cpus() / 1000.0));
@@ -128,7 +126,7 @@ absl::Status StageExecutor::ApplySandbox(ContainerSpec& container) {
   memory_limit_ = container.memory_bytes;
   pump_->WriteSystemLine(absl::StrCat(
       "sandbox: no new privileges; capabilities ", absl::StrJoin(container.cap_add, ","), " only; memory ",
-      container.memory_bytes > 0 ? Bytes(container.memory_bytes) : "unlimited", " (no swap); pids ",
+      container.memory_bytes > 0 ? FormatBytes(container.memory_bytes) : "unlimited", " (no swap); pids ",
       container.pids_limit > 0 ? absl::StrCat(container.pids_limit) : "unlimited", "; cpus ",
       milli_cpus > 0 ? absl::StrFormat("%.2f", milli_cpus / 1000.0) : "unlimited", notes));
   return absl::OkStatus();
@@ -311,24 +309,20 @@ v1::StageStatus StageExecutor::Supervise(const std::string& container, int64_t s
   } else if (*exit_code != 0 && deps_.docker->OomKilled(container).value_or(false)) {
     status = Finish(v1::STAGE_FAILED, static_cast<int>(*exit_code),
                     absl::StrCat("out of memory: killed at its memory limit",
-                                 memory_limit_ > 0 ? " of " + Bytes(memory_limit_) : std::string()));
+                                 memory_limit_ > 0 ? " of " + FormatBytes(memory_limit_) : std::string()));
   } else if (*exit_code != 0) {
     status = Finish(v1::STAGE_FAILED, static_cast<int>(*exit_code), absl::StrCat("exit code ", *exit_code));
-  } else if (assignment_.spec().artifacts_size() > 0 && !CancelRequested()) {
-    const std::string scratch = absl::StrCat(deps_.scratch_dir, "/artifacts-", ref.run_id(), "-", ref.stage(), "-",
-                                             ref.attempt());
-    auto uploaded = deps_.artifacts->UploadAll(ref, container, assignment_.spec().artifacts(), scratch);
-    if (!uploaded.ok()) {
-      status = Finish(v1::STAGE_FAILED, 0, std::string(uploaded.status().message()));
-    } else {
-      for (const UploadedArtifact& artifact : *uploaded) {
-        pump_->WriteSystemLine(absl::StrCat("artifact ", artifact.path, " (", artifact.size, " bytes, sha256 ",
-                                            artifact.sha256, ") published"));
-      }
-      status = Finish(v1::STAGE_SUCCEEDED, 0, "");
-    }
+  } else if (absl::Status published = Publish(container, status); !published.ok()) {
+    status = Finish(v1::STAGE_FAILED, 0, std::string(published.message()));
   } else {
+    google::protobuf::RepeatedPtrField<v1::CacheDigests> caches = status.caches();
     status = Finish(v1::STAGE_SUCCEEDED, 0, "");
+    *status.mutable_caches() = std::move(caches);
+  }
+  if (status.state() != v1::STAGE_SUCCEEDED) {
+    for (const v1::CacheMount& mount : assignment_.spec().caches()) {
+      if (!mount.read_only()) deps_.caches->Forget(CacheVolumeName(ref.run_id(), mount.name()));
+    }
   }
   if (absl::Status st = deps_.docker->RemoveContainer(container); !st.ok()) {
     log->warn("run={} stage={} attempt={} cannot remove container {}: {}", ref.run_id(), ref.stage(), ref.attempt(),
@@ -337,6 +331,41 @@ v1::StageStatus StageExecutor::Supervise(const std::string& container, int64_t s
   log->info("run={} stage={} attempt={} {} exit_code={}", ref.run_id(), ref.stage(), ref.attempt(),
             v1::StageState_Name(status.state()), status.exit_code());
   return status;
+}
+
+absl::Status StageExecutor::Publish(const std::string& container, v1::StageStatus& status) {
+  if (CancelRequested()) return absl::CancelledError("cancelled");
+  const v1::StageRef& ref = assignment_.stage();
+  const std::string scratch = absl::StrCat(deps_.scratch_dir, "/", ref.run_id(), "-", ref.stage(), "-", ref.attempt());
+  if (assignment_.spec().artifacts_size() > 0) {
+    auto uploaded = deps_.artifacts->UploadAll(ref, container, assignment_.spec().artifacts(), scratch + "-artifacts");
+    if (!uploaded.ok()) return uploaded.status();
+    for (const UploadedArtifact& artifact : *uploaded) {
+      pump_->WriteSystemLine(absl::StrCat("artifact ", artifact.path, " (", artifact.size, " bytes, sha256 ",
+                                          artifact.sha256, ") published"));
+    }
+  }
+  // The promise: what a later stage starts from is exactly what this one left.
+  for (const v1::CacheMount& mount : assignment_.spec().caches()) {
+    std::string note;
+    auto taken = deps_.caches->Take(container, mount.path(), CacheVolumeName(ref.run_id(), mount.name()), scratch,
+                                    &note);
+    if (!taken.ok()) {
+      return absl::Status(taken.status().code(),
+                          absl::StrCat("cannot snapshot cache ", mount.name(), ": ", taken.status().message()));
+    }
+    v1::CacheDigests* digests = status.add_caches();
+    *digests = *taken;
+    digests->set_name(mount.name());
+    for (const v1::CacheDigests& given : assignment_.cache_starts()) {
+      if (given.name() == mount.name()) digests->set_consumed(given.consumed());
+    }
+    pump_->WriteSystemLine(absl::StrCat("cache ", mount.name(), ": ", note,
+                                        mount.read_only() && digests->produced() == digests->consumed()
+                                            ? "; unchanged, as a read-only mount must be"
+                                            : ""));
+  }
+  return absl::OkStatus();
 }
 
 void StageExecutor::PublishReports(const std::string& container) {

@@ -9,6 +9,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "agent/artifact_uploader.h"
+#include "agent/cache_volumes.h"
 #include "agent/docker_client.h"
 #include "agent/log_pump.h"
 #include "agent/source_cache.h"
@@ -34,6 +35,7 @@ struct ExecutorDeps {
   DockerClient* docker;
   SourceCache* sources;
   ArtifactUploader* artifacts;
+  CacheVolumes* caches;
   std::string agent_name;
   std::string scratch_dir;  // per-agent temp space
   SandboxPolicy sandbox;
@@ -44,10 +46,9 @@ inline constexpr char kAgentLabel[] = "dockyard.agent";
 inline constexpr char kRunLabel[] = "dockyard.run";
 inline constexpr char kStageLabel[] = "dockyard.stage";
 inline constexpr char kAttemptLabel[] = "dockyard.attempt";
-inline constexpr char kCacheKeyLabel[] = "dockyard.cache-key";
-inline constexpr char kKeyedCacheVolumePrefix[] = "dockyard-cache-";
-// The volume behind a cache: keyed caches outlive runs, the others belong to one run.
-std::string CacheVolumeName(const std::string& run_id, const v1::CacheSpec& cache);
+// The volume behind a cache in one run (each run has its own; snapshots carry a
+// cache from run to run and host to host).
+std::string CacheVolumeName(const std::string& run_id, const std::string& cache);
 
 class StageExecutor {
  public:
@@ -79,6 +80,9 @@ class StageExecutor {
   absl::Status ApplySandbox(ContainerSpec& container);
   absl::Status ShipSource(const std::string& container);
   v1::StageStatus Finish(v1::StageState state, int exit_code, const std::string& message);
+  // After the command succeeded: uploads the artifacts, then snapshots and
+  // publishes each cache (their digests go into `status`).
+  absl::Status Publish(const std::string& container, v1::StageStatus& status);
   // Uploads the stage's test reports (optional; a failure is a log line, never a
   // failed stage).
   void PublishReports(const std::string& container);

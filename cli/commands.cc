@@ -1,5 +1,7 @@
 #include "cli/commands.h"
 
+#include "cli/cache_consistency.h"
+
 #include <unistd.h>
 
 #include <filesystem>
@@ -150,7 +152,8 @@ int RunPipeline(DockyardClient& client, const std::string& file, const RunComman
   return FollowRun(client, run_id, options, out, err);
 }
 
-int ShowStatus(DockyardClient& client, const std::string& run_id, bool json, std::ostream& out, std::ostream& err) {
+int ShowStatus(DockyardClient& client, const std::string& run_id, bool json, bool long_digests, std::ostream& out,
+               std::ostream& err) {
   auto run = client.GetRun(run_id);
   if (!run.ok()) return ReportError(run.status(), err);
   if (json) {
@@ -159,11 +162,27 @@ int ShowStatus(DockyardClient& client, const std::string& run_id, bool json, std
   }
   out << "run " << run->id() << "  pipeline " << run->pipeline_name() << "  " << Word(run->state())
       << (run->message().empty() ? "" : ": ") << run->message() << "\n";
+  auto digest = [&](const std::string& d) {
+    if (d.empty()) return std::string("empty");
+    return long_digests ? d : d.substr(0, 12);
+  };
   for (const v1::StageInfo& stage : run->stages()) {
     std::string line = absl::StrFormat("  %-20s %-10s", stage.name(), Word(stage.state()));
     if (stage.attempt() > 0) absl::StrAppend(&line, " attempt ", stage.attempt(), " on ", stage.agent());
     if (!stage.message().empty()) absl::StrAppend(&line, "  ", stage.message());
     out << line << "\n";
+    for (const v1::CacheDigests& cache : stage.caches()) {
+      out << "      cache " << cache.name() << "  in " << digest(cache.consumed()) << "  out "
+          << (cache.produced().empty() ? "-" : digest(cache.produced())) << "\n";
+    }
+  }
+  if (UsesCaches(*run)) {
+    const std::vector<std::string> problems = CacheInconsistencies(*run);
+    if (problems.empty()) {
+      out << "caches: consistent (each stage started from what the stage before it left)\n";
+    } else {
+      for (const std::string& problem : problems) out << "caches: INCONSISTENT: " << problem << "\n";
+    }
   }
   return ExitCodeFor(run->state());
 }

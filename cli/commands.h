@@ -50,8 +50,10 @@ int RunPipeline(DockyardClient& client, const std::string& file, const RunComman
 // reports go to dest/reports/<stage>/. With `reports_only`, only the reports.
 int DownloadAll(DockyardClient& client, const std::string& run_id, const std::string& dest, bool progress,
                 std::ostream& out, std::ostream& err, bool reports_only = false);
-// `dockyard status RUN`
-int ShowStatus(DockyardClient& client, const std::string& run_id, bool json, std::ostream& out, std::ostream& err);
+// `dockyard status RUN [--long]`: stages, and per stage and cache the snapshot
+// digest in and out (short; whole with `long_digests`), then whether they link up.
+int ShowStatus(DockyardClient& client, const std::string& run_id, bool json, bool long_digests, std::ostream& out,
+               std::ostream& err);
 // `dockyard logs RUN STAGE [--follow] [--attempt N]`
 int ShowLogs(DockyardClient& client, const std::string& run_id, const std::string& stage, int attempt,
              bool follow, std::ostream& out, std::ostream& err);

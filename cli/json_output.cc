@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/cache_consistency.h"
 #include "cli/text.h"
 
 namespace dockyard {
@@ -9,7 +10,17 @@ namespace dockyard {
 std::string RunJson(const v1::Run& run) {
   nlohmann::json stages = nlohmann::json::array();
   for (const v1::StageInfo& stage : run.stages()) {
+    nlohmann::json caches = nlohmann::json::array();
+    for (const v1::CacheDigests& c : stage.caches()) {
+      caches.push_back({{"name", c.name()},
+                        {"consumed", c.consumed()},
+                        {"produced", c.produced()},
+                        {"source", c.source()},
+                        {"bytes", c.bytes()},
+                        {"files", c.files()}});
+    }
     stages.push_back({{"name", stage.name()},
+                      {"caches", caches},
                       {"state", Word(stage.state())},
                       {"attempt", stage.attempt()},
                       {"agent", stage.agent()},
@@ -27,6 +38,11 @@ std::string RunJson(const v1::Run& run) {
                         {"created_unix_ms", run.created_unix_ms()},
                         {"finished_unix_ms", run.finished_unix_ms()},
                         {"stages", stages}};
+  if (UsesCaches(run)) {
+    const std::vector<std::string> problems = CacheInconsistencies(run);
+    out["caches_consistent"] = problems.empty();
+    out["cache_problems"] = problems;
+  }
   return out.dump(2);
 }
 

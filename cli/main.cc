@@ -40,6 +40,7 @@ ABSL_FLAG(int, attempt, 0, "logs: which attempt (default: the current one)");
 ABSL_FLAG(std::string, token_file, "", "file holding the client token (default: $DOCKYARD_TOKEN)");
 ABSL_FLAG(std::string, ca_file, "", "the controller's CA certificate (default: $DOCKYARD_CA_FILE)");
 ABSL_FLAG(bool, insecure, false, "plain text to a controller started with --insecure (tests only)");
+ABSL_FLAG(bool, long, false, "status: whole cache snapshot digests");
 ABSL_FLAG(int, uses, 1, "agents enrol: how many agents may enrol with the token");
 ABSL_FLAG(absl::Duration, ttl, absl::Hours(1), "agents enrol: how long the token stays valid");
 ABSL_FLAG(std::string, role, "", "tokens create: read, submit or admin");
@@ -201,7 +202,7 @@ int main(int argc, char** argv) {
   }
   if (command == "status") {
     if (count != 1) return Usage("status takes a run id");
-    return dockyard::ShowStatus(client, arg(2), options.json, std::cout, std::cerr);
+    return dockyard::ShowStatus(client, arg(2), options.json, absl::GetFlag(FLAGS_long), std::cout, std::cerr);
   }
   if (command == "logs") {
     if (count != 2) return Usage("logs takes a run id and a stage name");

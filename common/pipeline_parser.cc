@@ -517,14 +517,29 @@ absl::Status Parser::ParseStageCaches(const Entry& e, absl::string_view where, v
       return Error(m.line, absl::StrCat("bad cache name ", Quote(m.key), " ", where,
                                         ": use lower-case letters, digits, '_' and '-'"));
     }
-    if (!m.value.IsScalar() || m.value.Scalar().empty() || m.value.Scalar()[0] != '/') {
+    // `build: /build`, or `build: {path: /build, read_only: true}`.
+    YAML::Node path = m.value;
+    bool read_only = false;
+    if (m.value.IsMap()) {
+      ASSIGN_OR_RETURN(std::vector<Entry> keys, Entries(m.value, m.line, Quote(m.key), where, {"path", "read_only"}));
+      path = YAML::Node();
+      for (const Entry& k : keys) {
+        if (k.key == "path") path = k.value;
+        if (k.key == "read_only" && !(k.value.IsScalar() && YAML::convert<bool>::decode(k.value, read_only))) {
+          return Error(k.line, absl::StrCat("\"read_only\" of cache ", Quote(m.key), " ", where,
+                                            " must be true or false, got ", Describe(k.value)));
+        }
+      }
+    }
+    if (!path.IsScalar() || path.Scalar().empty() || path.Scalar()[0] != '/') {
       return Error(m.line, absl::StrCat("cache ", Quote(m.key), " ", where,
                                         " must be mounted at an absolute path, got ",
-                                        Describe(m.value)));
+                                        Describe(path)));
     }
     v1::CacheMount* mount = stage->add_caches();
     mount->set_name(m.key);
-    mount->set_path(m.value.Scalar());
+    mount->set_path(path.Scalar());
+    mount->set_read_only(read_only);
   }
   return absl::OkStatus();
 }

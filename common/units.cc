@@ -6,6 +6,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 
 namespace dockyard {
 
@@ -38,6 +39,13 @@ absl::StatusOr<int64_t> ParseMilliCpus(std::string_view text) {
     return absl::InvalidArgumentError(absl::StrCat("\"", std::string(text), "\" is not a CPU count (e.g. 1, 0.5, 2.5)"));
   }
   return static_cast<int64_t>(std::llround(cpus * 1000));
+}
+
+std::string FormatBytes(int64_t bytes) {
+  if (bytes >= (int64_t{1} << 30)) return absl::StrFormat("%.1f GiB", static_cast<double>(bytes) / 1073741824.0);
+  if (bytes >= (1 << 20)) return absl::StrFormat("%.1f MiB", static_cast<double>(bytes) / 1048576.0);
+  if (bytes >= (1 << 10)) return absl::StrFormat("%.1f KiB", static_cast<double>(bytes) / 1024.0);
+  return absl::StrCat(bytes, " bytes");
 }
 
 }  // namespace dockyard

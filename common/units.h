@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "absl/status/statusor.h"
@@ -11,6 +12,8 @@ namespace dockyard {
 
 // Bytes. INVALID_ARGUMENT naming the text for anything else.
 absl::StatusOr<int64_t> ParseByteSize(std::string_view text);
+// "512 bytes", "3.4 MiB", "4.0 GiB": for people.
+std::string FormatBytes(int64_t bytes);
 // Thousandths of a CPU ("1.5" -> 1500). INVALID_ARGUMENT for anything else.
 absl::StatusOr<int64_t> ParseMilliCpus(std::string_view text);
 

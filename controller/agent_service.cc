@@ -213,6 +213,44 @@ grpc::ServerUnaryReactor* AgentServiceImpl::ArtifactUploadOffset(grpc::CallbackS
   return reactor;
 }
 
+grpc::ServerUnaryReactor* AgentServiceImpl::MissingCacheBlobs(grpc::CallbackServerContext* context,
+                                                              const v1::MissingCacheBlobsRequest* request,
+                                                              v1::MissingCacheBlobsResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto agent = authorizer_->RequireAgent(*context, "MissingCacheBlobs");
+  if (!agent.ok()) {
+    reactor->Finish(ToGrpcStatus(agent.status()));
+    return reactor;
+  }
+  pool_->Post([this, reactor, request, response] {  // stats: disk
+    for (const std::string& digest : request->digests()) {
+      if (!IsSha256Hex(digest) || !core_->cache_blobs().Contains(digest)) response->add_digests(digest);
+    }
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerReadReactor<v1::UploadCacheBlobRequest>* AgentServiceImpl::UploadCacheBlob(
+    grpc::CallbackServerContext* context, v1::UploadCacheBlobResponse*) {
+  auto agent = authorizer_->RequireAgent(*context, "UploadCacheBlob");
+  if (!agent.ok()) return new Refusal<grpc::ServerReadReactor<v1::UploadCacheBlobRequest>>(agent.status());
+  ControllerCore* core = core_;
+  auto start = [core](const v1::UploadCacheBlobRequest& first) -> absl::StatusOr<std::unique_ptr<BlobStore::Writer>> {
+    if (!first.has_header()) return absl::InvalidArgumentError("the first message must be the header");
+    return core->cache_blobs().NewResumableWriter(first.header().sha256(), first.header().size(),
+                                                  first.header().offset());
+  };
+  return new BlobUploadReactor<v1::UploadCacheBlobRequest>(pool_, start, [] { return absl::OkStatus(); });
+}
+
+grpc::ServerWriteReactor<v1::BlobChunk>* AgentServiceImpl::FetchCacheBlob(grpc::CallbackServerContext* context,
+                                                                          const v1::FetchCacheBlobRequest* request) {
+  auto agent = authorizer_->RequireAgent(*context, "FetchCacheBlob");
+  if (!agent.ok()) return new Refusal<grpc::ServerWriteReactor<v1::BlobChunk>>(agent.status());
+  return NewBlobReader(&core_->cache_blobs(), pool_, request->digest());
+}
+
 grpc::ServerUnaryReactor* AgentServiceImpl::Enrol(grpc::CallbackServerContext* context,
                                                   const v1::EnrolRequest* request, v1::EnrolResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();

@@ -1,5 +1,5 @@
 // AgentService over the callback API: one Session reactor per connected agent, plus
-// source downloads, artifact uploads and enrolment. Every call but Enrol comes
+// source downloads, artifact uploads, cache snapshot transfers and enrolment. Every call but Enrol comes
 // from an enrolled agent's certificate, and an agent may only touch the attempts
 // leased to it. Blocking disk and crypto work runs on a WorkerPool.
 #pragma once
@@ -26,6 +26,13 @@ class AgentServiceImpl final : public v1::AgentService::CallbackService {
   grpc::ServerUnaryReactor* ArtifactUploadOffset(grpc::CallbackServerContext* context,
                                                  const v1::ArtifactHeader* request,
                                                  v1::UploadOffsetResponse* response) override;
+  grpc::ServerUnaryReactor* MissingCacheBlobs(grpc::CallbackServerContext* context,
+                                              const v1::MissingCacheBlobsRequest* request,
+                                              v1::MissingCacheBlobsResponse* response) override;
+  grpc::ServerReadReactor<v1::UploadCacheBlobRequest>* UploadCacheBlob(grpc::CallbackServerContext* context,
+                                                                      v1::UploadCacheBlobResponse* response) override;
+  grpc::ServerWriteReactor<v1::BlobChunk>* FetchCacheBlob(grpc::CallbackServerContext* context,
+                                                          const v1::FetchCacheBlobRequest* request) override;
   grpc::ServerUnaryReactor* Enrol(grpc::CallbackServerContext* context, const v1::EnrolRequest* request,
                                   v1::EnrolResponse* response) override;
 

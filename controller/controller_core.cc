@@ -53,7 +53,10 @@ absl::StatusOr<std::unique_ptr<ControllerCore>> ControllerCore::Create(Controlle
   if (!blobs.ok()) return blobs.status();
   ASSIGN_OR_RETURN(std::unique_ptr<StateStore> state, StateStore::Open(options.data_dir + "/state.db"));
   ASSIGN_OR_RETURN(StateStore::Contents contents, state->Load());
+  auto cache_blobs = FileBlobStore::Open(options.data_dir + "/caches");
+  if (!cache_blobs.ok()) return cache_blobs.status();
   std::unique_ptr<ControllerCore> core(new ControllerCore(std::move(options), *std::move(blobs), std::move(state)));
+  core->cache_blobs_ = *std::move(cache_blobs);
   if (core->options_.secure) {
     ASSIGN_OR_RETURN(core->ca_, CertificateAuthority::LoadOrCreate(core->options_.data_dir + "/tls",
                                                                    core->options_.advertise_names));
@@ -185,11 +188,7 @@ void ControllerCore::Apply(SchedulerEffects effects) {
       const v1::StageRef& ref = order.message.assign().stage();
       Logger("controller")->info("run={} stage={} attempt={} assigned to agent={}", ref.run_id(),
                                  ref.stage(), ref.attempt(), order.agent);
-      const std::string why = order.message.assign().spec().caches_size() > 0
-                                  ? absl::StrCat(" (caches live on the agent that first mounts them)")
-                                  : "";
-      (void)logs_.AppendSystemLine(ref, absl::StrCat("attempt ", ref.attempt(), " on agent ",
-                                                     order.agent, why));
+      (void)logs_.AppendSystemLine(ref, absl::StrCat("attempt ", ref.attempt(), " on agent ", order.agent));
       // Values join the order only on its way out: they are never part of the saved state.
       v1::StageAssignment* assign = order.message.mutable_assign();
       // One deleted since submission stays out: the agent fails the stage, naming it.

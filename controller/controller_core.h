@@ -104,6 +104,9 @@ class ControllerCore {
 
   LogStore& logs() { return logs_; }
   BlobStore& blobs() { return *blobs_; }
+  // Cache snapshot files and directory listings (apart from artifacts: they are
+  // evicted by their own rules).
+  BlobStore& cache_blobs() { return *cache_blobs_; }
   // Null with security off.
   IdentityStore* identity() { return identity_.get(); }
   SecretStore& secrets() { return *secrets_; }
@@ -126,6 +129,7 @@ class ControllerCore {
   const ControllerOptions options_;
   LogStore logs_;
   std::unique_ptr<BlobStore> blobs_;
+  std::unique_ptr<BlobStore> cache_blobs_;
   const std::unique_ptr<StateStore> state_;
   std::unique_ptr<CertificateAuthority> ca_;
   std::unique_ptr<IdentityStore> identity_;

@@ -21,6 +21,8 @@ ABSL_FLAG(absl::Duration, lease_timeout, absl::Seconds(30),
           "how long a disconnected agent keeps its stages before they are re-queued");
 ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Seconds(5), "how often agents send heartbeats");
 ABSL_FLAG(int, lost_agent_retries, 1, "re-runs of a stage whose agent was lost");
+ABSL_FLAG(absl::Duration, cache_wait, absl::Seconds(30),
+          "how long a stage waits for a busy agent holding its cache before another agent restores the cache");
 ABSL_FLAG(bool, insecure, false,
           "plain text, no tokens, no agent certificates: anyone who reaches the port controls the controller "
           "(for tests and throw-away set-ups only)");
@@ -49,6 +51,7 @@ int main(int argc, char** argv) {
   options.controller.heartbeat_interval = absl::GetFlag(FLAGS_heartbeat_interval);
   options.controller.scheduler.lease_timeout = absl::GetFlag(FLAGS_lease_timeout);
   options.controller.scheduler.lost_agent_retries = absl::GetFlag(FLAGS_lost_agent_retries);
+  options.controller.scheduler.cache_wait = absl::GetFlag(FLAGS_cache_wait);
   auto server = dockyard::ControllerServer::Start(options);
   if (!server.ok()) {
     dockyard::Logger("controller")->error("cannot start: {}", server.status().ToString());

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "controller/placement.h"
 
 namespace dockyard {
 namespace {
@@ -88,6 +89,16 @@ std::string Scheduler::AddRun(const v1::Pipeline& pipeline, absl::Time now, cons
     stage.info.set_state(v1::STAGE_PENDING);
     stage.lost_retries_left = options_.lost_agent_retries;
     stage.fail_retries_left = spec.retries();
+  }
+  for (const v1::CacheSpec& cache : pipeline.caches()) {
+    auto keyed = cache.key().empty() ? keyed_.end() : keyed_.find(absl::StrCat(cache.name(), ".", cache.key()));
+    if (keyed == keyed_.end()) {
+      run.cache_source[cache.name()] = cache.key().empty() ? "a new cache" : absl::StrCat("key ", cache.key(), ", new");
+      continue;
+    }
+    run.cache_snapshot[cache.name()] = keyed->second.digest;
+    run.cache_agent[cache.name()] = keyed->second.holder;
+    run.cache_source[cache.name()] = keyed->second.source;
   }
   QueueReadyStages(run);
   return id;
@@ -266,8 +277,7 @@ bool Scheduler::LabelsMatch(const AgentEntry& agent, const StageEntry& stage) co
   return true;
 }
 
-std::optional<std::string> Scheduler::PinnedAgent(const RunEntry& run,
-                                                  const StageEntry& stage) const {
+std::optional<std::string> Scheduler::CacheHolderOf(const RunEntry& run, const StageEntry& stage) const {
   for (const v1::CacheMount& cache : stage.spec.caches()) {
     auto it = run.cache_agent.find(cache.name());
     if (it != run.cache_agent.end()) return it->second;
@@ -275,7 +285,7 @@ std::optional<std::string> Scheduler::PinnedAgent(const RunEntry& run,
   return std::nullopt;
 }
 
-std::string Scheduler::WaitReason(const RunEntry& run, const StageEntry& stage) const {
+std::string Scheduler::WaitReason(const StageEntry& stage) const {
   bool any_connected = false;
   bool any_label_match = false;
   bool any_eligible = false;
@@ -291,13 +301,6 @@ std::string Scheduler::WaitReason(const RunEntry& run, const StageEntry& stage) 
     return absl::StrCat("waiting: no connected agent has label",
                         stage.spec.agent_labels_size() > 1 ? "s " : " ",
                         absl::StrJoin(stage.spec.agent_labels(), ", "));
-  }
-  if (auto pinned = PinnedAgent(run, stage)) {
-    auto it = agents_.find(*pinned);
-    if (it == agents_.end() || !it->second.connected) {
-      return absl::StrCat("waiting: agent ", *pinned, ", which holds this run's cache, is not connected");
-    }
-    return absl::StrCat("waiting for a free slot on agent ", *pinned, ", which holds this run's cache");
   }
   return "waiting for a free slot";
 }
@@ -324,45 +327,38 @@ SchedulerEffects Scheduler::Schedule(absl::Time now) {
     for (RunEntry* run : order) {
       for (StageEntry& stage : run->stages) {
         if (stage.info.state() != v1::STAGE_QUEUED) continue;
-        const std::optional<std::string> pinned = PinnedAgent(*run, stage);
-        AgentEntry* best = nullptr;
-        int best_score = 0;
+        if (stage.ready_since == absl::InfinitePast()) stage.ready_since = now;
+        std::vector<Candidate> candidates;
         for (auto& [name, agent] : agents_) {
-          if (!agent.connected || free_slots(agent) <= 0 || !Eligible(agent, stage)) continue;
-          if (pinned && *pinned != name) continue;
-          // Prefer an agent that already holds a keyed cache the stage mounts, then
-          // the emptiest one, to spread load.
-          int score = free_slots(agent);
-          for (const v1::CacheSpec& cache : run->pipeline.caches()) {
-            const auto& mounts = stage.spec.caches();
-            if (std::none_of(mounts.begin(), mounts.end(), [&](const auto& m) { return m.name() == cache.name(); })) {
-              continue;
-            }
-            const auto& keys = agent.registration.cache_keys();
-            const std::string id = absl::StrCat(cache.name(), ".", cache.key());
-            if (!cache.key().empty() && std::find(keys.begin(), keys.end(), id) != keys.end()) {
-              score += 1000;
-            }
-          }
-          if (best == nullptr || score > best_score) {
-            best = &agent;
-            best_score = score;
+          if (agent.connected && free_slots(agent) > 0 && Eligible(agent, stage)) {
+            candidates.push_back({name, free_slots(agent)});
           }
         }
-        if (best == nullptr) continue;
+        std::optional<CacheHolder> holder;
+        if (auto name = CacheHolderOf(*run, stage)) {
+          auto it = agents_.find(*name);
+          holder = CacheHolder{*name, it != agents_.end() && it->second.connected,
+                               it != agents_.end() && Eligible(it->second, stage)};
+        }
+        const Placement placement = Place(candidates, holder, now - stage.ready_since, options_.cache_wait);
+        if (placement.agent.empty()) {
+          if (!placement.why.empty() && stage.info.message() != placement.why) {
+            stage.info.set_message(placement.why);
+            Touch(*run);
+          }
+          continue;
+        }
+        AgentEntry* best = &agents_.at(placement.agent);
+        stage.ready_since = absl::InfinitePast();
 
         const std::string& agent_name = best->registration.name();
         stage.info.set_attempt(stage.info.attempt() + 1);
         stage.info.set_state(v1::STAGE_ASSIGNED);
         stage.info.set_agent(agent_name);
-        stage.info.set_message(pinned ? absl::StrCat("on agent ", agent_name, ", which holds this run's cache")
-                                      : "");
+        stage.info.set_message(placement.why);
         const v1::StageRef ref = Ref(run->run.id(), stage.info);
         best->running.insert(Key(ref));
         TouchAgent(agent_name);
-        for (const v1::CacheMount& cache : stage.spec.caches()) {
-          run->cache_agent.emplace(cache.name(), agent_name);
-        }
         if (run->run.state() == v1::RUN_QUEUED) run->run.set_state(v1::RUN_RUNNING);
         Touch(*run);
 
@@ -372,10 +368,19 @@ SchedulerEffects Scheduler::Schedule(absl::Time now) {
         *assign->mutable_spec() = stage.spec;
         assign->set_pipeline_name(run->pipeline.name());
         assign->set_source_digest(run->pipeline.source_digest());
+        stage.info.clear_caches();
         for (const v1::CacheMount& mount : stage.spec.caches()) {
           for (const v1::CacheSpec& cache : run->pipeline.caches()) {
             if (cache.name() == mount.name()) *assign->add_caches() = cache;
           }
+          // Every attempt starts from the run's latest snapshot: never from what a
+          // failed attempt left.
+          v1::CacheDigests* start = assign->add_cache_starts();
+          start->set_name(mount.name());
+          start->set_consumed(run->cache_snapshot[mount.name()]);
+          start->set_source(run->cache_source[mount.name()]);
+          *stage.info.add_caches() = *start;
+          run->cache_hosts.insert(agent_name);
         }
         effects.orders.push_back(std::move(order_msg));
         last_turn_seq_ = run->seq;
@@ -388,9 +393,10 @@ SchedulerEffects Scheduler::Schedule(absl::Time now) {
   for (RunEntry* run : order) {
     for (StageEntry& stage : run->stages) {
       if (stage.info.state() != v1::STAGE_QUEUED) continue;
-      std::string reason = WaitReason(*run, stage);
-      // Keep "attempt N lost; retrying" visible until the stage is placed again.
+      std::string reason = WaitReason(stage);
+      // Keep "attempt N lost; retrying" (and a cache wait) visible until the stage is placed.
       if (absl::StrContains(stage.info.message(), "retrying")) continue;
+      if (absl::StartsWith(stage.info.message(), "waiting up to")) continue;
       if (stage.info.message() != reason) {
         stage.info.set_message(reason);
         Touch(*run);
@@ -452,6 +458,7 @@ absl::StatusOr<SchedulerEffects> Scheduler::ApplyStatus(const std::string& agent
     case v1::STAGE_SUCCEEDED:
     case v1::STAGE_TIMED_OUT:
     case v1::STAGE_CANCELLED:
+      if (status.state() == v1::STAGE_SUCCEEDED) RecordCaches(run, stage, agent_name, status);
       FinishStage(run, stage, status.state(), status.exit_code(), status.message(), now, effects);
       return effects;
     case v1::STAGE_LOST: {
@@ -538,12 +545,43 @@ void Scheduler::SettleRun(RunEntry& run, absl::Time now, SchedulerEffects& effec
   }
   run.run.set_finished_unix_ms(UnixMs(now));
   Touch(run);
-  std::set<std::string> holders;
-  for (const auto& [cache, agent] : run.cache_agent) holders.insert(agent);
+  if (run.run.state() == v1::RUN_SUCCEEDED) PublishKeyedCaches(run);
+  std::set<std::string> holders = run.cache_hosts;
   for (const std::string& agent : holders) {
     AgentOrder order{agent, {}};
     order.message.mutable_run_finished()->set_run_id(run.run.id());
     effects.orders.push_back(std::move(order));
+  }
+}
+
+void Scheduler::RecordCaches(RunEntry& run, StageEntry& stage, const std::string& agent,
+                             const v1::StageStatus& status) {
+  for (const v1::CacheDigests& reported : status.caches()) {
+    for (v1::CacheDigests& digests : *stage.info.mutable_caches()) {
+      if (digests.name() != reported.name()) continue;
+      digests.set_produced(reported.produced());
+      digests.set_bytes(reported.bytes());
+      digests.set_files(reported.files());
+    }
+    for (const v1::CacheMount& mount : stage.spec.caches()) {
+      if (mount.name() != reported.name() || mount.read_only()) continue;
+      run.cache_snapshot[mount.name()] = reported.produced();
+      run.cache_agent[mount.name()] = agent;
+      run.cache_source[mount.name()] =
+          absl::StrCat("from stage ", stage.spec.name(), ", attempt ", status.stage().attempt(), " on ", agent);
+    }
+  }
+}
+
+void Scheduler::PublishKeyedCaches(const RunEntry& run) {
+  for (const v1::CacheSpec& cache : run.pipeline.caches()) {
+    auto snapshot = run.cache_snapshot.find(cache.name());
+    if (cache.key().empty() || snapshot == run.cache_snapshot.end()) continue;
+    auto holder = run.cache_agent.find(cache.name());
+    // Runs racing on one key: the last to succeed is the key's latest, whole.
+    keyed_[absl::StrCat(cache.name(), ".", cache.key())] = {
+        snapshot->second, holder == run.cache_agent.end() ? "" : holder->second,
+        absl::StrCat("key ", cache.key(), ", from run ", run.run.id())};
   }
 }
 
@@ -629,6 +667,9 @@ absl::StatusOr<v1::RunRecord> Scheduler::ExportRun(const std::string& run_id) co
     record.add_fail_retries_left(stage.fail_retries_left);
   }
   record.mutable_cache_agent()->insert(run.cache_agent.begin(), run.cache_agent.end());
+  record.mutable_cache_snapshot()->insert(run.cache_snapshot.begin(), run.cache_snapshot.end());
+  record.mutable_cache_source()->insert(run.cache_source.begin(), run.cache_source.end());
+  for (const std::string& host : run.cache_hosts) record.add_cache_hosts(host);
   record.set_seq(run.seq);
   record.set_version(run.version);
   return record;
@@ -684,10 +725,22 @@ absl::Status Scheduler::Restore(std::vector<v1::RunRecord> runs, std::vector<v1:
     }
     run.run.clear_stages();  // filled in from `stages` on GetRun
     run.cache_agent.insert(record.cache_agent().begin(), record.cache_agent().end());
+    run.cache_snapshot.insert(record.cache_snapshot().begin(), record.cache_snapshot().end());
+    run.cache_source.insert(record.cache_source().begin(), record.cache_source().end());
+    run.cache_hosts.insert(record.cache_hosts().begin(), record.cache_hosts().end());
     run.seq = record.seq();
     run.version = record.version();
     next_run_ = std::max(next_run_, number + 1);
   }
+  // Each key's latest snapshot: the last succeeded run's.
+  keyed_.clear();
+  std::vector<const RunEntry*> succeeded;
+  for (const auto& [id, run] : runs_) {
+    if (run.run.state() == v1::RUN_SUCCEEDED) succeeded.push_back(&run);
+  }
+  std::sort(succeeded.begin(), succeeded.end(),
+            [](auto* a, auto* b) { return a->run.finished_unix_ms() < b->run.finished_unix_ms(); });
+  for (const RunEntry* run : succeeded) PublishKeyedCaches(*run);
   for (v1::AgentRecord& record : agents) {
     const std::string name = record.registration().name();
     if (name.empty() || agents_.count(name) != 0) {

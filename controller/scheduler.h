@@ -27,6 +27,9 @@ struct SchedulerOptions {
   // Re-runs granted to a stage whose agent was lost (the pipeline's `retries`
   // covers failing commands).
   int lost_agent_retries = 1;
+  // How long a stage waits for a busy agent holding its cache before another agent
+  // restores the cache from its snapshot (--cache_wait).
+  absl::Duration cache_wait = absl::Seconds(30);
 };
 
 // Something the controller must tell one agent.
@@ -128,12 +131,16 @@ class Scheduler {
     v1::StageInfo info;
     int lost_retries_left = 0;
     int fail_retries_left = 0;
+    absl::Time ready_since = absl::InfinitePast();  // queued and unplaced since (not saved)
   };
   struct RunEntry {
     v1::Pipeline pipeline;
     v1::Run run;  // stages are filled in from `stages` on GetRun
     std::vector<StageEntry> stages;
-    std::map<std::string, std::string> cache_agent;  // cache name -> agent holding its volume
+    std::map<std::string, std::string> cache_agent;     // cache name -> agent holding its latest snapshot
+    std::map<std::string, std::string> cache_snapshot;  // cache name -> digest the next consumer starts from
+    std::map<std::string, std::string> cache_source;    // cache name -> where that digest came from
+    std::set<std::string> cache_hosts;                  // agents with a volume of this run
     int64_t version = 1;
     int64_t seq = 0;  // submission order, for fairness
   };
@@ -159,8 +166,12 @@ class Scheduler {
   // Takes the attempt away from its agent: re-queues it or ends it as lost.
   void LoseAttempt(RunEntry& run, StageEntry& stage, const std::string& why, absl::Time now,
                    SchedulerEffects& effects);
-  // The agent that must run `stage` (holder of one of its caches), if any.
-  std::optional<std::string> PinnedAgent(const RunEntry& run, const StageEntry& stage) const;
+  // The agent holding the latest snapshot of one of the stage's caches, if any.
+  std::optional<std::string> CacheHolderOf(const RunEntry& run, const StageEntry& stage) const;
+  // A succeeded stage's caches become what the next consumers start from.
+  void RecordCaches(RunEntry& run, StageEntry& stage, const std::string& agent, const v1::StageStatus& status);
+  // A succeeded run's keyed caches become their keys' latest snapshots.
+  void PublishKeyedCaches(const RunEntry& run);
   // Connected or not: labels match and the agent takes new stages.
   bool Eligible(const AgentEntry& agent, const StageEntry& stage) const;
   bool LabelsMatch(const AgentEntry& agent, const StageEntry& stage) const;
@@ -169,7 +180,7 @@ class Scheduler {
   // no longer reports.
   void Reconcile(AgentEntry& agent, const google::protobuf::RepeatedPtrField<v1::StageRef>& running,
                  absl::Time now, SchedulerEffects& effects);
-  std::string WaitReason(const RunEntry& run, const StageEntry& stage) const;
+  std::string WaitReason(const StageEntry& stage) const;
   void Touch(RunEntry& run) {
     ++run.version;
     dirty_runs_.insert(run.run.id());
@@ -183,6 +194,13 @@ class Scheduler {
   int64_t last_turn_seq_ = 0;
   std::map<std::string, RunEntry> runs_;
   std::map<std::string, AgentEntry> agents_;
+  // "<cache>.<key>" -> the latest snapshot a succeeded run left, its holder, its origin.
+  struct KeyedSnapshot {
+    std::string digest;
+    std::string holder;
+    std::string source;
+  };
+  std::map<std::string, KeyedSnapshot> keyed_;
   std::set<std::string> dirty_runs_;
   std::set<std::string> dirty_agents_;
 };

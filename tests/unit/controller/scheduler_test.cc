@@ -313,37 +313,53 @@ TEST(Scheduler, StageNoConnectedAgentCanTakeSaysWhichLabelIsMissing) {
                                          testing::Field(&Placement::stage, "train"))));
 }
 
-TEST(Scheduler, StagesSharingACacheArePinnedToTheAgentHoldingIt) {
-  Scheduler scheduler({});
-  const std::string run = scheduler.AddRun(
-      MakePipeline({MakeStage("deps", {.caches = {"pip"}}), MakeStage("build", {.caches = {"pip"}})},
-                   {{"pip", ""}}),
-      kT0);
-  scheduler.AgentConnected(Agent("a"), kT0);
-  scheduler.AgentConnected(Agent("b"), kT0);
-
-  std::vector<Placement> placed = Assignments(scheduler.Schedule(kT0));
-  ASSERT_EQ(placed.size(), 1u);
-  EXPECT_EQ(placed[0].stage, "deps");
-  const std::string holder = placed[0].agent;
-  const std::string other = holder == "a" ? "b" : "a";
-  EXPECT_EQ(AgentOf(scheduler, other).busy(), 0);
-
-  // The other agent is free, but "build" must wait for the cache's agent.
-  EXPECT_THAT(Assignments(scheduler.Schedule(kT0)), IsEmpty());
-  EXPECT_EQ(StageOf(scheduler, run, "build").state(), v1::STAGE_QUEUED);
-  EXPECT_EQ(StageOf(scheduler, run, "build").message(),
-            "waiting for a free slot on agent " + holder + ", which holds this run's cache");
-
-  Report(scheduler, holder, Ref(run, "deps", 1), v1::STAGE_SUCCEEDED);
-  placed = Assignments(scheduler.Schedule(kT0));
-  ASSERT_EQ(placed.size(), 1u);
-  EXPECT_EQ(placed[0].agent, holder);
-  EXPECT_EQ(StageOf(scheduler, run, "build").message(),
-            "on agent " + holder + ", which holds this run's cache");
+// A final SUCCEEDED status whose cache `cache` went from `consumed` to `produced`.
+v1::StageStatus SucceededWithCache(const v1::StageRef& ref, const std::string& cache, const std::string& consumed,
+                                   const std::string& produced) {
+  v1::StageStatus status = Status(ref, v1::STAGE_SUCCEEDED);
+  v1::CacheDigests* digests = status.add_caches();
+  digests->set_name(cache);
+  digests->set_consumed(consumed);
+  digests->set_produced(produced);
+  return status;
 }
 
-TEST(Scheduler, PinnedStageSaysWhenTheCacheHolderIsNotConnected) {
+// The snapshot the assignment in `effects` tells its agent to start `cache` from.
+std::string StartOf(const SchedulerEffects& effects, const std::string& cache) {
+  for (const AgentOrder& order : effects.orders) {
+    for (const v1::CacheDigests& start : order.message.assign().cache_starts()) {
+      if (start.name() == cache) return start.consumed();
+    }
+  }
+  return "<none>";
+}
+
+TEST(Scheduler, AStageWaitsForTheBusyHolderOfItsCacheUpToTheCacheWaitThenMoves) {
+  Scheduler scheduler({.cache_wait = absl::Seconds(30)});
+  // After deps, "long" (listed first) takes a's only slot; build must wait for a.
+  const std::string run = scheduler.AddRun(
+      MakePipeline({MakeStage("deps", {.caches = {"pip"}}), MakeStage("long", {.needs = {"deps"}}),
+                    MakeStage("build", {.needs = {"deps"}, .caches = {"pip"}})},
+                   {{"pip", ""}}),
+      kT0);
+  scheduler.AgentConnected(Agent("a", {.slots = 1}), kT0);
+  ASSERT_EQ(Assignments(scheduler.Schedule(kT0)).size(), 1u);
+  ASSERT_TRUE(scheduler.ApplyStatus("a", SucceededWithCache(Ref(run, "deps", 1), "pip", "", "d1"), kT0).ok());
+  scheduler.AgentConnected(Agent("b"), kT0);
+  EXPECT_THAT(Assignments(scheduler.Schedule(kT0)),
+              ElementsAre(testing::AllOf(testing::Field(&Placement::agent, "a"), testing::Field(&Placement::stage, "long"))));
+
+  EXPECT_THAT(Assignments(scheduler.Schedule(kT0 + absl::Seconds(10))), IsEmpty()) << "b is free, but a holds the cache";
+  EXPECT_EQ(StageOf(scheduler, run, "build").message(),
+            "waiting up to 30s for a free slot on agent a, which holds this run's cache (--cache_wait)");
+  SchedulerEffects moved = scheduler.Schedule(kT0 + absl::Seconds(31));
+  EXPECT_THAT(Assignments(moved), ElementsAre(testing::Field(&Placement::agent, "b")));
+  EXPECT_EQ(StartOf(moved, "pip"), "d1") << "b restores what deps produced";
+  EXPECT_EQ(StageOf(scheduler, run, "build").message(),
+            "on agent b, which restores the cache from its snapshot (agent a, which holds it, was busy for 30s)");
+}
+
+TEST(Scheduler, WhenTheCacheHolderIsGoneTheNextStageMovesAtOnceWithTheSnapshot) {
   Scheduler scheduler({});
   const std::string run = scheduler.AddRun(
       MakePipeline({MakeStage("deps", {.caches = {"pip"}}),
@@ -351,14 +367,58 @@ TEST(Scheduler, PinnedStageSaysWhenTheCacheHolderIsNotConnected) {
                    {{"pip", ""}}),
       kT0);
   scheduler.AgentConnected(Agent("a"), kT0);
-  ASSERT_EQ(Assignments(scheduler.Schedule(kT0)).size(), 1u);
-  Report(scheduler, "a", Ref(run, "deps", 1), v1::STAGE_SUCCEEDED);
+  SchedulerEffects first = scheduler.Schedule(kT0);
+  EXPECT_EQ(StartOf(first, "pip"), "") << "a new cache starts empty";
+  ASSERT_TRUE(scheduler.ApplyStatus("a", SucceededWithCache(Ref(run, "deps", 1), "pip", "", "d1"), kT0).ok());
   scheduler.AgentDisconnected("a", kT0);
   scheduler.AgentConnected(Agent("b"), kT0);
 
-  EXPECT_THAT(Assignments(scheduler.Schedule(kT0)), IsEmpty());
+  SchedulerEffects moved = scheduler.Schedule(kT0);
+  EXPECT_THAT(Assignments(moved), ElementsAre(testing::Field(&Placement::agent, "b")));
+  EXPECT_EQ(StartOf(moved, "pip"), "d1");
   EXPECT_EQ(StageOf(scheduler, run, "build").message(),
-            "waiting: agent a, which holds this run's cache, is not connected");
+            "on agent b, which restores the cache from its snapshot (agent a, which holds it, is not connected)");
+  const v1::StageInfo deps = StageOf(scheduler, run, "deps");
+  ASSERT_EQ(deps.caches_size(), 1);
+  EXPECT_EQ(deps.caches(0).produced(), "d1");
+  EXPECT_EQ(StageOf(scheduler, run, "build").caches(0).consumed(), "d1");
+}
+
+TEST(Scheduler, ARetriedAttemptStartsFromWhatTheFirstStartedFromAndReadOnlyLeavesTheSnapshot) {
+  Scheduler scheduler({});
+  v1::Stage check = MakeStage("check", {.needs = {"deps"}, .caches = {"pip"}});
+  check.mutable_caches(0)->set_read_only(true);
+  v1::Stage build = MakeStage("build", {.needs = {"check"}, .caches = {"pip"}});
+  build.set_retries(1);
+  const std::string run = scheduler.AddRun(
+      MakePipeline({MakeStage("deps", {.caches = {"pip"}}), check, build}, {{"pip", ""}}), kT0);
+  scheduler.AgentConnected(Agent("a"), kT0);
+  scheduler.Schedule(kT0);
+  ASSERT_TRUE(scheduler.ApplyStatus("a", SucceededWithCache(Ref(run, "deps", 1), "pip", "", "d1"), kT0).ok());
+  EXPECT_EQ(StartOf(scheduler.Schedule(kT0), "pip"), "d1");
+  ASSERT_TRUE(scheduler.ApplyStatus("a", SucceededWithCache(Ref(run, "check", 1), "pip", "d1", "d1"), kT0).ok());
+  EXPECT_EQ(StartOf(scheduler.Schedule(kT0), "pip"), "d1") << "a read-only consumer changes nothing";
+  Report(scheduler, "a", Ref(run, "build", 1), v1::STAGE_FAILED, 1);
+  EXPECT_EQ(StartOf(scheduler.Schedule(kT0), "pip"), "d1") << "never what the failed attempt left";
+}
+
+TEST(Scheduler, AKeyedCacheStartsFromTheKeysLatestSnapshotAndPrefersItsHolder) {
+  Scheduler scheduler({});
+  const v1::Pipeline pipeline = MakePipeline({MakeStage("build", {.caches = {"pip"}})}, {{"pip", "lock-abc"}});
+  const std::string first = scheduler.AddRun(pipeline, kT0);
+  scheduler.AgentConnected(Agent("warm", {.slots = 1}), kT0);
+  SchedulerEffects effects = scheduler.Schedule(kT0);
+  EXPECT_EQ(StartOf(effects, "pip"), "");
+  ASSERT_TRUE(scheduler.ApplyStatus("warm", SucceededWithCache(Ref(first, "build", 1), "pip", "", "k1"), kT0).ok());
+  EXPECT_EQ(RunOf(scheduler, first).state(), v1::RUN_SUCCEEDED);
+
+  // "roomy" has more free slots; "warm" holds the key's latest snapshot.
+  scheduler.AgentConnected(Agent("roomy", {.slots = 8}), kT0);
+  const std::string second = scheduler.AddRun(pipeline, kT0);
+  effects = scheduler.Schedule(kT0);
+  EXPECT_THAT(Assignments(effects), ElementsAre(testing::Field(&Placement::agent, "warm")));
+  EXPECT_EQ(StartOf(effects, "pip"), "k1");
+  EXPECT_EQ(StageOf(scheduler, second, "build").caches(0).source(), "key lock-abc, from run " + first);
 }
 
 TEST(Scheduler, AssignmentCarriesTheCachesTheStageMounts) {
@@ -372,21 +432,6 @@ TEST(Scheduler, AssignmentCarriesTheCachesTheStageMounts) {
   ASSERT_EQ(assign.caches_size(), 1);
   EXPECT_EQ(assign.caches(0).name(), "pip");
   EXPECT_EQ(assign.caches(0).key(), "v1");
-}
-
-TEST(Scheduler, AgentHoldingAKeyedCacheIsPreferred) {
-  Scheduler scheduler({});
-  const std::string run = scheduler.AddRun(
-      MakePipeline({MakeStage("build", {.caches = {"pip"}})}, {{"pip", "lock-abc"}}), kT0);
-  // "roomy" has more free slots and "stale" holds another key; "warm" holds this key.
-  scheduler.AgentConnected(Agent("roomy", {.slots = 8}), kT0);
-  scheduler.AgentConnected(Agent("stale", {.slots = 4, .cache_keys = {"pip.lock-old"}}), kT0);
-  scheduler.AgentConnected(Agent("warm", {.slots = 1, .cache_keys = {"npm.x", "pip.lock-abc"}}), kT0);
-
-  std::vector<Placement> placed = Assignments(scheduler.Schedule(kT0));
-  ASSERT_EQ(placed.size(), 1u);
-  EXPECT_EQ(placed[0].agent, "warm");
-  EXPECT_EQ(StageOf(scheduler, run, "build").agent(), "warm");
 }
 
 TEST(Scheduler, WithoutACachePreferenceTheEmptiestAgentIsChosen) {
