@@ -1,6 +1,7 @@
 #include "agent/agent.h"
 
 #include <filesystem>
+#include <set>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -131,6 +132,13 @@ v1::RegisterAgent Agent::Registration() {
   reg.set_slots(options_.slots);
   reg.set_version(options_.version);
   for (v1::StageRef& ref : Unsettled()) *reg.add_running() = std::move(ref);
+  if (auto volumes = docker_->ListVolumes(absl::StrCat(kAgentLabel, "=", options_.name)); volumes.ok()) {
+    std::set<std::string> runs;
+    for (const std::string& volume : *volumes) {
+      if (std::string run = RunOfCacheVolume(volume); !run.empty()) runs.insert(run);
+    }
+    for (const std::string& run : runs) reg.add_cache_runs(run);
+  }
   absl::MutexLock lock(&mu_);
   reg.set_draining(draining_);
   return reg;
@@ -372,9 +380,25 @@ void Agent::OnMessage(const v1::ControllerMessage& message) {
     case v1::ControllerMessage::kRunFinished: {
       const std::string run_id = message.run_finished().run_id();
       Background([this, run_id] {
-        auto volumes = docker_->ListVolumes(absl::StrCat(kRunLabel, "=", run_id));
+        // A cancelled stage of the run may still be stopping here: its container
+        // holds the volume until it is gone.
+        {
+          absl::MutexLock lock(&mu_);
+          auto stopping = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+            if (stopping_) return false;
+            for (const auto& [key, run] : running_) {
+              if (std::get<0>(key) == run_id && !run.final_status) return true;
+            }
+            return false;
+          };
+          const absl::Time deadline = absl::Now() + absl::Minutes(1);
+          while (stopping() && absl::Now() < deadline) mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::Milliseconds(200));
+        }
+        // Only this agent's: other agents (of other controllers, too) may share the engine.
+        auto volumes = docker_->ListVolumes(absl::StrCat(kAgentLabel, "=", options_.name));
         if (!volumes.ok()) return;
         for (const std::string& volume : *volumes) {
+          if (RunOfCacheVolume(volume) != run_id) continue;
           absl::Status st = docker_->RemoveVolume(volume);
           caches_.Forget(volume);
           Logger("agent")->info("run={} cache volume {} removed{}", run_id, volume,

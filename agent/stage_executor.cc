@@ -15,8 +15,21 @@
 
 namespace dockyard {
 
-std::string CacheVolumeName(const std::string& run_id, const std::string& cache) {
-  return absl::StrCat("dockyard-run-", run_id, "-", cache);
+namespace {
+
+constexpr char kCacheVolumePrefix[] = "dockyard-run-";
+
+}  // namespace
+
+std::string CacheVolumeName(const std::string& run_id, const std::string& cache, const std::string& agent) {
+  return absl::StrCat(kCacheVolumePrefix, run_id, "-", cache, "-", agent);
+}
+
+std::string RunOfCacheVolume(const std::string& volume) {
+  // Run ids are numbers: the run ends at the first '-' after the prefix.
+  if (volume.rfind(kCacheVolumePrefix, 0) != 0) return "";
+  const std::string rest = volume.substr(sizeof(kCacheVolumePrefix) - 1);
+  return rest.substr(0, rest.find('-'));
 }
 
 StageExecutor::StageExecutor(v1::StageAssignment assignment, ExecutorDeps deps, LogPump* pump)
@@ -76,7 +89,7 @@ absl::StatusOr<std::string> StageExecutor::CreateContainer() {
     for (const v1::CacheDigests& given : assignment_.cache_starts()) {
       if (given.name() == mount.name()) start = given;
     }
-    const std::string volume = CacheVolumeName(ref.run_id(), mount.name());
+    const std::string volume = CacheVolumeName(ref.run_id(), mount.name(), deps_.agent_name);
     auto how = deps_.caches->Prepare(volume, start.consumed(), spec.image(),
                                      {{kAgentLabel, deps_.agent_name}, {kRunLabel, ref.run_id()}});
     if (!how.ok()) {
@@ -321,7 +334,7 @@ v1::StageStatus StageExecutor::Supervise(const std::string& container, int64_t s
   }
   if (status.state() != v1::STAGE_SUCCEEDED) {
     for (const v1::CacheMount& mount : assignment_.spec().caches()) {
-      if (!mount.read_only()) deps_.caches->Forget(CacheVolumeName(ref.run_id(), mount.name()));
+      if (!mount.read_only()) deps_.caches->Forget(CacheVolumeName(ref.run_id(), mount.name(), deps_.agent_name));
     }
   }
   if (absl::Status st = deps_.docker->RemoveContainer(container); !st.ok()) {
@@ -348,7 +361,7 @@ absl::Status StageExecutor::Publish(const std::string& container, v1::StageStatu
   // The promise: what a later stage starts from is exactly what this one left.
   for (const v1::CacheMount& mount : assignment_.spec().caches()) {
     std::string note;
-    auto taken = deps_.caches->Take(container, mount.path(), CacheVolumeName(ref.run_id(), mount.name()), scratch,
+    auto taken = deps_.caches->Take(container, mount.path(), CacheVolumeName(ref.run_id(), mount.name(), deps_.agent_name), scratch,
                                     &note);
     if (!taken.ok()) {
       return absl::Status(taken.status().code(),

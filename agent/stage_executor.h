@@ -46,9 +46,11 @@ inline constexpr char kAgentLabel[] = "dockyard.agent";
 inline constexpr char kRunLabel[] = "dockyard.run";
 inline constexpr char kStageLabel[] = "dockyard.stage";
 inline constexpr char kAttemptLabel[] = "dockyard.attempt";
-// The volume behind a cache in one run (each run has its own; snapshots carry a
-// cache from run to run and host to host).
-std::string CacheVolumeName(const std::string& run_id, const std::string& cache);
+// The volume behind a cache in one run on one agent (each has its own; snapshots
+// carry a cache from run to run and host to host). Several agents may share an engine.
+std::string CacheVolumeName(const std::string& run_id, const std::string& cache, const std::string& agent);
+// The run a CacheVolumeName belongs to; empty for other volumes.
+std::string RunOfCacheVolume(const std::string& volume);
 
 class StageExecutor {
  public:

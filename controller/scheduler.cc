@@ -119,6 +119,16 @@ SchedulerEffects Scheduler::AgentConnected(const v1::RegisterAgent& registration
   agent.last_seen = now;
   TouchAgent(registration.name());
   Reconcile(agent, registration.running(), now, effects);
+  // Volumes of runs that ended while it was away go now.
+  for (const std::string& run_id : registration.cache_runs()) {
+    auto run = runs_.find(run_id);
+    if (run != runs_.end() && (run->second.run.state() == v1::RUN_QUEUED || run->second.run.state() == v1::RUN_RUNNING)) {
+      continue;
+    }
+    AgentOrder order{registration.name(), {}};
+    order.message.mutable_run_finished()->set_run_id(run_id);
+    effects.orders.push_back(std::move(order));
+  }
   return effects;
 }
 

@@ -263,5 +263,44 @@ stages:
   EXPECT_THAT(status, HasSubstr("caches: consistent"));
 }
 
+TEST_F(CachesAcrossHosts, ARunCancelledWhileItsCacheHolderIsDownLeavesNothingOnceItReturns) {
+  DockerEngine engine_a, engine_b;
+  cluster_.StartController({"--lease_timeout=30s", "--heartbeat_interval=300ms"});
+  const std::string a = UniqueName("away"), b = UniqueName("stays");
+  StartAgentOn(engine_a, a, {"a"});
+  StartAgentOn(engine_b, b, {"b"});
+  cluster_.WaitForAgents(2);
+  auto run = cluster_.SpawnCli({"run", cluster_.WriteFile("p.yml", R"yml(name: away
+stages:
+  - name: test
+    image: dockyard/busybox
+    agent: {labels: [a]}
+    caches: {deps: /deps}
+    run: echo made > /deps/made
+  - name: build
+    needs: [test]
+    image: dockyard/busybox
+    agent: {labels: [b]}
+    caches: {deps: /deps}
+    run: sleep 60
+)yml")});
+  ASSERT_TRUE(Eventually([&] { return !engine_b.Docker("ps -q --filter label=dockyard.run=1").empty(); },
+                         absl::Seconds(30)));
+  ASSERT_FALSE(engine_a.Docker("volume ls -q --filter label=dockyard.run=1").empty());
+  cluster_.agent(a).Signal(SIGKILL);
+  cluster_.agent(a).Wait();
+  EXPECT_EQ(cluster_.Cli({"cancel", "1"}).exit_code, 0);
+  EXPECT_EQ(run->Wait(absl::Seconds(30)), 5);
+  EXPECT_TRUE(Eventually([&] { return engine_b.Docker("volume ls -q --filter label=dockyard.run=1").empty() &&
+                                      engine_b.Docker("ps -aq --filter label=dockyard.run=1").empty(); },
+                         absl::Seconds(15)));
+  // The holder comes back: what it keeps of the finished run goes.
+  StartAgentOn(engine_a, a, {"a"});
+  EXPECT_TRUE(Eventually([&] { return engine_a.Docker("volume ls -q --filter label=dockyard.run=1").empty() &&
+                                      engine_a.Docker("ps -aq --filter label=dockyard.run=1").empty(); },
+                         absl::Seconds(15)))
+      << engine_a.Docker("volume ls");
+}
+
 }  // namespace
 }  // namespace dockyard::testing
