@@ -26,7 +26,7 @@ Agent::Agent(AgentOptions options, std::shared_ptr<grpc::Channel> channel, Docke
       docker_(docker),
       sources_(options_.work_dir + "/sources", stub_.get()),
       artifacts_(docker, stub_.get(), options_.artifact_limits),
-      caches_(docker, stub_.get(), options_.work_dir) {
+      caches_(docker, stub_.get(), options_.work_dir, options_.cache_max_bytes) {
   std::error_code ec;
   std::filesystem::create_directories(options_.work_dir + "/scratch", ec);
   std::filesystem::create_directories(spool_root_, ec);

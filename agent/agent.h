@@ -41,6 +41,7 @@ struct AgentOptions {
   SandboxPolicy sandbox;  // limits and network policy for every stage
   int64_t max_log_bytes = 1LL << 30;  // per attempt; past it, head and tail are kept
   ArtifactLimits artifact_limits;     // what one stage may publish
+  int64_t cache_max_bytes = 0;        // of cache parts kept locally (0 = no limit)
 };
 
 class Agent {

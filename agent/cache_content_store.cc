@@ -1,6 +1,9 @@
 #include "agent/cache_content_store.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+
+#include <algorithm>
 
 #include <cstdio>
 #include <cstdlib>
@@ -17,6 +20,7 @@
 namespace dockyard {
 namespace {
 
+namespace fs = std::filesystem;
 using namespace tar_io;  // NOLINT: this file is a user of the shared tar plumbing
 
 // A temp file in the store's directory (so the final rename stays on one disk).
@@ -58,7 +62,7 @@ class TempFile {
 
 CacheContentStore::CacheContentStore(std::string dir) : dir_(std::move(dir)) {
   std::error_code ec;
-  std::filesystem::create_directories(dir_, ec);
+  fs::create_directories(dir_, ec);
 }
 
 std::string CacheContentStore::PathOf(const std::string& digest) const { return absl::StrCat(dir_, "/", digest); }
@@ -147,7 +151,11 @@ absl::StatusOr<SnapshotTree> CacheContentStore::Take(const std::string& tar_path
         size += n;
       }
       const std::string digest = hash.HexDigest();
-      if (!Has(digest)) RETURN_IF_ERROR(tmp.MoveTo(PathOf(digest)));
+      if (!Has(digest)) {
+        RETURN_IF_ERROR(tmp.MoveTo(PathOf(digest)));
+      } else {
+        ::utimensat(AT_FDCWD, PathOf(digest).c_str(), nullptr, 0);  // used again
+      }
       by_path[path] = {digest, size};
       added = builder.AddFile(path, digest, size, mode, uid, gid);
     } else {
@@ -185,6 +193,7 @@ absl::Status CacheContentStore::WriteRestoreTar(const std::string& root, const s
           archive_entry_set_symlink(header.get(), entry.target().c_str());
         } else {
           in.open(PathOf(entry.digest()), std::ios::binary);
+          ::utimensat(AT_FDCWD, PathOf(entry.digest()).c_str(), nullptr, 0);  // used again
           if (!in) {
             failed = absl::DataLossError(absl::StrCat("cache file ", entry.digest(), " (", path, ") is missing"));
             return;
@@ -220,6 +229,33 @@ absl::Status CacheContentStore::WriteRestoreTar(const std::string& root, const s
   RETURN_IF_ERROR(failed);
   if (archive_write_close(w.get()) != ARCHIVE_OK) return WriteError(w.get(), out_tar);
   return out.Commit();
+}
+
+int64_t CacheContentStore::Trim(int64_t max_bytes) {
+  if (max_bytes <= 0) return 0;
+  struct Part {
+    std::string path;
+    int64_t size;
+    struct timespec used;
+  };
+  std::vector<Part> parts;
+  int64_t total = 0;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir_, ec)) {
+    struct stat st {};
+    if (::stat(entry.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    parts.push_back({entry.path().string(), static_cast<int64_t>(st.st_size), st.st_mtim});
+    total += st.st_size;
+  }
+  std::sort(parts.begin(), parts.end(), [](const Part& a, const Part& b) {
+    return a.used.tv_sec != b.used.tv_sec ? a.used.tv_sec < b.used.tv_sec : a.used.tv_nsec < b.used.tv_nsec;
+  });
+  int64_t removed = 0;
+  for (const Part& part : parts) {
+    if (total - removed <= max_bytes) break;
+    if (::unlink(part.path.c_str()) == 0) removed += part.size;
+  }
+  return removed;
 }
 
 }  // namespace dockyard

@@ -38,6 +38,11 @@ class CacheContentStore {
   // or does not match its digest; nothing is left at `out_tar` then.
   absl::Status WriteRestoreTar(const std::string& root, const std::string& out_tar) const;
 
+  // Removes the least recently used parts until the store holds at most `max_bytes`
+  // (0 = no limit). Returns the bytes removed. Parts are marked used when a snapshot
+  // takes or restores them.
+  int64_t Trim(int64_t max_bytes);
+
  private:
   const std::string dir_;
 };

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/files.h"
+#include "common/logging.h"
 #include "common/snapshot_tree.h"
 #include "common/status_macros.h"
 #include "common/units.h"
@@ -21,8 +22,10 @@ constexpr char kRestorePath[] = "/.dockyard-cache-restore";
 
 }  // namespace
 
-CacheVolumes::CacheVolumes(DockerClient* docker, v1::AgentService::Stub* stub, const std::string& work_dir)
+CacheVolumes::CacheVolumes(DockerClient* docker, v1::AgentService::Stub* stub, const std::string& work_dir,
+                           int64_t max_bytes)
     : docker_(docker),
+      max_bytes_(max_bytes),
       store_(work_dir + "/cas"),
       transfer_(stub, &store_),
       records_dir_(work_dir + "/volumes"),
@@ -66,6 +69,7 @@ absl::StatusOr<std::string> CacheVolumes::Prepare(const std::string& volume, con
   RETURN_IF_ERROR(docker_->CreateVolume(volume, labels));
   std::string how = "a fresh volume";
   if (!digest.empty()) {
+    absl::ReaderMutexLock store_lock(&store_mu_);
     ASSIGN_OR_RETURN(TransferCount fetched, transfer_.Fetch(digest));
     const std::string tar = absl::StrCat(scratch_dir_, "/restore-", volume, ".tar");
     RETURN_IF_ERROR(store_.WriteRestoreTar(digest, tar));
@@ -90,17 +94,34 @@ absl::StatusOr<std::string> CacheVolumes::Prepare(const std::string& volume, con
   return how;
 }
 
+void CacheVolumes::Trim() {
+  if (max_bytes_ <= 0) return;
+  absl::WriterMutexLock store_lock(&store_mu_);
+  if (const int64_t removed = store_.Trim(max_bytes_); removed > 0) {
+    Logger("agent")->info("cache content store: removed {} least recently used (--cache_max_bytes={})",
+                          FormatBytes(removed), max_bytes_);
+  }
+}
+
 absl::StatusOr<v1::CacheDigests> CacheVolumes::Take(const std::string& container, const std::string& path,
                                                     const std::string& volume, const std::string& scratch,
                                                     std::string* note) {
   const std::string tar = scratch + ".cache.tar";
-  absl::Status got = docker_->GetArchive(container, path, tar);
   std::vector<std::string> skipped;
-  absl::StatusOr<SnapshotTree> tree = got.ok() ? store_.Take(tar, &skipped) : got;
+  absl::StatusOr<SnapshotTree> tree = absl::UnknownError("not taken");
+  absl::StatusOr<TransferCount> sent = absl::UnknownError("not sent");
+  if (absl::Status got = docker_->GetArchive(container, path, tar); !got.ok()) {
+    tree = got;
+  } else {
+    absl::ReaderMutexLock store_lock(&store_mu_);
+    tree = store_.Take(tar, &skipped);
+    if (tree.ok()) sent = transfer_.Publish(*tree);
+  }
   std::error_code ec;
   fs::remove(tar, ec);
   if (!tree.ok()) return tree.status();
-  ASSIGN_OR_RETURN(TransferCount sent, transfer_.Publish(*tree));
+  if (!sent.ok()) return sent.status();
+  Trim();
   {
     absl::MutexLock lock(&mu_);
     Record(volume, tree->root);
@@ -110,7 +131,7 @@ absl::StatusOr<v1::CacheDigests> CacheVolumes::Take(const std::string& container
   digests.set_bytes(tree->file_bytes);
   digests.set_files(tree->file_count);
   *note = absl::StrCat("snapshot ", tree->root, " (", tree->file_count, " files, ", FormatBytes(tree->file_bytes),
-                       "; ", sent.blobs, " new parts, ", FormatBytes(sent.bytes), " sent to the controller)");
+                       "; ", sent->blobs, " new parts, ", FormatBytes(sent->bytes), " sent to the controller)");
   if (!skipped.empty()) {
     absl::StrAppend(note, "; left out (links leading out of the cache, devices, fifos): ",
                     absl::StrJoin(skipped, ", "));

@@ -22,8 +22,10 @@ namespace dockyard {
 
 class CacheVolumes {
  public:
-  // `docker` and `stub` must outlive it; its files live below `work_dir`.
-  CacheVolumes(DockerClient* docker, v1::AgentService::Stub* stub, const std::string& work_dir);
+  // `docker` and `stub` must outlive it; its files live below `work_dir`. Its
+  // content store keeps at most `max_bytes` (0 = no limit; --cache_max_bytes).
+  CacheVolumes(DockerClient* docker, v1::AgentService::Stub* stub, const std::string& work_dir,
+               int64_t max_bytes = 0);
 
   // Makes `volume` hold snapshot `digest` ("" = an empty cache), restoring it with
   // a helper container of `image` (never started) when needed. Returns what it did,
@@ -42,7 +44,13 @@ class CacheVolumes {
  private:
   void Record(const std::string& volume, const std::string& digest) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // Trims the content store, between snapshots (never while one reads it).
+  void Trim();
+
   DockerClient* docker_;
+  const int64_t max_bytes_;
+  // Shared by takes and restores, exclusive for trimming.
+  absl::Mutex store_mu_;
   CacheContentStore store_;
   CacheTransfer transfer_;
   const std::string records_dir_;  // <volume> -> the digest it holds

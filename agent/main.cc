@@ -39,6 +39,8 @@ ABSL_FLAG(std::string, max_cpus, "", "the most CPUs any stage may use, e.g. 2 or
 ABSL_FLAG(std::string, max_log_bytes, "1G",
           "the most output one stage attempt logs; past it the first part and the last MiB are kept and the log says "
           "what was cut");
+ABSL_FLAG(std::string, cache_max_bytes, "20G",
+          "cache snapshot parts this agent keeps locally (least recently used go first; others are fetched again)");
 ABSL_FLAG(std::string, max_artifact_bytes, "4G",
           "the most bytes one artifact pattern of a stage may read out of its container (huge or sparse files are "
           "refused, not copied)");
@@ -107,6 +109,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   options.artifact_limits.max_bytes = *max_artifact_bytes;
+  auto cache_max_bytes = dockyard::ParseByteSize(absl::GetFlag(FLAGS_cache_max_bytes));
+  if (!cache_max_bytes.ok()) {
+    log->error("--cache_max_bytes: {}", std::string(cache_max_bytes.status().message()));
+    return 1;
+  }
+  options.cache_max_bytes = *cache_max_bytes;
   options.artifact_limits.max_files = absl::GetFlag(FLAGS_max_artifacts);
 
   // One agent process per work dir: a second would fight over spools and containers.

@@ -246,6 +246,12 @@ absl::Status DockyardClient::RevokeToken(const std::string& id) {
   return Call([&](grpc::ClientContext& c) { return admin_->RevokeToken(&c, request, &response); });
 }
 
+absl::StatusOr<v1::ListCachesResponse> DockyardClient::ListCaches() {
+  v1::ListCachesResponse response;
+  RETURN_IF_ERROR(Call([&](grpc::ClientContext& c) { return stub_->ListCaches(&c, {}, &response); }));
+  return response;
+}
+
 absl::StatusOr<bool> DockyardClient::SetSecret(const std::string& name, const std::string& value) {
   v1::SetSecretRequest request;
   request.set_name(name);

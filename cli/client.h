@@ -52,6 +52,7 @@ class DockyardClient {
   absl::StatusOr<v1::SecretResponse> CreateToken(v1::Role role, const std::string& name);
   absl::StatusOr<std::vector<v1::TokenInfo>> ListTokens();
   absl::Status RevokeToken(const std::string& id);
+  absl::StatusOr<v1::ListCachesResponse> ListCaches();
   // Returns whether an earlier value was replaced.
   absl::StatusOr<bool> SetSecret(const std::string& name, const std::string& value);
   absl::StatusOr<std::vector<v1::SecretInfo>> ListSecrets();

@@ -1,6 +1,7 @@
 #include "cli/commands.h"
 
 #include "cli/cache_consistency.h"
+#include "common/units.h"
 
 #include <unistd.h>
 
@@ -194,6 +195,28 @@ int ShowLogs(DockyardClient& client, const std::string& run_id, const std::strin
     out.flush();
   });
   if (!st.ok()) return ReportError(st, err);
+  return kExitOk;
+}
+
+int ListCaches(DockyardClient& client, bool json, std::ostream& out, std::ostream& err) {
+  auto caches = client.ListCaches();
+  if (!caches.ok()) return ReportError(caches.status(), err);
+  if (json) {
+    out << CachesJson(*caches) << "\n";
+    return kExitOk;
+  }
+  int64_t total = 0;
+  out << absl::StrFormat("%-12s %-28s %10s %7s %-20s %-20s %s\n", "CACHE", "KEY", "SIZE", "FILES", "LAST USED",
+                         "HOLDER", "SNAPSHOT");
+  for (const v1::CacheInfo& c : caches->caches()) {
+    total += c.bytes();
+    out << absl::StrFormat(
+        "%-12s %-28s %10s %7d %-20s %-20s %s\n", c.cache(), c.key(), FormatBytes(c.bytes()), c.files(),
+        absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixMillis(c.last_used_unix_ms()), absl::UTCTimeZone()),
+        c.holder().empty() ? "-" : c.holder(), c.snapshot().substr(0, 12));
+  }
+  out << caches->caches_size() << " keyed cache(s), " << FormatBytes(total) << " of "
+      << FormatBytes(caches->max_bytes()) << " (--cache_max_bytes; the least recently used go first)\n";
   return kExitOk;
 }
 

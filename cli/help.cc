@@ -35,8 +35,10 @@ const std::map<std::string, std::string>& Commands() {
   Follows an existing run exactly like `run` does after submitting (the same flags:
   --artifacts-dir, --no-artifacts, --junit, --cancel_wait_seconds).
 )"},
-      {"status", R"(dockyard status RUN [--json]
-  The run's state and each stage's state, attempt, agent and why it failed or waits.
+      {"status", R"(dockyard status RUN [--long] [--json]
+  The run's state and each stage's state, attempt, agent and why it failed or waits;
+  per stage and cache, the snapshot digest it started from and left (12 digits; whole
+  with --long), and whether every stage started from what the one before it left.
   Exit code: 0 succeeded or still going, 1 failed, 5 cancelled.
 )"},
       {"logs", R"(dockyard logs RUN STAGE [--follow] [--attempt=N]
@@ -48,6 +50,11 @@ const std::map<std::string, std::string>& Commands() {
       {"cancel", R"(dockyard cancel RUN
   Cancels the run: its containers are removed within seconds. Your own runs with role
   submit, any run with role admin.
+)"},
+      {"caches", R"(dockyard caches [--json]
+  The keyed caches the controller keeps for runs on any host: cache, key, size, files,
+  last use, the agent holding it locally, its snapshot digest. Beyond the controller's
+  --cache_max_bytes the least recently used key is evicted (new runs start empty).
 )"},
       {"agents", R"(dockyard agents [--json]                     connected agents, slots and labels
 dockyard agents drain|undrain NAME           finish running stages, take no new ones (admin)
@@ -85,6 +92,7 @@ Commands:
   logs RUN STAGE    a stage's log (--follow, --attempt=N)
   artifacts RUN     list a run's artifacts, or fetch them (--dest=DIR)
   cancel RUN        cancel a run
+  caches            keyed caches the controller keeps: size, last use, holder
   agents            list agents; drain, undrain, enrol, revoke
   tokens            create, list, revoke client tokens
   secrets           set, list, delete secrets that stages use

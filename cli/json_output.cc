@@ -46,6 +46,21 @@ std::string RunJson(const v1::Run& run) {
   return out.dump(2);
 }
 
+std::string CachesJson(const v1::ListCachesResponse& caches) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const v1::CacheInfo& c : caches.caches()) {
+    list.push_back({{"cache", c.cache()},
+                    {"key", c.key()},
+                    {"snapshot", c.snapshot()},
+                    {"bytes", c.bytes()},
+                    {"files", c.files()},
+                    {"last_used_unix_ms", c.last_used_unix_ms()},
+                    {"holder", c.holder()},
+                    {"source", c.source()}});
+  }
+  return nlohmann::json({{"caches", list}, {"max_bytes", caches.max_bytes()}}).dump(2);
+}
+
 std::string ArtifactsJson(const std::string& run_id, const std::vector<v1::Artifact>& artifacts) {
   nlohmann::json list = nlohmann::json::array();
   for (const v1::Artifact& a : artifacts) {

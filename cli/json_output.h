@@ -10,6 +10,7 @@
 namespace dockyard {
 
 std::string RunJson(const v1::Run& run);
+std::string CachesJson(const v1::ListCachesResponse& caches);
 std::string ArtifactsJson(const std::string& run_id, const std::vector<v1::Artifact>& artifacts);
 std::string AgentsJson(const std::vector<v1::AgentInfo>& agents);
 

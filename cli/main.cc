@@ -55,6 +55,7 @@ constexpr char kUsage[] =
     "  dockyard logs RUN STAGE [--follow] [--attempt=N]\n"
     "  dockyard artifacts RUN [--dest=DIR]          list (or fetch) a run's artifacts\n"
     "  dockyard cancel RUN\n"
+    "  dockyard caches                              keyed caches the controller keeps (size, last use, holder)\n"
     "  dockyard agents                              connected agents, slots and labels\n"
     "  dockyard agents drain|undrain NAME           stop (or resume) giving an agent new stages\n"
     "  dockyard agents enrol [--uses=N] [--ttl=1h]  print a one-time enrolment token for new agents (admin)\n"
@@ -216,6 +217,10 @@ int main(int argc, char** argv) {
   if (command == "cancel") {
     if (count != 1) return Usage("cancel takes a run id");
     return dockyard::CancelRun(client, arg(2), std::cout, std::cerr);
+  }
+  if (command == "caches") {
+    if (count != 0) return Usage("caches takes no arguments");
+    return dockyard::ListCaches(client, options.json, std::cout, std::cerr);
   }
   if (command == "agents") {
     if (count == 0) return dockyard::ListAgents(client, options.json, std::cout, std::cerr);

@@ -7,9 +7,11 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace dockyard {
 
@@ -45,6 +47,16 @@ class BlobStore {
   // Up to `max_bytes` from `offset`; empty at the end.
   virtual absl::StatusOr<std::string> Read(const std::string& sha256, int64_t offset,
                                            int64_t max_bytes) = 0;
+
+  struct Listed {
+    std::string sha256;
+    int64_t size = 0;
+    absl::Time stored;  // when it was written
+  };
+  // Every stored blob (for collecting what nothing references any more).
+  virtual std::vector<Listed> List() = 0;
+  // OK when it is already gone.
+  virtual absl::Status Remove(const std::string& sha256) = 0;
 };
 
 }  // namespace dockyard

@@ -7,6 +7,7 @@
 #include "common/names.h"
 #include "common/stage_graph.h"
 #include "common/status_macros.h"
+#include "controller/cache_collector.h"
 #include "controller/file_blob_store.h"
 
 namespace dockyard {
@@ -163,6 +164,27 @@ void ControllerCore::Housekeeping() {
     SchedulerEffects effects = scheduler_.ExpireLeases(now);
     effects.Append(scheduler_.Schedule(now));
     Apply(std::move(effects));
+    std::vector<v1::CacheInfo> evicted = scheduler_.EvictCaches(options_.cache_max_bytes);
+    for (const v1::CacheInfo& cache : evicted) {
+      Logger("controller")->info("cache {} key {} evicted ({} bytes, least recently used; --cache_max_bytes={})",
+                                 cache.cache(), cache.key(), cache.bytes(), options_.cache_max_bytes);
+    }
+    if (!evicted.empty()) Persist();
+    if (!evicted.empty() || now - last_collected_ > options_.cache_part_grace) CollectCaches(!evicted.empty());
+  }
+}
+
+void ControllerCore::CollectCaches(bool evicted) {
+  const std::set<std::string> live = scheduler_.LiveCacheSnapshots();
+  last_collected_ = absl::Now();
+  mu_.Unlock();  // disk work: agents and clients go on meanwhile
+  auto collected = CollectCacheParts(*cache_blobs_, live, absl::Now(), options_.cache_part_grace);
+  mu_.Lock();
+  if (!collected.ok()) {
+    Logger("controller")->warn("cache store clean-up failed: {}", collected.status().ToString());
+  } else if (evicted || collected->removed > 0) {
+    Logger("controller")->info("cache store: removed {} parts ({} bytes) nothing uses; {} parts ({} bytes) kept",
+                               collected->removed, collected->removed_bytes, collected->kept, collected->kept_bytes);
   }
 }
 
@@ -424,6 +446,11 @@ absl::StatusOr<ControllerCore::Submitted> ControllerCore::SubmitRun(v1::Pipeline
                              pipeline.stages_size(), idempotency_key.empty() ? "" : " (with an idempotency key)");
   Apply(scheduler_.Schedule(now));
   return Submitted{id, false};
+}
+
+std::vector<v1::CacheInfo> ControllerCore::Caches() {
+  absl::MutexLock lock(&mu_);
+  return scheduler_.Caches();
 }
 
 absl::StatusOr<v1::Run> ControllerCore::GetRun(const std::string& run_id) {

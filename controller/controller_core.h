@@ -51,6 +51,10 @@ struct ControllerOptions {
   absl::Duration heartbeat_interval = absl::Seconds(5);
   // How often leases are checked and queued stages re-examined.
   absl::Duration tick = absl::Seconds(1);
+  // The most bytes of keyed-cache snapshots kept (least recently used go first),
+  // and how young an unreferenced cache part must be to stay (it may be mid-publish).
+  int64_t cache_max_bytes = int64_t{10} << 30;
+  absl::Duration cache_part_grace = absl::Minutes(10);
 };
 
 class ControllerCore {
@@ -95,6 +99,8 @@ class ControllerCore {
   // Any run for role admin (or security off); otherwise only the caller's own.
   absl::Status CancelRun(const std::string& run_id, const Caller& caller);
   std::vector<v1::AgentInfo> Agents();
+  std::vector<v1::CacheInfo> Caches();
+  int64_t cache_max_bytes() const { return options_.cache_max_bytes; }
   absl::Status DrainAgent(const std::string& agent, bool drain);
   std::vector<v1::Artifact> Artifacts(const std::string& run_id);
   // The attempt a log read means: `attempt` 0 is the current one. NOT_FOUND for an
@@ -125,6 +131,9 @@ class ControllerCore {
   void Apply(SchedulerEffects effects) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SendTo(const std::string& agent, v1::ControllerMessage message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Housekeeping();
+  // Evicts keyed caches beyond the limit and removes the parts nothing reaches.
+  // Called with mu_ held; releases it for the disk work.
+  void CollectCaches(bool evicted) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const ControllerOptions options_;
   LogStore logs_;
@@ -143,6 +152,7 @@ class ControllerCore {
   std::set<std::string> unsaved_runs_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> unsaved_agents_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time last_collected_ ABSL_GUARDED_BY(mu_);
   std::thread housekeeping_;
 };
 

@@ -199,6 +199,26 @@ bool FileBlobStore::Contains(const std::string& sha256) {
   return IsSha256Hex(sha256) && ::stat(PathOf(sha256).c_str(), &st) == 0;
 }
 
+std::vector<BlobStore::Listed> FileBlobStore::List() {
+  std::vector<Listed> out;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir_ + "/sha256", ec)) {
+    const std::string name = entry.path().filename().string();
+    struct stat st;
+    if (!IsSha256Hex(name) || ::stat(entry.path().c_str(), &st) != 0) continue;
+    out.push_back({name, static_cast<int64_t>(st.st_size), absl::TimeFromTimespec(st.st_mtim)});
+  }
+  return out;
+}
+
+absl::Status FileBlobStore::Remove(const std::string& sha256) {
+  if (absl::Status st = CheckDigest(sha256); !st.ok()) return st;
+  if (::unlink(PathOf(sha256).c_str()) != 0 && errno != ENOENT) {
+    return absl::InternalError(absl::StrCat("cannot remove blob ", sha256, ": ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<int64_t> FileBlobStore::Size(const std::string& sha256) {
   if (absl::Status st = CheckDigest(sha256); !st.ok()) return st;
   struct stat st;

@@ -26,6 +26,8 @@ class FileBlobStore final : public BlobStore {
   bool Contains(const std::string& sha256) override;
   absl::StatusOr<int64_t> Size(const std::string& sha256) override;
   absl::StatusOr<std::string> Read(const std::string& sha256, int64_t offset, int64_t max_bytes) override;
+  std::vector<Listed> List() override;
+  absl::Status Remove(const std::string& sha256) override;
 
   std::string PathOf(const std::string& sha256) const;
 

@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "common/logging.h"
 #include "common/signals.h"
+#include "common/units.h"
 #include "controller/server.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7420", "host:port to listen on (port 0 picks a free port)");
@@ -21,6 +22,10 @@ ABSL_FLAG(absl::Duration, lease_timeout, absl::Seconds(30),
           "how long a disconnected agent keeps its stages before they are re-queued");
 ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Seconds(5), "how often agents send heartbeats");
 ABSL_FLAG(int, lost_agent_retries, 1, "re-runs of a stage whose agent was lost");
+ABSL_FLAG(std::string, cache_max_bytes, "10G",
+          "keyed-cache snapshots kept for runs on any host; beyond it the least recently used key is evicted");
+ABSL_FLAG(absl::Duration, cache_part_grace, absl::Minutes(10),
+          "how old a cache part nothing references must be before it is removed (it may be mid-publish)");
 ABSL_FLAG(absl::Duration, cache_wait, absl::Seconds(30),
           "how long a stage waits for a busy agent holding its cache before another agent restores the cache");
 ABSL_FLAG(bool, insecure, false,
@@ -52,6 +57,13 @@ int main(int argc, char** argv) {
   options.controller.scheduler.lease_timeout = absl::GetFlag(FLAGS_lease_timeout);
   options.controller.scheduler.lost_agent_retries = absl::GetFlag(FLAGS_lost_agent_retries);
   options.controller.scheduler.cache_wait = absl::GetFlag(FLAGS_cache_wait);
+  auto cache_max_bytes = dockyard::ParseByteSize(absl::GetFlag(FLAGS_cache_max_bytes));
+  if (!cache_max_bytes.ok()) {
+    dockyard::Logger("controller")->error("--cache_max_bytes: {}", std::string(cache_max_bytes.status().message()));
+    return 2;
+  }
+  options.controller.cache_max_bytes = *cache_max_bytes;
+  options.controller.cache_part_grace = absl::GetFlag(FLAGS_cache_part_grace);
   auto server = dockyard::ControllerServer::Start(options);
   if (!server.ok()) {
     dockyard::Logger("controller")->error("cannot start: {}", server.status().ToString());

@@ -213,6 +213,16 @@ grpc::ServerUnaryReactor* RunServiceImpl::ListAgents(grpc::CallbackServerContext
   return Respond(context, absl::OkStatus());
 }
 
+grpc::ServerUnaryReactor* RunServiceImpl::ListCaches(grpc::CallbackServerContext* context,
+                                                     const v1::ListCachesRequest*,
+                                                     v1::ListCachesResponse* response) {
+  auto caller = authorizer_->RequireRole(*context, v1::ROLE_READ, "ListCaches");
+  if (!caller.ok()) return Respond(context, caller.status());
+  for (v1::CacheInfo& cache : core_->Caches()) *response->add_caches() = std::move(cache);
+  response->set_max_bytes(core_->cache_max_bytes());
+  return Respond(context, absl::OkStatus());
+}
+
 grpc::ServerUnaryReactor* RunServiceImpl::DrainAgent(grpc::CallbackServerContext* context,
                                                      const v1::DrainAgentRequest* request,
                                                      v1::DrainAgentResponse*) {

@@ -30,6 +30,8 @@ class RunServiceImpl final : public v1::RunService::CallbackService {
                                       v1::CancelRunResponse* response) override;
   grpc::ServerWriteReactor<v1::ReadLogResponse>* ReadLog(grpc::CallbackServerContext* context,
                                                          const v1::ReadLogRequest* request) override;
+  grpc::ServerUnaryReactor* ListCaches(grpc::CallbackServerContext* context, const v1::ListCachesRequest* request,
+                                       v1::ListCachesResponse* response) override;
   grpc::ServerUnaryReactor* ListAgents(grpc::CallbackServerContext* context, const v1::ListAgentsRequest* request,
                                        v1::ListAgentsResponse* response) override;
   grpc::ServerUnaryReactor* DrainAgent(grpc::CallbackServerContext* context, const v1::DrainAgentRequest* request,

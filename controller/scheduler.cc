@@ -99,6 +99,7 @@ std::string Scheduler::AddRun(const v1::Pipeline& pipeline, absl::Time now, cons
     run.cache_snapshot[cache.name()] = keyed->second.digest;
     run.cache_agent[cache.name()] = keyed->second.holder;
     run.cache_source[cache.name()] = keyed->second.source;
+    keyed->second.last_used = now;
   }
   QueueReadyStages(run);
   return id;
@@ -555,7 +556,7 @@ void Scheduler::SettleRun(RunEntry& run, absl::Time now, SchedulerEffects& effec
   }
   run.run.set_finished_unix_ms(UnixMs(now));
   Touch(run);
-  if (run.run.state() == v1::RUN_SUCCEEDED) PublishKeyedCaches(run);
+  if (run.run.state() == v1::RUN_SUCCEEDED) PublishKeyedCaches(run, now);
   std::set<std::string> holders = run.cache_hosts;
   for (const std::string& agent : holders) {
     AgentOrder order{agent, {}};
@@ -583,16 +584,82 @@ void Scheduler::RecordCaches(RunEntry& run, StageEntry& stage, const std::string
   }
 }
 
-void Scheduler::PublishKeyedCaches(const RunEntry& run) {
+void Scheduler::PublishKeyedCaches(const RunEntry& run, absl::Time now) {
   for (const v1::CacheSpec& cache : run.pipeline.caches()) {
     auto snapshot = run.cache_snapshot.find(cache.name());
-    if (cache.key().empty() || snapshot == run.cache_snapshot.end()) continue;
+    const std::string id = absl::StrCat(cache.name(), ".", cache.key());
+    if (cache.key().empty() || snapshot == run.cache_snapshot.end() || run.evicted_keys.count(id) != 0) continue;
     auto holder = run.cache_agent.find(cache.name());
+    KeyedSnapshot keyed{snapshot->second, holder == run.cache_agent.end() ? "" : holder->second,
+                        absl::StrCat("key ", cache.key(), ", from run ", run.run.id())};
+    keyed.last_used = now;
+    keyed.run_id = run.run.id();
+    for (const StageEntry& stage : run.stages) {
+      for (const v1::CacheDigests& digests : stage.info.caches()) {
+        if (digests.name() == cache.name() && digests.produced() == keyed.digest) {
+          keyed.bytes = digests.bytes();
+          keyed.files = digests.files();
+        }
+      }
+    }
     // Runs racing on one key: the last to succeed is the key's latest, whole.
-    keyed_[absl::StrCat(cache.name(), ".", cache.key())] = {
-        snapshot->second, holder == run.cache_agent.end() ? "" : holder->second,
-        absl::StrCat("key ", cache.key(), ", from run ", run.run.id())};
+    keyed_[id] = std::move(keyed);
   }
+}
+
+std::vector<v1::CacheInfo> Scheduler::Caches() const {
+  std::vector<v1::CacheInfo> out;
+  for (const auto& [id, keyed] : keyed_) {
+    v1::CacheInfo& info = out.emplace_back();
+    info.set_cache(id.substr(0, id.find('.')));
+    info.set_key(id.substr(id.find('.') + 1));
+    info.set_snapshot(keyed.digest);
+    info.set_bytes(keyed.bytes);
+    info.set_files(keyed.files);
+    info.set_last_used_unix_ms(UnixMs(keyed.last_used));
+    info.set_holder(keyed.holder);
+    info.set_source(keyed.source);
+  }
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a.last_used_unix_ms() > b.last_used_unix_ms(); });
+  return out;
+}
+
+std::vector<v1::CacheInfo> Scheduler::EvictCaches(int64_t max_bytes) {
+  std::vector<v1::CacheInfo> all = Caches();  // most recent first
+  int64_t total = 0;
+  for (const v1::CacheInfo& info : all) total += info.bytes();
+  std::vector<v1::CacheInfo> evicted;
+  while (total > max_bytes && !all.empty()) {
+    const std::string id = absl::StrCat(all.back().cache(), ".", all.back().key());
+    // Remembered with the run that left it, so a restart does not bring it back.
+    if (auto run = runs_.find(keyed_[id].run_id); run != runs_.end()) {
+      run->second.evicted_keys.insert(id);
+      Touch(run->second);
+    }
+    evicted.push_back(all.back());
+    total -= all.back().bytes();
+    keyed_.erase(id);
+    all.pop_back();
+  }
+  return evicted;
+}
+
+std::set<std::string> Scheduler::LiveCacheSnapshots() const {
+  std::set<std::string> live;
+  for (const auto& [id, keyed] : keyed_) live.insert(keyed.digest);
+  for (const auto& [id, run] : runs_) {
+    if (run.run.state() != v1::RUN_QUEUED && run.run.state() != v1::RUN_RUNNING) continue;
+    for (const auto& [name, digest] : run.cache_snapshot) live.insert(digest);
+    for (const StageEntry& stage : run.stages) {
+      for (const v1::CacheDigests& digests : stage.info.caches()) {
+        live.insert(digests.consumed());
+        live.insert(digests.produced());
+      }
+    }
+  }
+  live.erase("");
+  return live;
 }
 
 absl::StatusOr<SchedulerEffects> Scheduler::CancelRun(const std::string& run_id, absl::Time now) {
@@ -680,6 +747,7 @@ absl::StatusOr<v1::RunRecord> Scheduler::ExportRun(const std::string& run_id) co
   record.mutable_cache_snapshot()->insert(run.cache_snapshot.begin(), run.cache_snapshot.end());
   record.mutable_cache_source()->insert(run.cache_source.begin(), run.cache_source.end());
   for (const std::string& host : run.cache_hosts) record.add_cache_hosts(host);
+  for (const std::string& key : run.evicted_keys) record.add_evicted_keys(key);
   record.set_seq(run.seq);
   record.set_version(run.version);
   return record;
@@ -738,6 +806,7 @@ absl::Status Scheduler::Restore(std::vector<v1::RunRecord> runs, std::vector<v1:
     run.cache_snapshot.insert(record.cache_snapshot().begin(), record.cache_snapshot().end());
     run.cache_source.insert(record.cache_source().begin(), record.cache_source().end());
     run.cache_hosts.insert(record.cache_hosts().begin(), record.cache_hosts().end());
+    run.evicted_keys.insert(record.evicted_keys().begin(), record.evicted_keys().end());
     run.seq = record.seq();
     run.version = record.version();
     next_run_ = std::max(next_run_, number + 1);
@@ -750,7 +819,7 @@ absl::Status Scheduler::Restore(std::vector<v1::RunRecord> runs, std::vector<v1:
   }
   std::sort(succeeded.begin(), succeeded.end(),
             [](auto* a, auto* b) { return a->run.finished_unix_ms() < b->run.finished_unix_ms(); });
-  for (const RunEntry* run : succeeded) PublishKeyedCaches(*run);
+  for (const RunEntry* run : succeeded) PublishKeyedCaches(*run, absl::FromUnixMillis(run->run.finished_unix_ms()));
   for (v1::AgentRecord& record : agents) {
     const std::string name = record.registration().name();
     if (name.empty() || agents_.count(name) != 0) {

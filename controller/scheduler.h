@@ -109,6 +109,16 @@ class Scheduler {
   absl::StatusOr<v1::Pipeline> GetPipeline(const std::string& run_id) const;
   std::vector<v1::AgentInfo> Agents() const;
 
+  // --- keyed caches ---
+  // Each key's latest snapshot, most recently used first.
+  std::vector<v1::CacheInfo> Caches() const;
+  // Forgets least recently used keys until their snapshots' bytes fit `max_bytes`;
+  // returns what it forgot. New runs of those keys start empty.
+  std::vector<v1::CacheInfo> EvictCaches(int64_t max_bytes);
+  // Snapshot roots something may still start from or restore: every key's latest
+  // and every unfinished run's.
+  std::set<std::string> LiveCacheSnapshots() const;
+
   // --- persistence (ControllerCore saves what changed after every call) ---
   // Ids of runs / names of agents whose persisted record changed since the last call.
   std::vector<std::string> TakeDirtyRuns();
@@ -141,6 +151,7 @@ class Scheduler {
     std::map<std::string, std::string> cache_snapshot;  // cache name -> digest the next consumer starts from
     std::map<std::string, std::string> cache_source;    // cache name -> where that digest came from
     std::set<std::string> cache_hosts;                  // agents with a volume of this run
+    std::set<std::string> evicted_keys;                 // "<cache>.<key>" it left, since evicted
     int64_t version = 1;
     int64_t seq = 0;  // submission order, for fairness
   };
@@ -171,7 +182,7 @@ class Scheduler {
   // A succeeded stage's caches become what the next consumers start from.
   void RecordCaches(RunEntry& run, StageEntry& stage, const std::string& agent, const v1::StageStatus& status);
   // A succeeded run's keyed caches become their keys' latest snapshots.
-  void PublishKeyedCaches(const RunEntry& run);
+  void PublishKeyedCaches(const RunEntry& run, absl::Time now);
   // Connected or not: labels match and the agent takes new stages.
   bool Eligible(const AgentEntry& agent, const StageEntry& stage) const;
   bool LabelsMatch(const AgentEntry& agent, const StageEntry& stage) const;
@@ -199,6 +210,10 @@ class Scheduler {
     std::string digest;
     std::string holder;
     std::string source;
+    int64_t bytes = 0;
+    int64_t files = 0;
+    absl::Time last_used;
+    std::string run_id;  // the run that left it
   };
   std::map<std::string, KeyedSnapshot> keyed_;
   std::set<std::string> dirty_runs_;

@@ -302,5 +302,41 @@ stages:
       << engine_a.Docker("volume ls");
 }
 
+TEST_F(CachesAcrossHosts, KeyedCachesBeyondTheControllersLimitAreEvictedLeastRecentlyUsedFirst) {
+  cluster_.StartController({"--cache_max_bytes=1M", "--cache_part_grace=0s"});
+  cluster_.StartAgent({.name = UniqueName("keeper"), .labels = {"linux"}});
+  cluster_.WaitForAgents(1);
+  auto pipeline = [&](const std::string& key) {
+    return cluster_.WriteFile(key + ".yml", absl::StrCat(R"yml(name: lru
+caches:
+  deps: {key: )yml", key, R"yml(}
+stages:
+  - name: fill
+    image: dockyard/busybox
+    caches: {deps: /deps}
+    run: |
+      if [ -e /deps/blob ]; then echo warm; else echo cold; head -c 700000 /dev/urandom > /deps/blob; fi
+)yml"));
+  };
+  ASSERT_THAT(cluster_.Cli({"run", pipeline("first")}).out, HasSubstr("fill | cold"));
+  const std::string first_listed = cluster_.Cli({"caches"}).out;
+  EXPECT_THAT(first_listed, ::testing::ContainsRegex("deps +first +683\\.6 KiB +1 "));
+  // A second key pushes the total past 1 MiB: the least recently used goes.
+  ASSERT_THAT(cluster_.Cli({"run", pipeline("second")}).out, HasSubstr("fill | cold"));
+  EXPECT_TRUE(Eventually([&] { return cluster_.Cli({"caches"}).out.find(" first ") == std::string::npos; },
+                         absl::Seconds(10)));
+  const std::string listed = cluster_.Cli({"caches"}).out;
+  EXPECT_THAT(listed, HasSubstr(" second "));
+  EXPECT_THAT(listed, HasSubstr("1 keyed cache(s), 683.6 KiB of 1.0 MiB"));
+  EXPECT_THAT(cluster_.controller().Log(), HasSubstr("cache deps key first evicted"));
+  // Its parts are gone from the controller's store; the kept key's stay.
+  EXPECT_TRUE(Eventually([&] {
+    return Shell(absl::StrCat("find ", cluster_.dir(), "/controller/caches/sha256 -type f -size +600k | wc -l")) == "1\n";
+  }, absl::Seconds(10)));
+  // The evicted key starts empty again; the kept one is warm.
+  EXPECT_THAT(cluster_.Cli({"run", pipeline("first")}).out, HasSubstr("fill | cold"));
+  EXPECT_THAT(cluster_.Cli({"run", pipeline("second")}).out, HasSubstr("fill | warm"));
+}
+
 }  // namespace
 }  // namespace dockyard::testing

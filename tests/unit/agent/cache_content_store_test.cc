@@ -2,12 +2,14 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <utime.h>
 
 #include <filesystem>
 #include <fstream>
 
+#include "common/sha256.h"
 #include "common/tar_archive.h"
 #include "tests/support/scratch_dir.h"
 
@@ -115,6 +117,20 @@ TEST(CacheContentStore, AFlippedByteIsCaughtNamingTheDigestAndNothingIsWritten) 
   EXPECT_FALSE(fs::exists(restore));
   // Content that does not match its name never enters the store.
   EXPECT_TRUE(absl::IsDataLoss(store.Put(std::string(64, 'a'), "not that")));
+}
+
+TEST(CacheContentStore, TrimDropsTheLeastRecentlyUsedPartsFirst) {
+  const std::string root = testing::FreshDir();
+  CacheContentStore store(root + "/cas");
+  const std::string old_part = std::string(1000, 'o'), new_part = std::string(1000, 'n');
+  ASSERT_TRUE(store.Put(Sha256Hex(old_part), old_part).ok());
+  ASSERT_TRUE(store.Put(Sha256Hex(new_part), new_part).ok());
+  struct timespec times[2] = {{1000, 0}, {1000, 0}};  // long ago
+  ASSERT_EQ(::utimensat(AT_FDCWD, store.PathOf(Sha256Hex(old_part)).c_str(), times, 0), 0);
+  EXPECT_EQ(store.Trim(0), 0) << "0 = no limit";
+  EXPECT_EQ(store.Trim(1500), 1000);
+  EXPECT_FALSE(store.Has(Sha256Hex(old_part)));
+  EXPECT_TRUE(store.Has(Sha256Hex(new_part)));
 }
 
 }  // namespace

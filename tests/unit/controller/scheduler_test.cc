@@ -434,6 +434,38 @@ TEST(Scheduler, AssignmentCarriesTheCachesTheStageMounts) {
   EXPECT_EQ(assign.caches(0).key(), "v1");
 }
 
+TEST(Scheduler, KeyedCachesBeyondTheLimitAreEvictedLeastRecentlyUsedFirstAndStayEvicted) {
+  Scheduler scheduler({});
+  scheduler.AgentConnected(Agent("a"), kT0);
+  auto publish = [&](const std::string& key, const std::string& digest, int64_t bytes, absl::Time at) {
+    const std::string run =
+        scheduler.AddRun(MakePipeline({MakeStage("s", {.caches = {"pip"}})}, {{"pip", key}}), at);
+    scheduler.Schedule(at);
+    v1::StageStatus done = SucceededWithCache(Ref(run, "s", 1), "pip", "", digest);
+    done.mutable_caches(0)->set_bytes(bytes);
+    EXPECT_TRUE(scheduler.ApplyStatus("a", done, at).ok());
+    return run;
+  };
+  const std::string old_run = publish("old", "d-old", 600, kT0);
+  publish("new", "d-new", 500, kT0 + absl::Seconds(1));
+  ASSERT_EQ(scheduler.Caches().size(), 2u);
+  EXPECT_EQ(scheduler.Caches()[0].key(), "new") << "most recently used first";
+  EXPECT_EQ(scheduler.LiveCacheSnapshots(), (std::set<std::string>{"d-new", "d-old"}));
+
+  std::vector<v1::CacheInfo> evicted = scheduler.EvictCaches(1000);
+  ASSERT_EQ(evicted.size(), 1u);
+  EXPECT_EQ(evicted[0].key(), "old");
+  EXPECT_EQ(scheduler.LiveCacheSnapshots(), (std::set<std::string>{"d-new"}));
+  EXPECT_THAT(scheduler.EvictCaches(1000), IsEmpty());
+  // Saved with the run that left it: a restarted controller does not bring it back.
+  absl::StatusOr<v1::RunRecord> record = scheduler.ExportRun(old_run);
+  ASSERT_TRUE(record.ok());
+  EXPECT_THAT(record->evicted_keys(), ElementsAre("pip.old"));
+  // A new run of the evicted key starts empty.
+  scheduler.AddRun(MakePipeline({MakeStage("s", {.caches = {"pip"}})}, {{"pip", "old"}}), kT0 + absl::Seconds(2));
+  EXPECT_EQ(StartOf(scheduler.Schedule(kT0 + absl::Seconds(2)), "pip"), "");
+}
+
 TEST(Scheduler, WithoutACachePreferenceTheEmptiestAgentIsChosen) {
   Scheduler scheduler({});
   scheduler.AddRun(Independent(1), kT0);
