@@ -94,9 +94,9 @@ docker create --name "bench-in-$$" -v "bench-in-$$:/c" --network none dockyard/b
 t=$(now); docker cp - "bench-in-$$:/" <"$work/c.tar"; cp_in_s=$(since "$t")
 printf 'restore, cold host  dockyard %6.2fs (run %.2fs - the run without it %.2fs)        docker cp in  %6.2fs   ratio %s\n' \
   "$restore_s" "$cold_s" "$snap_s" "$cp_in_s" "$(ratio "$restore_s" "$cp_in_s")"
-grep -o 'use  | \[dockyard\] cache deps.*' "$work/cold.out" | sed 's/^use  | \[dockyard\] /                    /' | cut -c1-160
+grep -o 'use  | \[dockyard\] cache deps at .*' "$work/cold.out" | sed 's/.*; /                    /'
 
 # 3. One file changed: b holds all but that one.
 t=$(now); dy run "$(pipeline one cache yes yes)" >"$work/one.out"; one_s=$(since "$t")
 printf 'restore, 1 missing  dockyard run %6.2fs in all\n' "$one_s"
-grep -o 'use  | \[dockyard\] cache deps.*' "$work/one.out" | sed 's/^use  | \[dockyard\] /                    /' | cut -c1-160
+grep -o 'use  | \[dockyard\] cache deps at .*' "$work/one.out" | sed 's/.*; /                    /'
