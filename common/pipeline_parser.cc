@@ -28,6 +28,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/names.h"
+#include "common/pipeline_parser_internal.h"
 #include "common/sha256.h"
 #include "common/stage_graph.h"
 #include "common/units.h"
@@ -35,13 +36,10 @@
 #include "common/status_macros.h"
 
 namespace dockyard {
-namespace {
 
 namespace fs = std::filesystem;
 
-constexpr char kDefaultWorkdir[] = "/workspace";
-constexpr int kMaxRetries = 10;
-constexpr char kDurationHint[] = "use a unit, e.g. 90s, 10m, 1h30m";
+namespace pipeline_internal {
 
 bool IsAsciiAlnum(char c) { return absl::ascii_isalnum(static_cast<unsigned char>(c)); }
 
@@ -125,57 +123,6 @@ absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
   ::close(fd);
   return out;
 }
-
-// One `key: value` of a YAML map. The key's line is kept because yaml-cpp marks an
-// empty value (`image:`) at the next token, which can be lines further down.
-struct Entry {
-  std::string key;
-  int line = 0;
-  YAML::Node value;
-};
-
-class Parser {
- public:
-  Parser(std::string file_name, std::string base_dir, ParseLimits limits)
-      : file_(std::move(file_name)), base_dir_(std::move(base_dir)), limits_(limits) {}
-
-  absl::StatusOr<PipelineFile> Parse(const YAML::Node& root);
-
- private:
-  absl::Status Error(int line, absl::string_view message) const {
-    return absl::InvalidArgumentError(absl::StrCat(file_, ":", line, ": ", message));
-  }
-
-  // 1-based; yaml-cpp leaves nodes it synthesised unmarked, for which `fallback` stands in.
-  static int LineOf(const YAML::Node& node, int fallback) {
-    int line = node.Mark().line;
-    return line >= 0 ? line + 1 : fallback;
-  }
-
-  // Lists the entries of the map `node` (`where` reads like "in stage \"test\""),
-  // refusing keys that are not scalars, appear twice, or are not in `allowed`.
-  absl::StatusOr<std::vector<Entry>> Entries(const YAML::Node& node, int line,
-                                             absl::string_view what, absl::string_view where,
-                                             std::initializer_list<absl::string_view> allowed) const;
-
-  absl::StatusOr<std::string> String(const Entry& e, absl::string_view where) const;
-  absl::StatusOr<std::vector<std::string>> StringList(const Entry& e, absl::string_view where,
-                                                      bool single_string_ok) const;
-
-  absl::Status ParseCaches(const Entry& e);
-  absl::Status ParseStage(const YAML::Node& node, int index, v1::Stage* stage);
-  absl::Status ParseStageCaches(const Entry& e, absl::string_view where, v1::Stage* stage);
-  absl::Status ParseArtifacts(const Entry& e, absl::string_view where, v1::Stage* stage);
-  absl::Status ParseReports(const Entry& e, absl::string_view where, v1::Stage* stage);
-  absl::Status ParseStageLimits(const Entry& e, absl::string_view where, v1::Stage* stage);
-  absl::Status ParseAgent(const Entry& e, absl::string_view where, v1::Stage* stage);
-
-  std::string file_;
-  std::string base_dir_;
-  ParseLimits limits_;
-  PipelineFile out_;
-  std::set<std::string> cache_names_;
-};
 
 absl::StatusOr<std::vector<Entry>> Parser::Entries(
     const YAML::Node& node, int line, absl::string_view what, absl::string_view where,
@@ -373,288 +320,12 @@ absl::Status Parser::ParseCaches(const Entry& caches) {
   return absl::OkStatus();
 }
 
-absl::Status Parser::ParseStage(const YAML::Node& node, int index, v1::Stage* stage) {
-  int line = LineOf(node, 1);
-  stage->set_line(line);
-  std::string where = absl::StrCat("in stage #", index + 1);
-  // The name goes into every later message, so it is looked up before anything is checked.
-  if (node.IsMap()) {
-    for (auto it = node.begin(); it != node.end(); ++it) {
-      if (it->first.IsScalar() && it->first.Scalar() == "name" && it->second.IsScalar() &&
-          IsStageName(it->second.Scalar())) {
-        where = absl::StrCat("in stage ", Quote(it->second.Scalar()));
-        break;
-      }
-    }
-  }
-  if (!node.IsMap()) {
-    return Error(line, absl::StrCat("stage #", index + 1, " must be a map, got ", Describe(node)));
-  }
-  ASSIGN_OR_RETURN(std::vector<Entry> entries, Entries(node, line, "stage", where,
-                                    {"name", "image", "workdir", "env", "run", "shell", "needs",
-                                     "network", "timeout", "caches", "artifacts", "agent",
-                                     "retries", "reports", "limits", "secrets"}));
-  bool has_name = false, has_image = false, has_run = false;
-  for (const Entry& e : entries) {
-    if (e.key == "name") {
-      ASSIGN_OR_RETURN(std::string name, String(e, where));
-      if (!IsStageName(name)) {
-        return Error(e.line, absl::StrCat("bad stage name ", Quote(name),
-                                          ": use letters, digits, '_' and '-', "
-                                          "starting with a letter or digit"));
-      }
-      stage->set_name(name);
-      has_name = true;
-    } else if (e.key == "image") {
-      ASSIGN_OR_RETURN(std::string image, String(e, where));
-      if (image.empty()) return Error(e.line, absl::StrCat("\"image\" ", where, " is empty"));
-      stage->set_image(image);
-      has_image = true;
-    } else if (e.key == "workdir") {
-      ASSIGN_OR_RETURN(std::string workdir, String(e, where));
-      if (workdir.empty() || workdir[0] != '/') {
-        return Error(e.line, absl::StrCat("\"workdir\" ", where, " must be an absolute path, got ",
-                                          Quote(workdir)));
-      }
-      stage->set_workdir(workdir);
-    } else if (e.key == "env") {
-      ASSIGN_OR_RETURN(std::vector<Entry> vars, Entries(e.value, e.line, "\"env\"", where, {}));
-      for (const Entry& v : vars) {
-        if (!IsEnvName(v.key)) {
-          return Error(v.line, absl::StrCat("bad environment variable name ", Quote(v.key), " ",
-                                            where));
-        }
-        if (!v.value.IsScalar()) {
-          return Error(v.line, absl::StrCat("environment variable ", Quote(v.key), " ", where,
-                                            " must be a string, number or boolean, got ",
-                                            Describe(v.value), " (write \"\" for empty)"));
-        }
-        (*stage->mutable_env())[v.key] = v.value.Scalar();
-      }
-    } else if (e.key == "run") {
-      ASSIGN_OR_RETURN(std::string run, String(e, where));
-      if (absl::StripAsciiWhitespace(run).empty()) {
-        return Error(e.line, absl::StrCat("\"run\" ", where, " is empty"));
-      }
-      if (run.size() > kMaxScriptBytes) {
-        return Error(e.line, absl::StrCat("\"run\" ", where, " is ", run.size(), " bytes; at most ", kMaxScriptBytes,
-                                          " fit in a container's command line: put longer scripts in the source "
-                                          "tree and run them from there"));
-      }
-      stage->set_run(run);
-      has_run = true;
-    } else if (e.key == "shell") {
-      ASSIGN_OR_RETURN(std::vector<std::string> shell, StringList(e, where, false));
-      if (shell.empty()) return Error(e.line, absl::StrCat("\"shell\" ", where, " is empty"));
-      for (std::string& arg : shell) stage->add_shell(std::move(arg));
-    } else if (e.key == "needs") {
-      ASSIGN_OR_RETURN(std::vector<std::string> needs, StringList(e, where, true));
-      for (std::string& need : needs) stage->add_needs(std::move(need));
-    } else if (e.key == "network") {
-      ASSIGN_OR_RETURN(std::string network, String(e, where));
-      if (network != "none" && network != "bridge") {
-        return Error(e.line, absl::StrCat("bad network ", Quote(network), " ", where,
-                                          ": use \"none\" or \"bridge\""));
-      }
-      stage->set_network(network);
-    } else if (e.key == "timeout") {
-      ASSIGN_OR_RETURN(std::string text, String(e, where));
-      absl::StatusOr<int64_t> ms = ParseDurationMs(text);
-      if (!ms.ok()) {
-        return Error(e.line, absl::StrCat("\"timeout\" ", where, ": ", ms.status().message()));
-      }
-      stage->set_timeout_ms(*ms);
-    } else if (e.key == "caches") {
-      RETURN_IF_ERROR(ParseStageCaches(e, where, stage));
-    } else if (e.key == "artifacts") {
-      RETURN_IF_ERROR(ParseArtifacts(e, where, stage));
-    } else if (e.key == "reports") {
-      RETURN_IF_ERROR(ParseReports(e, where, stage));
-    } else if (e.key == "limits") {
-      RETURN_IF_ERROR(ParseStageLimits(e, where, stage));
-    } else if (e.key == "secrets") {
-      ASSIGN_OR_RETURN(std::vector<std::string> names, StringList(e, where, true));
-      for (std::string& name : names) {
-        if (!IsEnvName(name)) {
-          return Error(e.line, absl::StrCat("bad secret name ", Quote(name), " ", where,
-                                            ": secrets are environment variables (letters, digits and '_')"));
-        }
-        stage->add_secrets(std::move(name));
-      }
-    } else if (e.key == "agent") {
-      RETURN_IF_ERROR(ParseAgent(e, where, stage));
-    } else if (e.key == "retries") {
-      int retries = -1;
-      if (!e.value.IsScalar() || !absl::SimpleAtoi(e.value.Scalar(), &retries) || retries < 0 ||
-          retries > kMaxRetries) {
-        return Error(e.line, absl::StrCat("\"retries\" ", where, " must be a whole number from 0 to ",
-                                          kMaxRetries, ", got ", Describe(e.value)));
-      }
-      stage->set_retries(retries);
-    }
-  }
-  if (!has_name) return Error(line, absl::StrCat("missing required key \"name\" ", where));
-  if (!has_image) return Error(line, absl::StrCat("missing required key \"image\" ", where));
-  if (!has_run) return Error(line, absl::StrCat("missing required key \"run\" ", where));
-  for (const std::string& secret : stage->secrets()) {
-    if (stage->env().count(secret) != 0) {
-      return Error(line, absl::StrCat("\"", secret, "\" ", where, " is both in \"env\" and in \"secrets\": ",
-                                      "a secret's value comes from the controller only"));
-    }
-  }
-  if (stage->workdir().empty()) stage->set_workdir(kDefaultWorkdir);
-  if (stage->shell_size() == 0) {
-    for (const char* arg : {"sh", "-e", "-c"}) stage->add_shell(arg);
-  }
-  if (stage->network().empty()) stage->set_network("none");
-  return absl::OkStatus();
-}
+}  // namespace pipeline_internal
 
-absl::Status Parser::ParseStageCaches(const Entry& e, absl::string_view where, v1::Stage* stage) {
-  ASSIGN_OR_RETURN(std::vector<Entry> mounts, Entries(e.value, e.line, "\"caches\"", where, {}));
-  for (const Entry& m : mounts) {
-    if (!IsCacheName(m.key)) {
-      return Error(m.line, absl::StrCat("bad cache name ", Quote(m.key), " ", where,
-                                        ": use lower-case letters, digits, '_' and '-'"));
-    }
-    // `build: /build`, or `build: {path: /build, read_only: true}`.
-    YAML::Node path = m.value;
-    bool read_only = false;
-    if (m.value.IsMap()) {
-      ASSIGN_OR_RETURN(std::vector<Entry> keys, Entries(m.value, m.line, Quote(m.key), where, {"path", "read_only"}));
-      path = YAML::Node();
-      for (const Entry& k : keys) {
-        if (k.key == "path") path = k.value;
-        if (k.key == "read_only" && !(k.value.IsScalar() && YAML::convert<bool>::decode(k.value, read_only))) {
-          return Error(k.line, absl::StrCat("\"read_only\" of cache ", Quote(m.key), " ", where,
-                                            " must be true or false, got ", Describe(k.value)));
-        }
-      }
-    }
-    if (!path.IsScalar() || path.Scalar().empty() || path.Scalar()[0] != '/') {
-      return Error(m.line, absl::StrCat("cache ", Quote(m.key), " ", where,
-                                        " must be mounted at an absolute path, got ",
-                                        Describe(path)));
-    }
-    v1::CacheMount* mount = stage->add_caches();
-    mount->set_name(m.key);
-    mount->set_path(path.Scalar());
-    mount->set_read_only(read_only);
-  }
-  return absl::OkStatus();
-}
-
-absl::Status Parser::ParseStageLimits(const Entry& e, absl::string_view where, v1::Stage* stage) {
-  ASSIGN_OR_RETURN(std::vector<Entry> limits,
-                   Entries(e.value, e.line, "\"limits\"", where, {"memory", "pids", "cpus"}));
-  v1::StageLimits* out = stage->mutable_limits();
-  for (const Entry& limit : limits) {
-    ASSIGN_OR_RETURN(std::string text, String(limit, where));
-    if (limit.key == "memory") {
-      auto bytes = ParseByteSize(text);
-      if (!bytes.ok()) return Error(limit.line, absl::StrCat("\"memory\" ", where, ": ", bytes.status().message()));
-      out->set_memory_bytes(*bytes);
-    } else if (limit.key == "pids") {
-      int64_t pids = 0;
-      if (!absl::SimpleAtoi(text, &pids) || pids < 1) {
-        return Error(limit.line, absl::StrCat("\"pids\" ", where, " must be a whole number of at least 1, got ",
-                                              Quote(text)));
-      }
-      out->set_pids(pids);
-    } else {
-      auto milli = ParseMilliCpus(text);
-      if (!milli.ok()) return Error(limit.line, absl::StrCat("\"cpus\" ", where, ": ", milli.status().message()));
-      out->set_milli_cpus(*milli);
-    }
-  }
-  return absl::OkStatus();
-}
-
-absl::Status Parser::ParseReports(const Entry& e, absl::string_view where, v1::Stage* stage) {
-  ASSIGN_OR_RETURN(std::vector<Entry> kinds, Entries(e.value, e.line, "\"reports\"", where, {"junit"}));
-  for (const Entry& kind : kinds) {
-    std::vector<YAML::Node> items;
-    if (kind.value.IsSequence()) {
-      for (const YAML::Node& item : kind.value) items.push_back(item);
-    } else {
-      items.push_back(kind.value);
-    }
-    for (const YAML::Node& item : items) {
-      if (!item.IsScalar() || item.Scalar().empty() || item.Scalar()[0] != '/') {
-        return Error(LineOf(item, kind.line),
-                     absl::StrCat("\"junit\" reports ", where, " must be absolute paths or globs, got ",
-                                  Describe(item)));
-      }
-      stage->add_junit_reports(item.Scalar());
-    }
-  }
-  return absl::OkStatus();
-}
-
-absl::Status Parser::ParseArtifacts(const Entry& e, absl::string_view where, v1::Stage* stage) {
-  if (!e.value.IsSequence()) {
-    return Error(e.line, absl::StrCat("\"artifacts\" ", where, " must be a list, got ",
-                                      Describe(e.value)));
-  }
-  std::string item_where = absl::StrCat("in an artifact ", where);
-  for (const YAML::Node& item : e.value) {
-    int line = LineOf(item, e.line);
-    v1::ArtifactSpec* spec = stage->add_artifacts();
-    if (item.IsScalar()) {
-      spec->set_pattern(item.Scalar());
-    } else if (item.IsMap()) {
-      ASSIGN_OR_RETURN(std::vector<Entry> fields,
-                       Entries(item, line, "artifact", item_where, {"path", "optional"}));
-      bool has_path = false;
-      for (const Entry& f : fields) {
-        if (f.key == "path") {
-          ASSIGN_OR_RETURN(std::string path, String(f, item_where));
-          spec->set_pattern(path);
-          has_path = true;
-        } else {
-          bool optional = false;
-          if (!f.value.IsScalar() || !YAML::convert<bool>::decode(f.value, optional)) {
-            return Error(f.line, absl::StrCat("\"optional\" ", item_where,
-                                              " must be true or false, got ",
-                                              Describe(f.value)));
-          }
-          spec->set_optional(optional);
-        }
-      }
-      if (!has_path) return Error(line, absl::StrCat("missing required key \"path\" ", item_where));
-    } else {
-      return Error(line, absl::StrCat("an artifact ", where,
-                                      " must be a glob or a map {path, optional}, got ",
-                                      Describe(item)));
-    }
-    if (spec->pattern().empty() || spec->pattern()[0] != '/') {
-      return Error(line, absl::StrCat("artifact ", Quote(spec->pattern()), " ", where,
-                                      " must be an absolute path (glob) in the container"));
-    }
-  }
-  return absl::OkStatus();
-}
-
-absl::Status Parser::ParseAgent(const Entry& e, absl::string_view where, v1::Stage* stage) {
-  if (!e.value.IsMap()) {
-    return Error(e.line, absl::StrCat("\"agent\" ", where, " must be a map, got ",
-                                      Describe(e.value)));
-  }
-  // `where` reads "in stage ...".
-  std::string agent_where = absl::StrCat("in \"agent\" of ", where.substr(3));
-  ASSIGN_OR_RETURN(std::vector<Entry> fields,
-                   Entries(e.value, e.line, "\"agent\"", agent_where, {"labels"}));
-  for (const Entry& f : fields) {
-    ASSIGN_OR_RETURN(std::vector<std::string> labels, StringList(f, agent_where, false));
-    for (std::string& label : labels) {
-      if (label.empty()) return Error(f.line, absl::StrCat("empty label ", agent_where));
-      stage->add_agent_labels(std::move(label));
-    }
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
+using pipeline_internal::kDurationHint;
+using pipeline_internal::Parser;
+using pipeline_internal::Quote;
+using pipeline_internal::ReadWholeFile;
 
 absl::StatusOr<PipelineFile> ParsePipeline(std::string_view yaml, const std::string& file_name,
                                            const std::string& base_dir, const ParseLimits& limits) {
