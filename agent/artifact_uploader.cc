@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "agent/file_stream.h"
 #include "common/grpc_status.h"
 #include "common/retrier.h"
 #include "common/utf8.h"
@@ -126,20 +127,7 @@ absl::StatusOr<UploadedArtifact> ArtifactUploader::Upload(const v1::StageRef& re
     v1::UploadArtifactRequest request;
     *request.mutable_header() = header;
     request.mutable_header()->set_offset(offset);
-    bool open = writer->Write(request);
-
-    std::ifstream in(file.local_path, std::ios::binary);
-    in.seekg(offset);
-    std::string buffer(kChunkBytes, '\0');
-    while (open && in) {
-      in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-      const std::streamsize n = in.gcount();
-      if (n <= 0) break;
-      request.set_data(buffer.data(), static_cast<size_t>(n));
-      open = writer->Write(request);
-    }
-    writer->WritesDone();
-    return writer->Finish();
+    return StreamFile(*writer, request, file.local_path, offset, kChunkBytes);
   });
   if (!status.ok()) {
     return absl::Status(status.code(), absl::StrCat("uploading ", file.container_path, ": ", std::string(status.message())));

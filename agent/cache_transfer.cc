@@ -2,11 +2,11 @@
 
 #include <sys/stat.h>
 
-#include <fstream>
 #include <set>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "agent/file_stream.h"
 #include "common/blob_receiver.h"
 #include "common/grpc_status.h"
 #include "common/retrier.h"
@@ -64,18 +64,7 @@ absl::Status CacheTransfer::Upload(const std::string& digest) {
     v1::UploadCacheBlobRequest request;
     request.mutable_header()->set_sha256(digest);
     request.mutable_header()->set_size(st.st_size);
-    bool open = writer->Write(request);
-    std::ifstream in(path, std::ios::binary);
-    std::string buffer(kChunkBytes, '\0');
-    while (open && in) {
-      in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-      const std::streamsize n = in.gcount();
-      if (n <= 0) break;
-      request.set_data(buffer.data(), static_cast<size_t>(n));
-      open = writer->Write(request);
-    }
-    writer->WritesDone();
-    return writer->Finish();
+    return StreamFile(*writer, request, path, 0, kChunkBytes);
   });
   if (!status.ok()) {
     return absl::Status(status.code(), absl::StrCat("sending cache content ", digest, ": ", status.message()));

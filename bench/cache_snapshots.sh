@@ -32,22 +32,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$bin/controller/dockyard-controller" --listen=127.0.0.1:0 --data_dir="$work/controller" \
-  --address_file="$work/address" --log_level=warn 2>"$work/controller.log" &
-controller=$!
-for _ in $(seq 1 100); do [ -s "$work/address" ] && break; sleep 0.1; done
-address=$(cat "$work/address")
-export DOCKYARD_CA_FILE="$work/controller/tls/ca.crt"
-dy() { "$bin/cli/dockyard" --controller="$address" --token_file="$work/controller/admin.token" "$@"; }
-start_agent() {  # name label
-  dy agents enrol >"$work/$1.token" 2>/dev/null
-  "$bin/agent/dockyard-agent" --controller="$address" --name="$1" --labels="$2" --slots=1 \
-    --work_dir="$work/$1" --enrol_token_file="$work/$1.token" --ca_file="$DOCKYARD_CA_FILE" \
-    --log_level=warn 2>"$work/$1.log" &
-}
-start_agent "$a" a; agent_a=$!
-start_agent "$b" b; agent_b=$!
-for _ in $(seq 1 100); do [ "$(dy agents | grep -c ' connected ')" = 2 ] && break; sleep 0.1; done
+. bench/lib.sh
+start_controller
+start_agent "$a" a; agent_a=$last_agent
+start_agent "$b" b; agent_b=$last_agent
+wait_for_agents 2
 
 now() { date +%s.%N; }
 since() { awk -v s="$1" -v e="$(now)" 'BEGIN { printf "%.2f", e - s }'; }

@@ -19,20 +19,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$bin/controller/dockyard-controller" --listen=127.0.0.1:0 --data_dir="$work/controller" \
-  --address_file="$work/address" --log_level=warn 2>"$work/controller.log" &
-controller=$!
-for _ in $(seq 1 100); do [ -s "$work/address" ] && break; sleep 0.1; done
-address=$(cat "$work/address")
-# TLS and tokens, as deployed: the CLI reads the CA and admin token from files.
-export DOCKYARD_CA_FILE="$work/controller/tls/ca.crt"
-dy() { "$bin/cli/dockyard" --controller="$address" --token_file="$work/controller/admin.token" "$@"; }
-dy agents enrol >"$work/enrol.token" 2>/dev/null
-"$bin/agent/dockyard-agent" --controller="$address" --name="$agent_name" --slots=1 \
-  --work_dir="$work/agent" --enrol_token_file="$work/enrol.token" --ca_file="$DOCKYARD_CA_FILE" \
-  --log_level=warn 2>"$work/agent.log" &
-agent=$!
-for _ in $(seq 1 100); do dy agents | grep -q " connected " && break; sleep 0.1; done
+. bench/lib.sh
+start_controller
+start_agent "$agent_name" linux; agent=$last_agent
+wait_for_agents 1
 
 now() { date +%s.%N; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }

@@ -1,0 +1,31 @@
+# Shared by the bench scripts: a secured controller and enrolled agents from the
+# build, as deployed (TLS, tokens), all under the scratch dir $work. Source it after
+# setting $bin and $work.
+
+# Starts the controller; sets $controller (pid) and $address, exports the CA.
+start_controller() {
+  "$bin/controller/dockyard-controller" --listen=127.0.0.1:0 --data_dir="$work/controller" \
+    --address_file="$work/address" --log_level=warn "$@" 2>"$work/controller.log" &
+  controller=$!
+  for _ in $(seq 1 100); do [ -s "$work/address" ] && break; sleep 0.1; done
+  address=$(cat "$work/address")
+  # The CLI reads the CA and the admin token from files.
+  export DOCKYARD_CA_FILE="$work/controller/tls/ca.crt"
+}
+
+dy() { "$bin/cli/dockyard" --controller="$address" --token_file="$work/controller/admin.token" "$@"; }
+
+# Enrols and starts agent NAME with LABELS (one slot, work dir $work/NAME); sets
+# $last_agent to its pid.
+start_agent() {
+  dy agents enrol >"$work/$1.token" 2>/dev/null
+  "$bin/agent/dockyard-agent" --controller="$address" --name="$1" --labels="$2" --slots=1 \
+    --work_dir="$work/$1" --enrol_token_file="$work/$1.token" --ca_file="$DOCKYARD_CA_FILE" \
+    --log_level=warn 2>"$work/$1.log" &
+  last_agent=$!
+}
+
+# Waits until N agents are connected.
+wait_for_agents() {
+  for _ in $(seq 1 100); do [ "$(dy agents | grep -c ' connected ')" = "$1" ] && return; sleep 0.1; done
+}
