@@ -187,7 +187,8 @@ absl::StatusOr<PipelineFile> Parser::Parse(const YAML::Node& root) {
   if (root.IsNull() || !root.IsDefined()) return Error(1, "the pipeline is empty");
   ASSIGN_OR_RETURN(std::vector<Entry> entries,
                    Entries(root, LineOf(root, 1), "the pipeline", "at top level",
-                           {"name", "source", "caches", "stages"}));
+                           {"name", "source", "env", "caches", "stages"}));
+  google::protobuf::Map<std::string, std::string> pipeline_env;
   v1::Pipeline& p = out_.pipeline;
   p.set_file(file_);
   const Entry* stages = nullptr;
@@ -223,6 +224,8 @@ absl::StatusOr<PipelineFile> Parser::Parse(const YAML::Node& root) {
                                           ": a pipeline may only ship files beside it"));
       }
       out_.source_dir = text;
+    } else if (e.key == "env") {
+      RETURN_IF_ERROR(ParseEnv(e, "at top level", &pipeline_env));
     } else if (e.key == "caches") {
       RETURN_IF_ERROR(ParseCaches(e));
     } else if (e.key == "stages") {
@@ -244,6 +247,13 @@ absl::StatusOr<PipelineFile> Parser::Parse(const YAML::Node& root) {
   int index = 0;
   for (const YAML::Node& node : stages->value) {
     RETURN_IF_ERROR(ParseStage(node, index++, p.add_stages()));
+  }
+  // The pipeline's env: under each stage's own (and its secrets), which win.
+  for (v1::Stage& stage : *p.mutable_stages()) {
+    for (const auto& [name, value] : pipeline_env) {
+      const bool secret = std::find(stage.secrets().begin(), stage.secrets().end(), name) != stage.secrets().end();
+      if (!secret) stage.mutable_env()->insert({name, value});
+    }
   }
   // Caches only named by stages live as long as the run (no key), which needs no
   // declaration; listing them lets the agent create every volume up front.

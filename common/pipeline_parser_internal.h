@@ -68,6 +68,8 @@ class Parser {
 
   absl::Status ParseCaches(const Entry& e);
   absl::Status ParseStage(const YAML::Node& node, int index, v1::Stage* stage);
+  // `env:` of the pipeline or of a stage.
+  absl::Status ParseEnv(const Entry& e, absl::string_view where, google::protobuf::Map<std::string, std::string>* env);
   absl::Status ParseStageCaches(const Entry& e, absl::string_view where, v1::Stage* stage);
   absl::Status ParseArtifacts(const Entry& e, absl::string_view where, v1::Stage* stage);
   absl::Status ParseReports(const Entry& e, absl::string_view where, v1::Stage* stage);

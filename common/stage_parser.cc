@@ -60,19 +60,7 @@ absl::Status Parser::ParseStage(const YAML::Node& node, int index, v1::Stage* st
       }
       stage->set_workdir(workdir);
     } else if (e.key == "env") {
-      ASSIGN_OR_RETURN(std::vector<Entry> vars, Entries(e.value, e.line, "\"env\"", where, {}));
-      for (const Entry& v : vars) {
-        if (!IsEnvName(v.key)) {
-          return Error(v.line, absl::StrCat("bad environment variable name ", Quote(v.key), " ",
-                                            where));
-        }
-        if (!v.value.IsScalar()) {
-          return Error(v.line, absl::StrCat("environment variable ", Quote(v.key), " ", where,
-                                            " must be a string, number or boolean, got ",
-                                            Describe(v.value), " (write \"\" for empty)"));
-        }
-        (*stage->mutable_env())[v.key] = v.value.Scalar();
-      }
+      RETURN_IF_ERROR(ParseEnv(e, where, stage->mutable_env()));
     } else if (e.key == "run") {
       ASSIGN_OR_RETURN(std::string run, String(e, where));
       if (absl::StripAsciiWhitespace(run).empty()) {
@@ -292,6 +280,23 @@ absl::Status Parser::ParseAgent(const Entry& e, absl::string_view where, v1::Sta
       if (label.empty()) return Error(f.line, absl::StrCat("empty label ", agent_where));
       stage->add_agent_labels(std::move(label));
     }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Parser::ParseEnv(const Entry& e, absl::string_view where,
+                              google::protobuf::Map<std::string, std::string>* env) {
+  ASSIGN_OR_RETURN(std::vector<Entry> vars, Entries(e.value, e.line, "\"env\"", where, {}));
+  for (const Entry& v : vars) {
+    if (!IsEnvName(v.key)) {
+      return Error(v.line, absl::StrCat("bad environment variable name ", Quote(v.key), " ", where));
+    }
+    if (!v.value.IsScalar()) {
+      return Error(v.line, absl::StrCat("environment variable ", Quote(v.key), " ", where,
+                                        " must be a string, number or boolean, got ", Describe(v.value),
+                                        " (write \"\" for empty)"));
+    }
+    (*env)[v.key] = v.value.Scalar();
   }
   return absl::OkStatus();
 }

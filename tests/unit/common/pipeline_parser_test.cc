@@ -169,6 +169,28 @@ TEST(PipelineParser, SecretsAreNamesOnlyAndMayNotAlsoBeInEnv) {
               "\"TOKEN\" in stage \"test\" is both in \"env\" and in \"secrets\"");
 }
 
+TEST(PipelineParser, PipelineEnvGoesUnderEachStagesOwnAndItsSecrets) {
+  absl::StatusOr<PipelineFile> parsed = ParsePipeline(R"(name: p
+env: {LANG: C.UTF-8, MODE: ci, TOKEN: not-a-secret}
+stages:
+  - name: a
+    image: alpine
+    run: make
+    env: {MODE: release}
+    secrets: [TOKEN]
+  - name: b
+    image: alpine
+    run: make
+)", "p.yml", kPipelines);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  const v1::Stage& a = parsed->pipeline.stages(0);
+  EXPECT_EQ(a.env().at("LANG"), "C.UTF-8");
+  EXPECT_EQ(a.env().at("MODE"), "release") << "the stage's own value wins";
+  EXPECT_EQ(a.env().count("TOKEN"), 0u) << "the stage's secret wins";
+  EXPECT_EQ(parsed->pipeline.stages(1).env().at("MODE"), "ci");
+  ExpectError(Parse("name: p\nenv: {1BAD: x}\nstages: []\n"), "p.yml:2: ", "bad environment variable name \"1BAD\" at top level");
+}
+
 TEST(PipelineParser, RejectsUnknownStageKeyWithFileAndLine) {
   std::string path = kPipelines + "/unknown_stage_key.yml";
   absl::Status status = ParsePipelineFile(path).status();
@@ -178,7 +200,7 @@ TEST(PipelineParser, RejectsUnknownStageKeyWithFileAndLine) {
 
 TEST(PipelineParser, RejectsUnknownTopLevelKeyWithLine) {
   ExpectError(Parse("name: p\nsauce: src\nstages: []\n"), "p.yml:2: ",
-              "unknown key \"sauce\" at top level (expected one of: name, source, caches, stages)");
+              "unknown key \"sauce\" at top level (expected one of: name, source, env, caches, stages)");
 }
 
 TEST(PipelineParser, RejectsUnknownKeysInCacheArtifactAndAgent) {
