@@ -26,7 +26,8 @@ Agent::Agent(AgentOptions options, std::shared_ptr<grpc::Channel> channel, Docke
       docker_(docker),
       sources_(options_.work_dir + "/sources", stub_.get()),
       artifacts_(docker, stub_.get(), options_.artifact_limits),
-      caches_(docker, stub_.get(), options_.work_dir, options_.cache_max_bytes) {
+      caches_(docker, stub_.get(), options_.work_dir, options_.cache_max_bytes),
+      inputs_(stub_.get(), options_.work_dir + "/inputs") {
   std::error_code ec;
   std::filesystem::create_directories(options_.work_dir + "/scratch", ec);
   std::filesystem::create_directories(spool_root_, ec);
@@ -442,8 +443,8 @@ void Agent::RunStage(Key key, v1::StageAssignment assignment, std::optional<std:
     }
   }
   auto pump = NewPump(assignment.stage(), spool_dir);
-  ExecutorDeps deps{docker_,      &sources_, &artifacts_, &caches_, options_.name, options_.work_dir + "/scratch",
-                    options_.sandbox};
+  ExecutorDeps deps{docker_,      &sources_, &artifacts_, &caches_, &inputs_, options_.name,
+                    options_.work_dir + "/scratch", options_.sandbox};
   auto executor = std::make_shared<StageExecutor>(assignment, deps, pump.get());
   {
     absl::MutexLock lock(&mu_);

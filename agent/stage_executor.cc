@@ -164,6 +164,20 @@ absl::Status StageExecutor::ShipSource(const std::string& container) {
   return st;
 }
 
+absl::Status StageExecutor::ShipInputs(const std::string& container) {
+  if (assignment_.spec().inputs_size() == 0) return absl::OkStatus();
+  const v1::StageRef& ref = assignment_.stage();
+  const std::string tar =
+      absl::StrCat(deps_.scratch_dir, "/inputs-", ref.run_id(), "-", ref.stage(), "-", ref.attempt(), ".tar");
+  auto line = deps_.inputs->Pack(assignment_, tar);
+  absl::Status st = line.ok() ? deps_.docker->PutArchive(container, "/", tar) : line.status();
+  std::error_code ec;
+  std::filesystem::remove(tar, ec);
+  if (!st.ok()) return absl::Status(st.code(), absl::StrCat("cannot place the inputs: ", st.message()));
+  pump_->WriteSystemLine(*line);
+  return absl::OkStatus();
+}
+
 v1::StageStatus StageExecutor::Finish(v1::StageState state, int exit_code, const std::string& message) {
   {
     absl::MutexLock lock(&mu_);
@@ -233,6 +247,10 @@ v1::StageStatus StageExecutor::Run(const std::function<void()>& on_running) {
   if (absl::Status st = ShipSource(*container); !st.ok()) {
     remove();
     return Finish(v1::STAGE_FAILED, -1, absl::StrCat("cannot ship the source tree: ", st.message()));
+  }
+  if (absl::Status st = ShipInputs(*container); !st.ok()) {
+    remove();
+    return Finish(v1::STAGE_FAILED, -1, std::string(st.message()));
   }
   if (CancelRequested()) {
     remove();

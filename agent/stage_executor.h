@@ -11,6 +11,7 @@
 #include "agent/artifact_uploader.h"
 #include "agent/cache_volumes.h"
 #include "agent/docker_client.h"
+#include "agent/input_artifacts.h"
 #include "agent/log_pump.h"
 #include "agent/source_cache.h"
 #include "dockyard/v1/agent.pb.h"
@@ -36,6 +37,7 @@ struct ExecutorDeps {
   SourceCache* sources;
   ArtifactUploader* artifacts;
   CacheVolumes* caches;
+  InputArtifacts* inputs;
   std::string agent_name;
   std::string scratch_dir;  // per-agent temp space
   SandboxPolicy sandbox;
@@ -81,6 +83,8 @@ class StageExecutor {
   // log what applies. PERMISSION_DENIED for a network this agent does not allow.
   absl::Status ApplySandbox(ContainerSpec& container);
   absl::Status ShipSource(const std::string& container);
+  // Places the artifacts of the stages named in `inputs` (fetched and checked).
+  absl::Status ShipInputs(const std::string& container);
   v1::StageStatus Finish(v1::StageState state, int exit_code, const std::string& message);
   // After the command succeeded: uploads the artifacts, then snapshots and
   // publishes each cache (their digests go into `status`).

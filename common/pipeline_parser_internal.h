@@ -75,6 +75,7 @@ class Parser {
   absl::Status ParseReports(const Entry& e, absl::string_view where, v1::Stage* stage);
   absl::Status ParseStageLimits(const Entry& e, absl::string_view where, v1::Stage* stage);
   absl::Status ParseAgent(const Entry& e, absl::string_view where, v1::Stage* stage);
+  absl::Status ParseInputs(const Entry& e, absl::string_view where, v1::Stage* stage);
 
   std::string file_;
   std::string base_dir_;

@@ -35,7 +35,7 @@ absl::Status Parser::ParseStage(const YAML::Node& node, int index, v1::Stage* st
   ASSIGN_OR_RETURN(std::vector<Entry> entries, Entries(node, line, "stage", where,
                                     {"name", "image", "workdir", "env", "run", "shell", "needs",
                                      "network", "timeout", "caches", "artifacts", "agent",
-                                     "retries", "reports", "limits", "secrets"}));
+                                     "retries", "reports", "limits", "secrets", "inputs"}));
   bool has_name = false, has_image = false, has_run = false;
   for (const Entry& e : entries) {
     if (e.key == "name") {
@@ -102,6 +102,8 @@ absl::Status Parser::ParseStage(const YAML::Node& node, int index, v1::Stage* st
       RETURN_IF_ERROR(ParseReports(e, where, stage));
     } else if (e.key == "limits") {
       RETURN_IF_ERROR(ParseStageLimits(e, where, stage));
+    } else if (e.key == "inputs") {
+      RETURN_IF_ERROR(ParseInputs(e, where, stage));
     } else if (e.key == "secrets") {
       ASSIGN_OR_RETURN(std::vector<std::string> names, StringList(e, where, true));
       for (std::string& name : names) {
@@ -126,6 +128,12 @@ absl::Status Parser::ParseStage(const YAML::Node& node, int index, v1::Stage* st
   if (!has_name) return Error(line, absl::StrCat("missing required key \"name\" ", where));
   if (!has_image) return Error(line, absl::StrCat("missing required key \"image\" ", where));
   if (!has_run) return Error(line, absl::StrCat("missing required key \"run\" ", where));
+  for (const auto& [producer, dir] : stage->inputs()) {
+    if (std::find(stage->needs().begin(), stage->needs().end(), producer) == stage->needs().end()) {
+      return Error(line, absl::StrCat("\"inputs\" ", where, " names stage ", Quote(producer),
+                                      ", which is not in its \"needs\" (its artifacts must exist first)"));
+    }
+  }
   for (const std::string& secret : stage->secrets()) {
     if (stage->env().count(secret) != 0) {
       return Error(line, absl::StrCat("\"", secret, "\" ", where, " is both in \"env\" and in \"secrets\": ",
@@ -280,6 +288,18 @@ absl::Status Parser::ParseAgent(const Entry& e, absl::string_view where, v1::Sta
       if (label.empty()) return Error(f.line, absl::StrCat("empty label ", agent_where));
       stage->add_agent_labels(std::move(label));
     }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Parser::ParseInputs(const Entry& e, absl::string_view where, v1::Stage* stage) {
+  ASSIGN_OR_RETURN(std::vector<Entry> inputs, Entries(e.value, e.line, "\"inputs\"", where, {}));
+  for (const Entry& input : inputs) {
+    if (!input.value.IsScalar() || input.value.Scalar().empty() || input.value.Scalar()[0] != '/') {
+      return Error(input.line, absl::StrCat("input ", Quote(input.key), " ", where,
+                                            " must go to an absolute directory, got ", Describe(input.value)));
+    }
+    (*stage->mutable_inputs())[input.key] = input.value.Scalar();
   }
   return absl::OkStatus();
 }

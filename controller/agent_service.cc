@@ -213,6 +213,17 @@ grpc::ServerUnaryReactor* AgentServiceImpl::ArtifactUploadOffset(grpc::CallbackS
   return reactor;
 }
 
+grpc::ServerWriteReactor<v1::BlobChunk>* AgentServiceImpl::FetchArtifact(grpc::CallbackServerContext* context,
+                                                                         const v1::FetchArtifactRequest* request) {
+  auto agent = authorizer_->RequireAgent(*context, "FetchArtifact");
+  if (!agent.ok()) return new Refusal<grpc::ServerWriteReactor<v1::BlobChunk>>(agent.status());
+  if (absl::Status st = core_->CheckArtifactFetch(agent->name, request->run_id(), request->sha256()); !st.ok()) {
+    if (absl::IsPermissionDenied(st)) authorizer_->Audit(*context, *agent, "FetchArtifact", st);
+    return new Refusal<grpc::ServerWriteReactor<v1::BlobChunk>>(st);
+  }
+  return NewBlobReader(&core_->blobs(), pool_, request->sha256());
+}
+
 grpc::ServerUnaryReactor* AgentServiceImpl::MissingCacheBlobs(grpc::CallbackServerContext* context,
                                                               const v1::MissingCacheBlobsRequest* request,
                                                               v1::MissingCacheBlobsResponse* response) {

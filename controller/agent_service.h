@@ -26,6 +26,8 @@ class AgentServiceImpl final : public v1::AgentService::CallbackService {
   grpc::ServerUnaryReactor* ArtifactUploadOffset(grpc::CallbackServerContext* context,
                                                  const v1::ArtifactHeader* request,
                                                  v1::UploadOffsetResponse* response) override;
+  grpc::ServerWriteReactor<v1::BlobChunk>* FetchArtifact(grpc::CallbackServerContext* context,
+                                                         const v1::FetchArtifactRequest* request) override;
   grpc::ServerUnaryReactor* MissingCacheBlobs(grpc::CallbackServerContext* context,
                                               const v1::MissingCacheBlobsRequest* request,
                                               v1::MissingCacheBlobsResponse* response) override;

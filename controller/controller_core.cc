@@ -213,6 +213,18 @@ void ControllerCore::Apply(SchedulerEffects effects) {
       (void)logs_.AppendSystemLine(ref, absl::StrCat("attempt ", ref.attempt(), " on agent ", order.agent));
       // Values join the order only on its way out: they are never part of the saved state.
       v1::StageAssignment* assign = order.message.mutable_assign();
+      // What the stages it takes `inputs` from published (they succeeded: it needs them).
+      for (const auto& [producer, dir] : assign->spec().inputs()) {
+        for (const v1::Artifact& artifact : artifacts_[ref.run_id()]) {
+          if (artifact.stage() != producer || artifact.report()) continue;
+          v1::InputArtifact* input = assign->add_input_artifacts();
+          input->set_stage(producer);
+          input->set_dir(dir);
+          input->set_name(artifact.name());
+          input->set_sha256(artifact.sha256());
+          input->set_size(artifact.size());
+        }
+      }
       // One deleted since submission stays out: the agent fails the stage, naming it.
       for (const std::string& name : assign->spec().secrets()) {
         if (auto value = secrets_->Values({name}); value.ok()) *assign->add_secrets() = std::move(value->front());
@@ -384,6 +396,18 @@ absl::Status ControllerCore::CheckSourceFetch(const std::string& agent, const st
   if (scheduler_.NeedsSource(agent, digest)) return absl::OkStatus();
   return absl::PermissionDeniedError(absl::StrCat("agent ", agent, " holds no stage of a run with source ",
                                                   digest.substr(0, 12)));
+}
+
+absl::Status ControllerCore::CheckArtifactFetch(const std::string& agent, const std::string& run_id,
+                                                const std::string& sha256) {
+  absl::MutexLock lock(&mu_);
+  if (!agent.empty() && !scheduler_.HoldsAttemptOf(agent, run_id)) {
+    return absl::PermissionDeniedError(absl::StrCat("agent ", agent, " holds no stage of run ", run_id));
+  }
+  for (const v1::Artifact& artifact : artifacts_[run_id]) {
+    if (artifact.sha256() == sha256) return absl::OkStatus();
+  }
+  return absl::NotFoundError(absl::StrCat("run ", run_id, " published no artifact ", sha256));
 }
 
 absl::StatusOr<int> ControllerCore::RevokeAgent(const std::string& agent) {

@@ -80,6 +80,9 @@ class ControllerCore {
   absl::Status CheckUploader(const std::string& agent, const v1::StageRef& ref);
   // OK when `agent` (empty: security off) holds a live attempt of a run with that source.
   absl::Status CheckSourceFetch(const std::string& agent, const std::string& digest);
+  // OK when `agent` (empty: security off) holds a live attempt of `run_id` and the
+  // run published an artifact `sha256` (a stage's inputs).
+  absl::Status CheckArtifactFetch(const std::string& agent, const std::string& run_id, const std::string& sha256);
   // Revokes the agent's identity, closes its session now and re-queues its
   // stages. Blocking (disk). Returns how many running attempts it lost.
   absl::StatusOr<int> RevokeAgent(const std::string& agent);

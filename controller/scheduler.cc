@@ -243,6 +243,15 @@ bool Scheduler::NeedsSource(const std::string& agent, const std::string& digest)
   return false;
 }
 
+bool Scheduler::HoldsAttemptOf(const std::string& agent, const std::string& run_id) const {
+  auto run = runs_.find(run_id);
+  if (run == runs_.end()) return false;
+  for (const StageEntry& stage : run->second.stages) {
+    if (stage.info.agent() == agent && IsActive(stage.info.state())) return true;
+  }
+  return false;
+}
+
 void Scheduler::LoseAttempt(RunEntry& run, StageEntry& stage, const std::string& why,
                             absl::Time now, SchedulerEffects& effects) {
   const v1::StageRef ref = Ref(run.run.id(), stage.info);

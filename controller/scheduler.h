@@ -88,6 +88,8 @@ class Scheduler {
   std::optional<absl::Time> LastSeen(const std::string& agent) const;
   // True when `agent` holds a live attempt of a run whose source is `digest`.
   bool NeedsSource(const std::string& agent, const std::string& digest) const;
+  // True when `agent` holds a live attempt of `run_id`.
+  bool HoldsAttemptOf(const std::string& agent, const std::string& run_id) const;
 
   // Places ready stages on agents with free slots; returns the assignments.
   SchedulerEffects Schedule(absl::Time now);

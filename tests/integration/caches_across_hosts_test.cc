@@ -338,5 +338,42 @@ stages:
   EXPECT_THAT(cluster_.Cli({"run", pipeline("second")}).out, HasSubstr("fill | warm"));
 }
 
+TEST_F(CachesAcrossHosts, InputsDeliverAProducersArtifactsByteIdenticalOnAnotherHost) {
+  DockerEngine engine_a, engine_b;
+  cluster_.StartController();
+  StartAgentOn(engine_a, UniqueName("producer"), {"a"});
+  StartAgentOn(engine_b, UniqueName("consumer"), {"b"});
+  cluster_.WaitForAgents(2);
+  CliResult r = cluster_.Cli({"run", cluster_.WriteFile("inputs.yml", R"yml(name: handoff
+stages:
+  - name: build
+    image: dockyard/busybox
+    agent: {labels: [a]}
+    run: |
+      mkdir -p /wheelhouse
+      head -c 3000000 /dev/urandom > /wheelhouse/app-1.0-py3-none-any.whl
+      echo small > /wheelhouse/dep-2.0-py3-none-any.whl
+      cd /wheelhouse && sha256sum *.whl
+    artifacts: [/wheelhouse/*.whl]
+  - name: release
+    needs: [build]
+    image: dockyard/busybox
+    agent: {labels: [b]}
+    inputs: {build: /srv/wheelhouse}
+    run: cd /srv/wheelhouse && sha256sum *.whl
+)yml")});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  // The same digests on both sides, for each file.
+  for (const std::string name : {"app-1.0-py3-none-any.whl", "dep-2.0-py3-none-any.whl"}) {
+    const size_t line = r.out.find("  " + name);
+    ASSERT_NE(line, std::string::npos) << r.out;
+    const std::string digest = r.out.substr(line - 64, 64);
+    EXPECT_THAT(r.out, HasSubstr("release | " + digest + "  " + name)) << r.out;
+  }
+  EXPECT_THAT(r.out, HasSubstr("release | [dockyard] inputs: 2 artifact(s)"));
+  const std::string status = cluster_.Cli({"status", "1"}).out;
+  EXPECT_NE(AgentOfStage(status, "build"), AgentOfStage(status, "release"));
+}
+
 }  // namespace
 }  // namespace dockyard::testing

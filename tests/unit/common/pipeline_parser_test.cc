@@ -191,6 +191,26 @@ stages:
   ExpectError(Parse("name: p\nenv: {1BAD: x}\nstages: []\n"), "p.yml:2: ", "bad environment variable name \"1BAD\" at top level");
 }
 
+TEST(PipelineParser, InputsNameAStageTheStageNeedsAndAnAbsoluteDirectory) {
+  const std::string two = R"(name: p
+stages:
+  - name: build
+    image: alpine
+    run: make
+  - name: release
+    image: alpine
+    run: install
+)";
+  absl::StatusOr<PipelineFile> parsed =
+      ParsePipeline(two + "    needs: [build]\n    inputs: {build: /wheelhouse}\n", "p.yml", kPipelines);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->pipeline.stages(1).inputs().at("build"), "/wheelhouse");
+  ExpectError(Parse(two + "    inputs: {build: /wheelhouse}\n"), "p.yml:6: ",
+              "names stage \"build\", which is not in its \"needs\"");
+  ExpectError(Parse(two + "    needs: [build]\n    inputs: {build: wheelhouse}\n"), "p.yml:10: ",
+              "must go to an absolute directory");
+}
+
 TEST(PipelineParser, RejectsUnknownStageKeyWithFileAndLine) {
   std::string path = kPipelines + "/unknown_stage_key.yml";
   absl::Status status = ParsePipelineFile(path).status();

@@ -1,0 +1,103 @@
+#include "agent/input_artifacts.h"
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "common/blob_receiver.h"
+#include "common/grpc_status.h"
+#include "common/retrier.h"
+#include "common/status_macros.h"
+#include "common/tar_io.h"
+#include "common/units.h"
+
+namespace dockyard {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace tar_io;  // NOLINT: a user of the shared tar plumbing
+
+}  // namespace
+
+InputArtifacts::InputArtifacts(v1::AgentService::Stub* stub, std::string dir) : stub_(stub), dir_(std::move(dir)) {
+  std::error_code ec;
+  fs::create_directories(dir_, ec);
+}
+
+absl::Status InputArtifacts::Fetch(const std::string& run_id, const v1::InputArtifact& input) {
+  absl::MutexLock lock(&fetch_mu_);
+  const std::string path = absl::StrCat(dir_, "/", input.sha256());
+  if (fs::exists(path)) return absl::OkStatus();
+  v1::FetchArtifactRequest request;
+  request.set_run_id(run_id);
+  request.set_sha256(input.sha256());
+  absl::Status received;
+  RetryPolicy policy;
+  policy.per_try_deadline = absl::Minutes(30);
+  absl::Status status = Retrier(policy).Run([&](grpc::ClientContext& context) -> grpc::Status {
+    auto reader = stub_->FetchArtifact(&context, request);
+    received = ReceiveBlob(*reader, path, input.sha256(), input.size());
+    return ToGrpcStatus(received);
+  });
+  if (absl::IsDataLoss(received)) {
+    return absl::DataLossError(absl::StrCat("input ", input.name(), " from stage ", input.stage(),
+                                            " does not match its digest ", input.sha256(), ": not used"));
+  }
+  if (!status.ok()) {
+    return absl::Status(status.code(), absl::StrCat("fetching input ", input.name(), ": ", status.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> InputArtifacts::Pack(const v1::StageAssignment& assignment, const std::string& out_tar) {
+  const std::string& run_id = assignment.stage().run_id();
+  int64_t bytes = 0;
+  for (const v1::InputArtifact& input : assignment.input_artifacts()) {
+    RETURN_IF_ERROR(Fetch(run_id, input));
+    bytes += input.size();
+  }
+  AtomicFile out(out_tar);
+  RETURN_IF_ERROR(out.Open());
+  ASSIGN_OR_RETURN(ArchiveWriter w, OpenWriter(out.fd(), out_tar));
+  std::set<std::string> dirs;
+  auto add_dirs = [&](const std::string& dir) -> absl::Status {
+    std::string path;
+    for (absl::string_view part : absl::StrSplit(dir, '/', absl::SkipEmpty())) {
+      path = path.empty() ? std::string(part) : absl::StrCat(path, "/", part);
+      if (!dirs.insert(path).second) continue;
+      Entry e(archive_entry_new());
+      archive_entry_set_pathname(e.get(), (path + "/").c_str());
+      archive_entry_set_filetype(e.get(), AE_IFDIR);
+      archive_entry_set_perm(e.get(), 0755);
+      if (Failed(archive_write_header(w.get(), e.get()))) return WriteError(w.get(), out_tar);
+    }
+    return absl::OkStatus();
+  };
+  for (const v1::InputArtifact& input : assignment.input_artifacts()) {
+    RETURN_IF_ERROR(add_dirs(input.dir()));
+    std::string dir = input.dir();
+    while (!dir.empty() && dir.front() == '/') dir.erase(0, 1);
+    Entry e(archive_entry_new());
+    archive_entry_set_pathname(e.get(), absl::StrCat(dir, dir.empty() ? "" : "/", input.name()).c_str());
+    archive_entry_set_filetype(e.get(), AE_IFREG);
+    archive_entry_set_perm(e.get(), 0644);
+    archive_entry_set_size(e.get(), input.size());
+    if (Failed(archive_write_header(w.get(), e.get()))) return WriteError(w.get(), out_tar);
+    std::ifstream in(absl::StrCat(dir_, "/", input.sha256()), std::ios::binary);
+    char buf[kBufferSize];
+    while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+      if (archive_write_data(w.get(), buf, static_cast<size_t>(in.gcount())) < 0) return WriteError(w.get(), out_tar);
+    }
+  }
+  if (archive_write_close(w.get()) != ARCHIVE_OK) return WriteError(w.get(), out_tar);
+  RETURN_IF_ERROR(out.Commit());
+  std::set<std::string> producers;
+  for (const auto& [stage, dir] : assignment.spec().inputs()) producers.insert(absl::StrCat(stage, " at ", dir));
+  return absl::StrCat("inputs: ", assignment.input_artifacts_size(), " artifact(s), ", FormatBytes(bytes),
+                      ", each checked against its sha256 (from ", absl::StrJoin(producers, ", "), ")");
+}
+
+}  // namespace dockyard
