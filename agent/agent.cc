@@ -208,12 +208,12 @@ void Agent::FlushLoop() {
       mu_.AwaitWithTimeout(absl::Condition(&wake), options_.flush_interval);
       if (stopping_) return;
       flush_now_ = false;
-      // Pumps are owned by running_ entries, which only this thread erases
-      // (ReapSettled), so they outlive this iteration.
+      // Reaped first: pumps are owned by running_ entries, which only this thread
+      // erases, so the ones gathered after it outlive this iteration.
+      ReapSettled();
       for (auto& [key, run] : running_) {
         if (run.pump) pumps.push_back(run.pump.get());
       }
-      ReapSettled();
       done.swap(finished_threads_);
     }
     for (LogPump* pump : pumps) pump->Flush();
