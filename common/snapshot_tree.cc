@@ -63,22 +63,28 @@ absl::StatusOr<SnapshotBuilder::Node*> SnapshotBuilder::Parent(const std::string
   return node;
 }
 
-absl::Status SnapshotBuilder::AddFile(const std::string& path, const std::string& digest, int64_t size,
-                                      uint32_t mode, uint32_t uid, uint32_t gid) {
+absl::StatusOr<v1::SnapshotEntry*> SnapshotBuilder::NewLeaf(const std::string& path, v1::SnapshotEntry::Kind kind,
+                                                           uint32_t uid, uint32_t gid) {
   std::string name;
   absl::StatusOr<Node*> parent = Parent(path, &name);
   if (!parent.ok()) return parent.status();
   std::unique_ptr<Node>& node = (*parent)->children[name];
   if (node != nullptr) return absl::InvalidArgumentError(absl::StrCat("\"", path, "\" appears twice"));
   node = std::make_unique<Node>();
-  v1::SnapshotEntry& e = node->entry;
-  e.set_name(name);
-  e.set_kind(v1::SnapshotEntry::FILE);
-  e.set_digest(digest);
-  e.set_size(size);
-  e.set_mode(mode & 07777);
-  e.set_uid(uid);
-  e.set_gid(gid);
+  node->entry.set_name(name);
+  node->entry.set_kind(kind);
+  node->entry.set_uid(uid);
+  node->entry.set_gid(gid);
+  return &node->entry;
+}
+
+absl::Status SnapshotBuilder::AddFile(const std::string& path, const std::string& digest, int64_t size,
+                                      uint32_t mode, uint32_t uid, uint32_t gid) {
+  absl::StatusOr<v1::SnapshotEntry*> e = NewLeaf(path, v1::SnapshotEntry::FILE, uid, gid);
+  if (!e.ok()) return e.status();
+  (*e)->set_digest(digest);
+  (*e)->set_size(size);
+  (*e)->set_mode(mode & 07777);
   return absl::OkStatus();
 }
 
@@ -113,17 +119,9 @@ absl::Status SnapshotBuilder::AddSymlink(const std::string& path, const std::str
       return absl::InvalidArgumentError(absl::StrCat("symlink \"", path, "\" points outside the cache (", target, ")"));
     }
   }
-  std::string name;
-  absl::StatusOr<Node*> parent = Parent(path, &name);
-  if (!parent.ok()) return parent.status();
-  std::unique_ptr<Node>& node = (*parent)->children[name];
-  if (node != nullptr) return absl::InvalidArgumentError(absl::StrCat("\"", path, "\" appears twice"));
-  node = std::make_unique<Node>();
-  node->entry.set_name(name);
-  node->entry.set_kind(v1::SnapshotEntry::SYMLINK);
-  node->entry.set_target(target);
-  node->entry.set_uid(uid);
-  node->entry.set_gid(gid);
+  absl::StatusOr<v1::SnapshotEntry*> e = NewLeaf(path, v1::SnapshotEntry::SYMLINK, uid, gid);
+  if (!e.ok()) return e.status();
+  (*e)->set_target(target);
   return absl::OkStatus();
 }
 

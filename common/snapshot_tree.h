@@ -49,6 +49,9 @@ class SnapshotBuilder {
  private:
   struct Node;
   absl::StatusOr<Node*> Parent(const std::string& path, std::string* name);
+  // A new file or symlink entry at `path`; INVALID_ARGUMENT when it exists.
+  absl::StatusOr<v1::SnapshotEntry*> NewLeaf(const std::string& path, v1::SnapshotEntry::Kind kind, uint32_t uid,
+                                             uint32_t gid);
   std::string Serialize(const Node& node, SnapshotTree& tree) const;
 
   std::unique_ptr<Node> root_;
