@@ -1,162 +1,18 @@
 #include "controller/scheduler.h"
 
-#include <initializer_list>
 #include <string>
 #include <vector>
 
-#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/unit/controller/scheduler_test_support.h"
 
-namespace dockyard {
+namespace dockyard::scheduler_test {
 namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
-
-const absl::Time kT0 = absl::FromUnixSeconds(1'700'000'000);
-
-struct StageOpts {
-  std::vector<std::string> needs;
-  std::vector<std::string> labels;
-  std::vector<std::string> caches;  // names of pipeline caches the stage mounts
-  int retries = 0;
-};
-
-v1::Stage MakeStage(const std::string& name, const StageOpts& opts = {}) {
-  v1::Stage stage;
-  stage.set_name(name);
-  stage.set_image("alpine:3");
-  stage.set_run("true");
-  for (const std::string& need : opts.needs) stage.add_needs(need);
-  for (const std::string& label : opts.labels) stage.add_agent_labels(label);
-  for (const std::string& cache : opts.caches) {
-    v1::CacheMount* mount = stage.add_caches();
-    mount->set_name(cache);
-    mount->set_path("/cache/" + cache);
-  }
-  stage.set_retries(opts.retries);
-  return stage;
-}
-
-v1::Pipeline MakePipeline(std::initializer_list<v1::Stage> stages,
-                          std::initializer_list<std::pair<std::string, std::string>> caches = {}) {
-  v1::Pipeline pipeline;
-  pipeline.set_name("demo");
-  pipeline.set_source_digest(std::string(64, 'a'));
-  for (const auto& [name, key] : caches) {
-    v1::CacheSpec* cache = pipeline.add_caches();
-    cache->set_name(name);
-    cache->set_key(key);
-  }
-  for (const v1::Stage& stage : stages) *pipeline.add_stages() = stage;
-  return pipeline;
-}
-
-// A pipeline of `n` independent stages s0..s(n-1).
-v1::Pipeline Independent(int n) {
-  v1::Pipeline pipeline = MakePipeline({});
-  for (int i = 0; i < n; ++i) *pipeline.add_stages() = MakeStage("s" + std::to_string(i));
-  return pipeline;
-}
-
-v1::StageRef Ref(const std::string& run, const std::string& stage, int attempt) {
-  v1::StageRef ref;
-  ref.set_run_id(run);
-  ref.set_stage(stage);
-  ref.set_attempt(attempt);
-  return ref;
-}
-
-struct AgentOpts {
-  int slots = 1;
-  std::vector<std::string> labels;
-  std::vector<v1::StageRef> running;
-  std::vector<std::string> cache_keys;
-};
-
-v1::RegisterAgent Agent(const std::string& name, const AgentOpts& opts = {}) {
-  v1::RegisterAgent agent;
-  agent.set_name(name);
-  agent.set_slots(opts.slots);
-  agent.set_version("test");
-  for (const std::string& label : opts.labels) agent.add_labels(label);
-  for (const v1::StageRef& ref : opts.running) *agent.add_running() = ref;
-  for (const std::string& key : opts.cache_keys) agent.add_cache_keys(key);
-  return agent;
-}
-
-v1::StageStatus Status(const v1::StageRef& ref, v1::StageState state, int exit_code = 0,
-                       const std::string& message = "") {
-  v1::StageStatus status;
-  *status.mutable_stage() = ref;
-  status.set_state(state);
-  status.set_exit_code(exit_code);
-  status.set_message(message);
-  return status;
-}
-
-// One assignment order, flattened for readable expectations.
-struct Placement {
-  std::string agent;
-  std::string run;
-  std::string stage;
-  int attempt = 0;
-};
-
-std::vector<Placement> Assignments(const SchedulerEffects& effects) {
-  std::vector<Placement> out;
-  for (const AgentOrder& order : effects.orders) {
-    if (!order.message.has_assign()) continue;
-    const v1::StageRef& ref = order.message.assign().stage();
-    out.push_back({order.agent, ref.run_id(), ref.stage(), ref.attempt()});
-  }
-  return out;
-}
-
-std::vector<AgentOrder> OrdersOfKind(const SchedulerEffects& effects,
-                                     v1::ControllerMessage::KindCase kind) {
-  std::vector<AgentOrder> out;
-  for (const AgentOrder& order : effects.orders) {
-    if (order.message.kind_case() == kind) out.push_back(order);
-  }
-  return out;
-}
-
-v1::Run RunOf(const Scheduler& scheduler, const std::string& run_id) {
-  absl::StatusOr<v1::Run> run = scheduler.GetRun(run_id);
-  EXPECT_TRUE(run.ok()) << run.status();
-  return run.ok() ? *run : v1::Run();
-}
-
-v1::StageInfo StageOf(const Scheduler& scheduler, const std::string& run_id,
-                      const std::string& stage) {
-  const v1::Run run = RunOf(scheduler, run_id);
-  for (const v1::StageInfo& info : run.stages()) {
-    if (info.name() == stage) return info;
-  }
-  ADD_FAILURE() << "no stage " << stage << " in run " << run_id;
-  return v1::StageInfo();
-}
-
-v1::AgentInfo AgentOf(const Scheduler& scheduler, const std::string& name) {
-  for (const v1::AgentInfo& info : scheduler.Agents()) {
-    if (info.name() == name) return info;
-  }
-  ADD_FAILURE() << "no agent " << name;
-  return v1::AgentInfo();
-}
-
-// Reports `state` for `ref` from `agent` and expects it to be accepted.
-SchedulerEffects Report(Scheduler& scheduler, const std::string& agent, const v1::StageRef& ref,
-                        v1::StageState state, int exit_code = 0, const std::string& message = "",
-                        absl::Time now = kT0) {
-  absl::StatusOr<SchedulerEffects> effects =
-      scheduler.ApplyStatus(agent, Status(ref, state, exit_code, message), now);
-  EXPECT_TRUE(effects.ok()) << effects.status();
-  return effects.ok() ? std::move(*effects) : SchedulerEffects();
-}
 
 TEST(Scheduler, StagesWithoutNeedsAreQueuedAtOnce) {
   Scheduler scheduler({});
@@ -313,114 +169,6 @@ TEST(Scheduler, StageNoConnectedAgentCanTakeSaysWhichLabelIsMissing) {
                                          testing::Field(&Placement::stage, "train"))));
 }
 
-// A final SUCCEEDED status whose cache `cache` went from `consumed` to `produced`.
-v1::StageStatus SucceededWithCache(const v1::StageRef& ref, const std::string& cache, const std::string& consumed,
-                                   const std::string& produced) {
-  v1::StageStatus status = Status(ref, v1::STAGE_SUCCEEDED);
-  v1::CacheDigests* digests = status.add_caches();
-  digests->set_name(cache);
-  digests->set_consumed(consumed);
-  digests->set_produced(produced);
-  return status;
-}
-
-// The snapshot the assignment in `effects` tells its agent to start `cache` from.
-std::string StartOf(const SchedulerEffects& effects, const std::string& cache) {
-  for (const AgentOrder& order : effects.orders) {
-    for (const v1::CacheDigests& start : order.message.assign().cache_starts()) {
-      if (start.name() == cache) return start.consumed();
-    }
-  }
-  return "<none>";
-}
-
-TEST(Scheduler, AStageWaitsForTheBusyHolderOfItsCacheUpToTheCacheWaitThenMoves) {
-  Scheduler scheduler({.cache_wait = absl::Seconds(30)});
-  // After deps, "long" (listed first) takes a's only slot; build must wait for a.
-  const std::string run = scheduler.AddRun(
-      MakePipeline({MakeStage("deps", {.caches = {"pip"}}), MakeStage("long", {.needs = {"deps"}}),
-                    MakeStage("build", {.needs = {"deps"}, .caches = {"pip"}})},
-                   {{"pip", ""}}),
-      kT0);
-  scheduler.AgentConnected(Agent("a", {.slots = 1}), kT0);
-  ASSERT_EQ(Assignments(scheduler.Schedule(kT0)).size(), 1u);
-  ASSERT_TRUE(scheduler.ApplyStatus("a", SucceededWithCache(Ref(run, "deps", 1), "pip", "", "d1"), kT0).ok());
-  scheduler.AgentConnected(Agent("b"), kT0);
-  EXPECT_THAT(Assignments(scheduler.Schedule(kT0)),
-              ElementsAre(testing::AllOf(testing::Field(&Placement::agent, "a"), testing::Field(&Placement::stage, "long"))));
-
-  EXPECT_THAT(Assignments(scheduler.Schedule(kT0 + absl::Seconds(10))), IsEmpty()) << "b is free, but a holds the cache";
-  EXPECT_EQ(StageOf(scheduler, run, "build").message(),
-            "waiting up to 30s for a free slot on agent a, which holds this run's cache (--cache_wait)");
-  SchedulerEffects moved = scheduler.Schedule(kT0 + absl::Seconds(31));
-  EXPECT_THAT(Assignments(moved), ElementsAre(testing::Field(&Placement::agent, "b")));
-  EXPECT_EQ(StartOf(moved, "pip"), "d1") << "b restores what deps produced";
-  EXPECT_EQ(StageOf(scheduler, run, "build").message(),
-            "on agent b, which restores the cache from its snapshot (agent a, which holds it, was busy for 30s)");
-}
-
-TEST(Scheduler, WhenTheCacheHolderIsGoneTheNextStageMovesAtOnceWithTheSnapshot) {
-  Scheduler scheduler({});
-  const std::string run = scheduler.AddRun(
-      MakePipeline({MakeStage("deps", {.caches = {"pip"}}),
-                    MakeStage("build", {.needs = {"deps"}, .caches = {"pip"}})},
-                   {{"pip", ""}}),
-      kT0);
-  scheduler.AgentConnected(Agent("a"), kT0);
-  SchedulerEffects first = scheduler.Schedule(kT0);
-  EXPECT_EQ(StartOf(first, "pip"), "") << "a new cache starts empty";
-  ASSERT_TRUE(scheduler.ApplyStatus("a", SucceededWithCache(Ref(run, "deps", 1), "pip", "", "d1"), kT0).ok());
-  scheduler.AgentDisconnected("a", kT0);
-  scheduler.AgentConnected(Agent("b"), kT0);
-
-  SchedulerEffects moved = scheduler.Schedule(kT0);
-  EXPECT_THAT(Assignments(moved), ElementsAre(testing::Field(&Placement::agent, "b")));
-  EXPECT_EQ(StartOf(moved, "pip"), "d1");
-  EXPECT_EQ(StageOf(scheduler, run, "build").message(),
-            "on agent b, which restores the cache from its snapshot (agent a, which holds it, is not connected)");
-  const v1::StageInfo deps = StageOf(scheduler, run, "deps");
-  ASSERT_EQ(deps.caches_size(), 1);
-  EXPECT_EQ(deps.caches(0).produced(), "d1");
-  EXPECT_EQ(StageOf(scheduler, run, "build").caches(0).consumed(), "d1");
-}
-
-TEST(Scheduler, ARetriedAttemptStartsFromWhatTheFirstStartedFromAndReadOnlyLeavesTheSnapshot) {
-  Scheduler scheduler({});
-  v1::Stage check = MakeStage("check", {.needs = {"deps"}, .caches = {"pip"}});
-  check.mutable_caches(0)->set_read_only(true);
-  v1::Stage build = MakeStage("build", {.needs = {"check"}, .caches = {"pip"}});
-  build.set_retries(1);
-  const std::string run = scheduler.AddRun(
-      MakePipeline({MakeStage("deps", {.caches = {"pip"}}), check, build}, {{"pip", ""}}), kT0);
-  scheduler.AgentConnected(Agent("a"), kT0);
-  scheduler.Schedule(kT0);
-  ASSERT_TRUE(scheduler.ApplyStatus("a", SucceededWithCache(Ref(run, "deps", 1), "pip", "", "d1"), kT0).ok());
-  EXPECT_EQ(StartOf(scheduler.Schedule(kT0), "pip"), "d1");
-  ASSERT_TRUE(scheduler.ApplyStatus("a", SucceededWithCache(Ref(run, "check", 1), "pip", "d1", "d1"), kT0).ok());
-  EXPECT_EQ(StartOf(scheduler.Schedule(kT0), "pip"), "d1") << "a read-only consumer changes nothing";
-  Report(scheduler, "a", Ref(run, "build", 1), v1::STAGE_FAILED, 1);
-  EXPECT_EQ(StartOf(scheduler.Schedule(kT0), "pip"), "d1") << "never what the failed attempt left";
-}
-
-TEST(Scheduler, AKeyedCacheStartsFromTheKeysLatestSnapshotAndPrefersItsHolder) {
-  Scheduler scheduler({});
-  const v1::Pipeline pipeline = MakePipeline({MakeStage("build", {.caches = {"pip"}})}, {{"pip", "lock-abc"}});
-  const std::string first = scheduler.AddRun(pipeline, kT0);
-  scheduler.AgentConnected(Agent("warm", {.slots = 1}), kT0);
-  SchedulerEffects effects = scheduler.Schedule(kT0);
-  EXPECT_EQ(StartOf(effects, "pip"), "");
-  ASSERT_TRUE(scheduler.ApplyStatus("warm", SucceededWithCache(Ref(first, "build", 1), "pip", "", "k1"), kT0).ok());
-  EXPECT_EQ(RunOf(scheduler, first).state(), v1::RUN_SUCCEEDED);
-
-  // "roomy" has more free slots; "warm" holds the key's latest snapshot.
-  scheduler.AgentConnected(Agent("roomy", {.slots = 8}), kT0);
-  const std::string second = scheduler.AddRun(pipeline, kT0);
-  effects = scheduler.Schedule(kT0);
-  EXPECT_THAT(Assignments(effects), ElementsAre(testing::Field(&Placement::agent, "warm")));
-  EXPECT_EQ(StartOf(effects, "pip"), "k1");
-  EXPECT_EQ(StageOf(scheduler, second, "build").caches(0).source(), "key lock-abc, from run " + first);
-}
-
 TEST(Scheduler, AssignmentCarriesTheCachesTheStageMounts) {
   Scheduler scheduler({});
   scheduler.AddRun(MakePipeline({MakeStage("build", {.caches = {"pip"}})}, {{"pip", "v1"}, {"npm", ""}}),
@@ -432,38 +180,6 @@ TEST(Scheduler, AssignmentCarriesTheCachesTheStageMounts) {
   ASSERT_EQ(assign.caches_size(), 1);
   EXPECT_EQ(assign.caches(0).name(), "pip");
   EXPECT_EQ(assign.caches(0).key(), "v1");
-}
-
-TEST(Scheduler, KeyedCachesBeyondTheLimitAreEvictedLeastRecentlyUsedFirstAndStayEvicted) {
-  Scheduler scheduler({});
-  scheduler.AgentConnected(Agent("a"), kT0);
-  auto publish = [&](const std::string& key, const std::string& digest, int64_t bytes, absl::Time at) {
-    const std::string run =
-        scheduler.AddRun(MakePipeline({MakeStage("s", {.caches = {"pip"}})}, {{"pip", key}}), at);
-    scheduler.Schedule(at);
-    v1::StageStatus done = SucceededWithCache(Ref(run, "s", 1), "pip", "", digest);
-    done.mutable_caches(0)->set_bytes(bytes);
-    EXPECT_TRUE(scheduler.ApplyStatus("a", done, at).ok());
-    return run;
-  };
-  const std::string old_run = publish("old", "d-old", 600, kT0);
-  publish("new", "d-new", 500, kT0 + absl::Seconds(1));
-  ASSERT_EQ(scheduler.Caches().size(), 2u);
-  EXPECT_EQ(scheduler.Caches()[0].key(), "new") << "most recently used first";
-  EXPECT_EQ(scheduler.LiveCacheSnapshots(), (std::set<std::string>{"d-new", "d-old"}));
-
-  std::vector<v1::CacheInfo> evicted = scheduler.EvictCaches(1000);
-  ASSERT_EQ(evicted.size(), 1u);
-  EXPECT_EQ(evicted[0].key(), "old");
-  EXPECT_EQ(scheduler.LiveCacheSnapshots(), (std::set<std::string>{"d-new"}));
-  EXPECT_THAT(scheduler.EvictCaches(1000), IsEmpty());
-  // Saved with the run that left it: a restarted controller does not bring it back.
-  absl::StatusOr<v1::RunRecord> record = scheduler.ExportRun(old_run);
-  ASSERT_TRUE(record.ok());
-  EXPECT_THAT(record->evicted_keys(), ElementsAre("pip.old"));
-  // A new run of the evicted key starts empty.
-  scheduler.AddRun(MakePipeline({MakeStage("s", {.caches = {"pip"}})}, {{"pip", "old"}}), kT0 + absl::Seconds(2));
-  EXPECT_EQ(StartOf(scheduler.Schedule(kT0 + absl::Seconds(2)), "pip"), "");
 }
 
 TEST(Scheduler, WithoutACachePreferenceTheEmptiestAgentIsChosen) {
@@ -845,11 +561,6 @@ TEST(Scheduler, CancelledRunWithACacheTellsItsHolder) {
   EXPECT_EQ(finished[0].agent, "a");
 }
 
-}  // namespace
-}  // namespace dockyard
-
-namespace dockyard {
-namespace {
 
 TEST(Scheduler, RevokedAgentIsToldToStopItsStagesWhichAreRequeuedAtOnce) {
   Scheduler scheduler({});
@@ -877,4 +588,4 @@ TEST(Scheduler, RevokedAgentIsToldToStopItsStagesWhichAreRequeuedAtOnce) {
 }
 
 }  // namespace
-}  // namespace dockyard
+}  // namespace dockyard::scheduler_test
