@@ -8,8 +8,6 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/blob_receiver.h"
-#include "common/grpc_status.h"
-#include "common/retrier.h"
 #include "common/status_macros.h"
 #include "common/tar_io.h"
 #include "common/units.h"
@@ -34,20 +32,17 @@ absl::Status InputArtifacts::Fetch(const std::string& run_id, const v1::InputArt
   v1::FetchArtifactRequest request;
   request.set_run_id(run_id);
   request.set_sha256(input.sha256());
-  absl::Status received;
   RetryPolicy policy;
   policy.per_try_deadline = absl::Minutes(30);
-  absl::Status status = Retrier(policy).Run([&](grpc::ClientContext& context) -> grpc::Status {
-    auto reader = stub_->FetchArtifact(&context, request);
-    received = ReceiveBlob(*reader, path, input.sha256(), input.size());
-    return ToGrpcStatus(received);
-  });
-  if (absl::IsDataLoss(received)) {
+  auto fetched = FetchBlob([&](grpc::ClientContext& c) { return stub_->FetchArtifact(&c, request); }, path,
+                           input.sha256(), input.size(), policy);
+  if (absl::IsDataLoss(fetched.status())) {
     return absl::DataLossError(absl::StrCat("input ", input.name(), " from stage ", input.stage(),
                                             " does not match its digest ", input.sha256(), ": not used"));
   }
-  if (!status.ok()) {
-    return absl::Status(status.code(), absl::StrCat("fetching input ", input.name(), ": ", status.message()));
+  if (!fetched.ok()) {
+    return absl::Status(fetched.status().code(),
+                        absl::StrCat("fetching input ", input.name(), ": ", fetched.status().message()));
   }
   return absl::OkStatus();
 }

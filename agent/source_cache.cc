@@ -31,18 +31,10 @@ absl::StatusOr<std::string> SourceCache::Get(const std::string& digest) {
 absl::Status SourceCache::Fetch(const std::string& digest, const std::string& path) {
   v1::FetchSourceRequest request;
   request.set_digest(digest);
-  int64_t size = 0;
   RetryPolicy policy;
   policy.per_try_deadline = absl::Minutes(30);
-  // A cut transfer is retried whole: ReceiveBlob leaves nothing behind, and
-  // sources are small next to artifacts.
-  absl::Status received;
-  absl::Status status = Retrier(policy).Run([&](grpc::ClientContext& context) -> grpc::Status {
-    auto reader = stub_->FetchSource(&context, request);
-    received = ReceiveBlob(*reader, path, digest, /*size=*/-1, [&](int64_t bytes) { size = bytes; });
-    return ToGrpcStatus(received);
-  });
-  RETURN_IF_ERROR(status);
+  ASSIGN_OR_RETURN(int64_t size, FetchBlob([&](grpc::ClientContext& c) { return stub_->FetchSource(&c, request); },
+                                           path, digest, /*size=*/-1, policy));
   Logger("agent")->info("source={} fetched bytes={}", digest.substr(0, 12), size);
   return absl::OkStatus();
 }

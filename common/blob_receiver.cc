@@ -43,4 +43,19 @@ absl::Status ReceiveBlob(grpc::ClientReaderInterface<v1::BlobChunk>& reader, con
   return absl::OkStatus();
 }
 
+absl::StatusOr<int64_t> FetchBlob(const BlobDownload& open, const std::string& dest, const std::string& sha256,
+                                  int64_t size, const RetryPolicy& policy) {
+  int64_t received = 0;
+  absl::Status result;
+  // A cut transfer is tried again whole: ReceiveBlob leaves nothing behind.
+  absl::Status status = Retrier(policy).Run([&](grpc::ClientContext& context) -> grpc::Status {
+    auto reader = open(context);
+    result = ReceiveBlob(*reader, dest, sha256, size, [&](int64_t bytes) { received = bytes; });
+    return ToGrpcStatus(result);
+  });
+  if (absl::IsDataLoss(result)) return result;
+  if (!status.ok()) return status;
+  return received;
+}
+
 }  // namespace dockyard

@@ -5,11 +5,14 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include <grpcpp/support/sync_stream.h>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/retrier.h"
 #include "dockyard/v1/blob.pb.h"
 
 namespace dockyard {
@@ -20,5 +23,12 @@ namespace dockyard {
 absl::Status ReceiveBlob(grpc::ClientReaderInterface<v1::BlobChunk>& reader, const std::string& dest,
                          const std::string& sha256, int64_t size,
                          const std::function<void(int64_t)>& on_progress = nullptr);
+
+// Opens a download with `open` and receives it into `dest` as ReceiveBlob does,
+// tried again (common/retrier) while the transport fails; content that does not
+// match is DATA_LOSS at once. Returns the bytes received.
+using BlobDownload = std::function<std::unique_ptr<grpc::ClientReaderInterface<v1::BlobChunk>>(grpc::ClientContext&)>;
+absl::StatusOr<int64_t> FetchBlob(const BlobDownload& open, const std::string& dest, const std::string& sha256,
+                                  int64_t size, const RetryPolicy& policy);
 
 }  // namespace dockyard
