@@ -42,17 +42,15 @@ absl::StatusOr<TransferCount> CacheTransfer::Publish(const SnapshotTree& tree) {
       return stub_->MissingCacheBlobs(&context, ask, &missing);
     }));
     for (const std::string& digest : missing.digests()) {
-      RETURN_IF_ERROR(Upload(digest));
-      struct stat st {};
-      ::stat(store_->PathOf(digest).c_str(), &st);
+      ASSIGN_OR_RETURN(int64_t bytes, Upload(digest));
       ++sent.blobs;
-      sent.bytes += st.st_size;
+      sent.bytes += bytes;
     }
   }
   return sent;
 }
 
-absl::Status CacheTransfer::Upload(const std::string& digest) {
+absl::StatusOr<int64_t> CacheTransfer::Upload(const std::string& digest) {
   const std::string path = store_->PathOf(digest);
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
@@ -69,7 +67,7 @@ absl::Status CacheTransfer::Upload(const std::string& digest) {
   if (!status.ok()) {
     return absl::Status(status.code(), absl::StrCat("sending cache content ", digest, ": ", status.message()));
   }
-  return absl::OkStatus();
+  return static_cast<int64_t>(st.st_size);
 }
 
 absl::StatusOr<int64_t> CacheTransfer::Download(const std::string& digest) {
@@ -77,28 +75,22 @@ absl::StatusOr<int64_t> CacheTransfer::Download(const std::string& digest) {
   if (store_->Has(digest)) return 0;  // another stage brought it meanwhile
   v1::FetchCacheBlobRequest request;
   request.set_digest(digest);
-  int64_t size = 0;
-  // ReceiveBlob checks the digest and renames into place only when it matches.
-  absl::Status received;
-  absl::Status status = Retrier(TransferPolicy()).Run([&](grpc::ClientContext& context) -> grpc::Status {
-    auto reader = stub_->FetchCacheBlob(&context, request);
-    received = ReceiveBlob(*reader, store_->PathOf(digest), digest, /*size=*/-1, [&](int64_t n) { size = n; });
-    return ToGrpcStatus(received);
-  });
-  if (absl::IsDataLoss(received)) {
+  auto fetched = FetchBlob([&](grpc::ClientContext& c) { return stub_->FetchCacheBlob(&c, request); },
+                           store_->PathOf(digest), digest, /*size=*/-1, TransferPolicy());
+  if (absl::IsDataLoss(fetched.status())) {
     return absl::DataLossError(absl::StrCat("cache content ", digest,
                                             " from the controller does not match its digest: not used"));
   }
-  if (!status.ok()) {
-    return absl::Status(status.code(), absl::StrCat("fetching cache content ", digest, ": ", status.message()));
+  if (!fetched.ok()) {
+    return absl::Status(fetched.status().code(),
+                        absl::StrCat("fetching cache content ", digest, ": ", fetched.status().message()));
   }
-  return size;
+  return *fetched;
 }
 
 absl::StatusOr<TransferCount> CacheTransfer::Fetch(const std::string& root) {
   TransferCount got;
   std::set<std::string> files;
-  std::vector<std::string> dirs = {root};
   // Directory by directory (each checked by WalkSnapshot), then the files they name.
   auto directory = [&](const std::string& digest) -> absl::StatusOr<std::string> {
     if (!store_->Has(digest)) {

@@ -33,7 +33,8 @@ class CacheTransfer {
   absl::StatusOr<TransferCount> Fetch(const std::string& root);
 
  private:
-  absl::Status Upload(const std::string& digest);
+  // Returns the bytes sent.
+  absl::StatusOr<int64_t> Upload(const std::string& digest);
   absl::StatusOr<int64_t> Download(const std::string& digest);
 
   v1::AgentService::Stub* stub_;
