@@ -104,8 +104,8 @@ void CacheVolumes::Trim() {
 }
 
 absl::StatusOr<v1::CacheDigests> CacheVolumes::Take(const std::string& container, const std::string& path,
-                                                    const std::string& volume, const std::string& scratch,
-                                                    std::string* note) {
+                                                    const std::string& volume, const std::string& consumed,
+                                                    const std::string& scratch, std::string* note) {
   const std::string tar = scratch + ".cache.tar";
   std::vector<std::string> skipped;
   absl::StatusOr<SnapshotTree> tree = absl::UnknownError("not taken");
@@ -115,7 +115,8 @@ absl::StatusOr<v1::CacheDigests> CacheVolumes::Take(const std::string& container
   } else {
     absl::ReaderMutexLock store_lock(&store_mu_);
     tree = store_.Take(tar, &skipped);
-    if (tree.ok()) sent = transfer_.Publish(*tree);
+    // Unchanged: the controller has every part already (it is what this attempt started from).
+    if (tree.ok()) sent = tree->root == consumed ? TransferCount{} : transfer_.Publish(*tree);
   }
   std::error_code ec;
   fs::remove(tar, ec);

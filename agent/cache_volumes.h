@@ -34,9 +34,11 @@ class CacheVolumes {
                                       const std::map<std::string, std::string>& labels);
 
   // Snapshots what `container` has at `path` (where `volume` is mounted) and
-  // publishes it. `note` says for the log what it took and sent.
+  // publishes it, unless it is still `consumed` (which the controller has).
+  // `note` says for the log what it took and sent.
   absl::StatusOr<v1::CacheDigests> Take(const std::string& container, const std::string& path,
-                                        const std::string& volume, const std::string& scratch, std::string* note);
+                                        const std::string& volume, const std::string& consumed,
+                                        const std::string& scratch, std::string* note);
 
   // `volume` may hold anything now (an attempt that failed wrote to it).
   void Forget(const std::string& volume);

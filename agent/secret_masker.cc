@@ -44,7 +44,7 @@ SecretMasker::SecretMasker(const std::vector<std::string>& values) {
   for (const std::string& p : patterns_) first_byte_[static_cast<unsigned char>(p[0])] = true;
 }
 
-SecretMasker::Output SecretMasker::Scan(std::string_view buf, bool final) {
+SecretMasker::Output SecretMasker::Scan(std::string_view buf, std::string* held) const {
   Output out;
   size_t literal = 0;  // start of the bytes not yet copied to out.text
   size_t i = 0;
@@ -62,7 +62,7 @@ SecretMasker::Output SecretMasker::Scan(std::string_view buf, bool final) {
           matched = p.size();
           break;
         }
-      } else if (!final && p.compare(0, rest.size(), rest) == 0) {
+      } else if (held != nullptr && p.compare(0, rest.size(), rest) == 0) {
         maybe = true;  // a longer pattern may still match: wait for it
         break;
       }
@@ -77,7 +77,7 @@ SecretMasker::Output SecretMasker::Scan(std::string_view buf, bool final) {
     }
     if (maybe) {
       out.text.append(buf.substr(literal, i - literal));
-      held_.assign(rest);
+      held->assign(rest);
       return out;
     }
     ++i;
@@ -88,11 +88,11 @@ SecretMasker::Output SecretMasker::Scan(std::string_view buf, bool final) {
 
 SecretMasker::Output SecretMasker::Feed(std::string_view data) {
   if (patterns_.empty()) return Output{std::string(data), {}};
-  if (held_.empty()) return Scan(data, /*final=*/false);
+  if (held_.empty()) return Scan(data, &held_);
   std::string buf = std::move(held_);
   held_.clear();
   buf.append(data);
-  return Scan(buf, /*final=*/false);
+  return Scan(buf, &held_);
 }
 
 SecretMasker::Output SecretMasker::Flush() {
@@ -109,9 +109,7 @@ SecretMasker::Output SecretMasker::Flush() {
 
 std::string SecretMasker::MaskAll(std::string_view text) const {
   if (patterns_.empty()) return std::string(text);
-  SecretMasker copy = *this;
-  copy.held_.clear();
-  return copy.Scan(text, /*final=*/true).text;
+  return Scan(text, /*held=*/nullptr).text;
 }
 
 }  // namespace dockyard

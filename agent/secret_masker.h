@@ -36,7 +36,9 @@ class SecretMasker {
   std::string MaskAll(std::string_view text) const;
 
  private:
-  Output Scan(std::string_view data, bool final);
+  // Masks `data`. With `held`, a tail that may still grow into a secret goes there
+  // instead of into the output; without, the text is complete.
+  Output Scan(std::string_view data, std::string* held) const;
 
   std::vector<std::string> patterns_;  // longest first
   bool first_byte_[256] = {};

@@ -1,6 +1,7 @@
 #include "agent/stage_executor.h"
 
 #include <filesystem>
+#include <map>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -200,28 +201,22 @@ v1::StageStatus StageExecutor::Finish(v1::StageState state, int exit_code, const
 }
 
 absl::Status StageExecutor::LoadSecrets(const std::vector<std::string>& env) {
+  std::map<std::string, std::string> known;  // what the controller sent, or the container holds
+  for (const v1::SecretValue& secret : assignment_.secrets()) known[secret.name()] = secret.value();
+  for (const std::string& entry : env) {
+    const size_t eq = entry.find('=');
+    if (eq != std::string::npos) known.emplace(entry.substr(0, eq), entry.substr(eq + 1));
+  }
   std::vector<std::string> values;
   for (const std::string& name : assignment_.spec().secrets()) {
-    const std::string prefix = name + "=";
-    bool found = false;
-    for (const v1::SecretValue& secret : assignment_.secrets()) {
-      if (secret.name() == name) {
-        values.push_back(secret.value());
-        found = true;
-      }
-    }
-    for (const std::string& entry : env) {
-      if (!found && entry.compare(0, prefix.size(), prefix) == 0) {
-        values.push_back(entry.substr(prefix.size()));
-        found = true;
-      }
-    }
-    if (!found) {
+    auto it = known.find(name);
+    if (it == known.end()) {
       return absl::FailedPreconditionError(absl::StrCat("secret ", name,
                                                         " is not set on the controller (deleted after the run "
                                                         "was submitted?); an admin sets it with `dockyard secrets set ",
                                                         name, "`"));
     }
+    values.push_back(it->second);
   }
   pump_->SetSecrets(values);
   return absl::OkStatus();
@@ -378,9 +373,13 @@ absl::Status StageExecutor::Publish(const std::string& container, v1::StageStatu
   }
   // The promise: what a later stage starts from is exactly what this one left.
   for (const v1::CacheMount& mount : assignment_.spec().caches()) {
+    std::string consumed;
+    for (const v1::CacheDigests& given : assignment_.cache_starts()) {
+      if (given.name() == mount.name()) consumed = given.consumed();
+    }
     std::string note;
-    auto taken = deps_.caches->Take(container, mount.path(), CacheVolumeName(ref.run_id(), mount.name(), deps_.agent_name), scratch,
-                                    &note);
+    auto taken = deps_.caches->Take(container, mount.path(), CacheVolumeName(ref.run_id(), mount.name(), deps_.agent_name),
+                                    consumed, scratch, &note);
     if (!taken.ok()) {
       return absl::Status(taken.status().code(),
                           absl::StrCat("cannot snapshot cache ", mount.name(), ": ", taken.status().message()));
@@ -388,9 +387,7 @@ absl::Status StageExecutor::Publish(const std::string& container, v1::StageStatu
     v1::CacheDigests* digests = status.add_caches();
     *digests = *taken;
     digests->set_name(mount.name());
-    for (const v1::CacheDigests& given : assignment_.cache_starts()) {
-      if (given.name() == mount.name()) digests->set_consumed(given.consumed());
-    }
+    digests->set_consumed(consumed);
     pump_->WriteSystemLine(absl::StrCat("cache ", mount.name(), ": ", note,
                                         mount.read_only() && digests->produced() == digests->consumed()
                                             ? "; unchanged, as a read-only mount must be"

@@ -70,6 +70,11 @@ absl::StatusOr<std::unique_ptr<ControllerCore>> ControllerCore::Create(Controlle
     absl::MutexLock lock(&core->mu_);
     core->Restore(std::move(contents));
   }
+  {
+    // The first clean-up of the cache store waits a grace period: none at start-up.
+    absl::MutexLock lock(&core->mu_);
+    core->last_collected_ = absl::Now();
+  }
   core->housekeeping_ = std::thread([core = core.get()] { core->Housekeeping(); });
   return core;
 }
