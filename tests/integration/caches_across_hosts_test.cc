@@ -330,12 +330,15 @@ stages:
   EXPECT_THAT(listed, HasSubstr("1 keyed cache(s), 683.6 KiB of 1.0 MiB"));
   EXPECT_THAT(cluster_.controller().Log(), HasSubstr("cache deps key first evicted"));
   // Its parts are gone from the controller's store; the kept key's stay.
-  EXPECT_TRUE(Eventually([&] {
-    return Shell(absl::StrCat("find ", cluster_.dir(), "/controller/caches/sha256 -type f -size +600k | wc -l")) == "1\n";
-  }, absl::Seconds(10)));
-  // The evicted key starts empty again; the kept one is warm.
-  EXPECT_THAT(cluster_.Cli({"run", pipeline("first")}).out, HasSubstr("fill | cold"));
+  const std::string large_parts =
+      absl::StrCat("find ", cluster_.dir(), "/controller/caches -type f -size +600k");
+  EXPECT_TRUE(Eventually([&] { return Shell(large_parts + " | wc -l") == "1\n"; }, absl::Seconds(10)))
+      << Shell(large_parts + " -printf '%p %s %TT\\n'") << cluster_.controller().Log();
+  // The kept key is warm. The evicted one starts empty again (and, once it is
+  // published anew, the other becomes the least recently used and goes: not
+  // checked, as it depends on when the controller's next clean-up runs).
   EXPECT_THAT(cluster_.Cli({"run", pipeline("second")}).out, HasSubstr("fill | warm"));
+  EXPECT_THAT(cluster_.Cli({"run", pipeline("first")}).out, HasSubstr("fill | cold"));
 }
 
 TEST_F(CachesAcrossHosts, InputsDeliverAProducersArtifactsByteIdenticalOnAnotherHost) {
