@@ -54,13 +54,20 @@ std::unique_ptr<LogPump> Agent::NewPump(const v1::StageRef& ref, const std::stri
 
 void Agent::Recover() {
   auto log = Logger("agent");
-  std::map<Key, std::string> containers;
+  std::map<Key, std::string> containers;              // each attempt's own
+  std::multimap<Key, std::string> companions;         // its services and their network holder
   auto found = docker_->ListContainers(absl::StrCat(kAgentLabel, "=", options_.name));
   if (!found.ok()) log->warn("cannot list this agent's containers: {}", found.status().ToString());
   for (const ContainerSummary& c : found.ok() ? *found : std::vector<ContainerSummary>{}) {
     int attempt = 0;
     if (!absl::SimpleAtoi(Label(c, kAttemptLabel), &attempt)) attempt = 0;
-    containers[{Label(c, kRunLabel), Label(c, kStageLabel), attempt}] = c.id;
+    const Key key{Label(c, kRunLabel), Label(c, kStageLabel), attempt};
+    const std::string role = Label(c, kRoleLabel);
+    if (role.empty() || role == "stage") {
+      containers[key] = c.id;
+    } else {
+      companions.emplace(key, c.id);
+    }
   }
 
   absl::MutexLock lock(&mu_);
@@ -93,10 +100,12 @@ void Agent::Recover() {
     }
     run.thread = std::thread([this, key, a = *assignment, id = container->second] { RunStage(key, a, id); });
     containers.erase(container);
+    companions.erase(key);  // the adopted attempt stops its services itself
   }
   // Removed only once the controller has welcomed this agent: until then this
   // process may be an impostor (or a copy) whose namesake still runs them.
   orphans_.assign(containers.begin(), containers.end());
+  orphans_.insert(orphans_.end(), companions.begin(), companions.end());
 }
 
 void Agent::RemoveOrphans() {
@@ -444,7 +453,7 @@ void Agent::RunStage(Key key, v1::StageAssignment assignment, std::optional<std:
   }
   auto pump = NewPump(assignment.stage(), spool_dir);
   ExecutorDeps deps{docker_,      &sources_, &artifacts_, &caches_, &inputs_, options_.name,
-                    options_.work_dir + "/scratch", options_.sandbox};
+                    options_.work_dir + "/scratch", options_.sandbox, options_.max_service_log_bytes};
   auto executor = std::make_shared<StageExecutor>(assignment, deps, pump.get());
   {
     absl::MutexLock lock(&mu_);

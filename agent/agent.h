@@ -41,6 +41,7 @@ struct AgentOptions {
   absl::Duration reconnect_max = absl::Seconds(5);
   SandboxPolicy sandbox;  // limits and network policy for every stage
   int64_t max_log_bytes = 1LL << 30;  // per attempt; past it, head and tail are kept
+  int64_t max_service_log_bytes = 16 << 20;  // kept of each service's log
   ArtifactLimits artifact_limits;     // what one stage may publish
   int64_t cache_max_bytes = 0;        // of cache parts kept locally (0 = no limit)
 };

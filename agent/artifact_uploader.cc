@@ -97,8 +97,21 @@ absl::StatusOr<std::vector<UploadedArtifact>> ArtifactUploader::UploadFrom(
   return uploaded;
 }
 
+absl::StatusOr<UploadedArtifact> ArtifactUploader::UploadServiceLog(const v1::StageRef& ref,
+                                                                    const std::string& service,
+                                                                    const std::string& local_path) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(local_path, ec);
+  if (ec) return absl::NotFoundError(absl::StrCat(local_path, ": ", ec.message()));
+  ExtractedFile file;
+  file.local_path = local_path;
+  file.container_path = absl::StrCat("/services/", service, ".log");
+  file.size = static_cast<int64_t>(size);
+  return Upload(ref, file, /*report=*/false, service);
+}
+
 absl::StatusOr<UploadedArtifact> ArtifactUploader::Upload(const v1::StageRef& ref, const ExtractedFile& file,
-                                                          bool report) {
+                                                          bool report, const std::string& service) {
   auto sha256 = Sha256OfFile(file.local_path);
   if (!sha256.ok()) return sha256.status();
   v1::ArtifactHeader header;
@@ -107,6 +120,7 @@ absl::StatusOr<UploadedArtifact> ArtifactUploader::Upload(const v1::StageRef& re
   header.set_size(file.size);
   header.set_sha256(*sha256);
   header.set_report(report);
+  header.set_service(service);
 
   // Each try first asks how much the controller already holds (an earlier try cut
   // off half way) and sends only the rest.

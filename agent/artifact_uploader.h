@@ -40,6 +40,9 @@ class ArtifactUploader {
       const v1::StageRef& ref, const std::string& container,
       const google::protobuf::RepeatedPtrField<v1::ArtifactSpec>& specs, const std::string& scratch_dir,
       bool reports = false);
+  // Uploads the file at `local_path` as the log of the stage's service `service`.
+  absl::StatusOr<UploadedArtifact> UploadServiceLog(const v1::StageRef& ref, const std::string& service,
+                                                    const std::string& local_path);
 
  private:
   // UploadAll without removing `scratch_dir` afterwards.
@@ -47,7 +50,9 @@ class ArtifactUploader {
       const v1::StageRef& ref, const std::string& container,
       const google::protobuf::RepeatedPtrField<v1::ArtifactSpec>& specs, const std::string& scratch_dir,
       bool reports);
-  absl::StatusOr<UploadedArtifact> Upload(const v1::StageRef& ref, const ExtractedFile& file, bool report);
+  // `service`: the file is that service's log rather than an artifact.
+  absl::StatusOr<UploadedArtifact> Upload(const v1::StageRef& ref, const ExtractedFile& file, bool report,
+                                          const std::string& service = "");
 
   DockerClient* docker_;
   v1::AgentService::StubInterface* stub_;

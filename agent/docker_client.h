@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace dockyard {
 
@@ -21,17 +22,25 @@ struct ContainerSpec {
   std::string name;                          // empty: Docker picks one
   std::string image;
   std::vector<std::string> cmd;
+  std::vector<std::string> entrypoint;       // empty: the image's own
   std::string workdir;
   std::vector<std::string> env;              // KEY=VALUE
   std::map<std::string, std::string> labels;
   std::string network_mode = "none";
   std::vector<std::string> binds;            // "volume-name:/container/path"
+  std::vector<std::string> extra_hosts;      // "name:address" lines in /etc/hosts
   // The sandbox: what the container may do and use. 0 = no limit.
   bool no_new_privileges = true;
   std::vector<std::string> cap_add;          // after dropping every capability
   int64_t memory_bytes = 0;                  // also the limit of memory + swap: no swap
   int64_t pids_limit = 0;
   int64_t nano_cpus = 0;
+};
+
+// What a command run inside a container (Exec) ended with.
+struct ExecResult {
+  int64_t exit_code = -1;
+  std::string output_tail;                   // the last few KiB of its stdout and stderr
 };
 
 struct ContainerSummary {
@@ -74,9 +83,15 @@ class DockerClient {
   // Call it after StartContainer: the engine ends a follow of a container that has not
   // started yet at once, with no output. After exit it replays everything and returns.
   virtual absl::Status FollowLogs(const std::string& id, const OutputSink& sink) = 0;
+  // The container's stdout/stderr so far, without following (for a stopped one: all).
+  virtual absl::Status ReadLogs(const std::string& id, const OutputSink& sink) = 0;
   // Blocks until the container stops; returns its exit code. Call it after
   // StartContainer: for a container never started the engine answers 0 at once.
   virtual absl::StatusOr<int64_t> WaitContainer(const std::string& id) = 0;
+  // Runs `cmd` inside the running container and waits for it, at most `timeout`
+  // (DEADLINE_EXCEEDED then; the command may still run until the container stops).
+  virtual absl::StatusOr<ExecResult> Exec(const std::string& id, const std::vector<std::string>& cmd,
+                                          absl::Duration timeout) = 0;
   // SIGKILL. OK when the container is not running.
   virtual absl::Status KillContainer(const std::string& id) = 0;
   // Force-removes the container. OK when it is already gone.

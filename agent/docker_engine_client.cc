@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -81,6 +82,8 @@ absl::StatusOr<std::string> DockerEngineClient::CreateContainer(const ContainerS
     if (spec.nano_cpus > 0) host["NanoCpus"] = spec.nano_cpus;
     // Left out rather than empty, so the image's own CMD and WORKDIR still apply.
     if (!spec.cmd.empty()) j["Cmd"] = spec.cmd;
+    if (!spec.entrypoint.empty()) j["Entrypoint"] = spec.entrypoint;
+    if (!spec.extra_hosts.empty()) host["ExtraHosts"] = spec.extra_hosts;
     if (!spec.workdir.empty()) j["WorkingDir"] = spec.workdir;
     return DumpJson(j);
   }));
@@ -216,6 +219,72 @@ absl::Status DockerEngineClient::FollowLogs(const std::string& id, const OutputS
     if (!follow) return absl::OkStatus();  // the whole log of an exited container: complete
     if (round > 1000) return absl::InternalError(absl::StrCat("logs of container ", id, " keep breaking off"));
   }
+}
+
+absl::StatusOr<ExecResult> DockerEngineClient::Exec(const std::string& id, const std::vector<std::string>& cmd,
+                                                    absl::Duration timeout) {
+  ASSIGN_OR_RETURN(std::string body, CatchJson("exec", [&]() -> absl::StatusOr<std::string> {
+    return DumpJson({{"Cmd", cmd}, {"AttachStdout", true}, {"AttachStderr", true}, {"Tty", false}});
+  }));
+  ASSIGN_OR_RETURN(Reply created, Perform(socket_path_, api_version_,
+                                          {.method = "POST",
+                                           .target = absl::StrCat("/containers/", Escape(id), "/exec"),
+                                           .json_body = std::move(body)}));
+  if (created.status != 201) return EngineError(created, absl::StrCat("exec in container ", id));
+  ASSIGN_OR_RETURN(std::string exec_id, CatchJson("exec", [&]() -> absl::StatusOr<std::string> {
+    ASSIGN_OR_RETURN(json j, ParseJson(created, "exec"));
+    if (!j.is_object() || !j.contains("Id") || !j["Id"].is_string()) {
+      return absl::InternalError(absl::StrCat("exec: no Id in answer: ", created.body));
+    }
+    return j["Id"].get<std::string>();
+  }));
+  // Without an Upgrade header the engine answers 200 and streams the command's
+  // multiplexed output until it exits, then closes.
+  constexpr size_t kTailBytes = 4096;
+  ExecResult result;
+  DockerLogDecoder decoder([&](OutputStream, std::string_view data) {
+    result.output_tail.append(data);
+    if (result.output_tail.size() > 2 * kTailBytes) result.output_tail.erase(0, result.output_tail.size() - kTailBytes);
+  });
+  absl::StatusOr<Reply> started =
+      Perform(socket_path_, api_version_,
+              {.method = "POST",
+               .target = absl::StrCat("/exec/", Escape(exec_id), "/start"),
+               .json_body = std::string(R"({"Detach":false,"Tty":false})"),
+               .timeout_ms = std::max<long>(1, static_cast<long>(absl::ToInt64Milliseconds(timeout))),
+               .stream_body = [&](std::string_view bytes) { return decoder.Feed(bytes); }});
+  if (!started.ok()) {
+    if (absl::IsDeadlineExceeded(started.status())) {
+      return absl::DeadlineExceededError(absl::StrCat("still running after ", absl::FormatDuration(timeout)));
+    }
+    return started.status();
+  }
+  if (started->status != 200) return EngineError(*started, absl::StrCat("start exec in container ", id));
+  if (result.output_tail.size() > kTailBytes) result.output_tail.erase(0, result.output_tail.size() - kTailBytes);
+  ASSIGN_OR_RETURN(Reply inspected, Perform(socket_path_, api_version_,
+                                            {.target = absl::StrCat("/exec/", Escape(exec_id), "/json")}));
+  if (inspected.status != 200) return EngineError(inspected, absl::StrCat("inspect exec in container ", id));
+  return CatchJson("exec", [&]() -> absl::StatusOr<ExecResult> {
+    ASSIGN_OR_RETURN(json j, ParseJson(inspected, "inspect exec"));
+    if (j.value("Running", false)) return absl::InternalError("exec: the command still runs after its output ended");
+    auto code = j.find("ExitCode");
+    if (code == j.end() || !code->is_number_integer()) {
+      return absl::InternalError(absl::StrCat("exec: no ExitCode in answer: ", inspected.body));
+    }
+    result.exit_code = code->get<int64_t>();
+    return result;
+  });
+}
+
+absl::Status DockerEngineClient::ReadLogs(const std::string& id, const OutputSink& sink) {
+  DockerLogDecoder decoder(sink);
+  ASSIGN_OR_RETURN(Reply r, Perform(socket_path_, api_version_,
+                                    {.target = absl::StrCat("/containers/", Escape(id),
+                                                            "/logs?follow=0&stdout=1&stderr=1"),
+                                     .long_running = true,
+                                     .stream_body = [&](std::string_view bytes) { return decoder.Feed(bytes); }}));
+  if (r.status != 200) return EngineError(r, absl::StrCat("logs of container ", id));
+  return decoder.Finish();
 }
 
 absl::StatusOr<bool> DockerEngineClient::Running(const std::string& id) {

@@ -40,7 +40,10 @@ class DockerEngineClient final : public DockerClient {
                           int64_t max_bytes = 0) override;
   absl::Status StartContainer(const std::string& id) override;
   absl::Status FollowLogs(const std::string& id, const OutputSink& sink) override;
+  absl::Status ReadLogs(const std::string& id, const OutputSink& sink) override;
   absl::StatusOr<int64_t> WaitContainer(const std::string& id) override;
+  absl::StatusOr<ExecResult> Exec(const std::string& id, const std::vector<std::string>& cmd,
+                                  absl::Duration timeout) override;
   absl::Status KillContainer(const std::string& id) override;
   absl::Status RemoveContainer(const std::string& id) override;
   absl::StatusOr<std::vector<ContainerSummary>> ListContainers(const std::string& label) override;

@@ -174,7 +174,8 @@ absl::StatusOr<Reply> Perform(const std::string& socket_path, const std::string&
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);  // signals cannot be aimed at one of many threads
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, kConnectTimeoutMs);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, call.long_running ? 0L : kShortCallTimeoutMs);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
+                   call.timeout_ms > 0 ? call.timeout_ms : (call.long_running ? 0L : kShortCallTimeoutMs));
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &OnWrite);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
 
@@ -210,6 +211,9 @@ absl::StatusOr<Reply> Perform(const std::string& socket_path, const std::string&
 
   const std::string detail = absl::StrCat(call.method, " ", call.target, ": ",
                                           errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc));
+  if (rc == CURLE_OPERATION_TIMEDOUT && call.timeout_ms > 0) {
+    return absl::DeadlineExceededError(absl::StrCat("docker engine at unix://", socket_path, ": ", detail));
+  }
   switch (rc) {
     case CURLE_COULDNT_CONNECT:
     case CURLE_COULDNT_RESOLVE_HOST:

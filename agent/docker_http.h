@@ -34,6 +34,7 @@ struct Call {
   std::string target;                    // below /vX.Y, e.g. "/containers/json?all=1"
   std::optional<std::string> json_body;  // sent with Content-Type: application/json
   bool long_running = false;             // no total timeout
+  long timeout_ms = 0;                   // > 0: this total timeout instead (DEADLINE_EXCEEDED)
   // When set, a 2xx body goes here as it arrives instead of being kept in the reply;
   // a non-OK status aborts the transfer and becomes the call's result.
   std::function<absl::Status(std::string_view)> stream_body;

@@ -39,6 +39,9 @@ ABSL_FLAG(std::string, max_cpus, "", "the most CPUs any stage may use, e.g. 2 or
 ABSL_FLAG(std::string, max_log_bytes, "1G",
           "the most output one stage attempt logs; past it the first part and the last MiB are kept and the log says "
           "what was cut");
+ABSL_FLAG(std::string, max_service_log_bytes, "16M",
+          "the most of each service's log kept with its stage (dockyard logs --service); the rest is cut and the log "
+          "says so");
 ABSL_FLAG(std::string, cache_max_bytes, "20G",
           "cache snapshot parts this agent keeps locally (least recently used go first; others are fetched again)");
 ABSL_FLAG(std::string, max_artifact_bytes, "4G",
@@ -101,6 +104,13 @@ int main(int argc, char** argv) {
     return 1;
   }
   options.max_log_bytes = *max_log;
+  auto max_service_log = dockyard::ParseByteSize(absl::GetFlag(FLAGS_max_service_log_bytes));
+  if (!max_service_log.ok() || *max_service_log < 1) {
+    log->error("--max_service_log_bytes: {}",
+               max_service_log.ok() ? "must be at least 1 byte" : std::string(max_service_log.status().message()));
+    return 1;
+  }
+  options.max_service_log_bytes = *max_service_log;
   auto max_artifact_bytes = dockyard::ParseByteSize(absl::GetFlag(FLAGS_max_artifact_bytes));
   if (!max_artifact_bytes.ok() || absl::GetFlag(FLAGS_max_artifacts) < 1) {
     log->error("--max_artifact_bytes / --max_artifacts: {}",

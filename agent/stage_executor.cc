@@ -54,10 +54,21 @@ void StageExecutor::Cancel(v1::StageState state, const std::string& reason) {
   if (!container.empty()) (void)deps_.docker->KillContainer(container);
 }
 
-absl::StatusOr<std::string> StageExecutor::CreateContainer() {
+std::vector<std::string> StageExecutor::CiEnv() const {
+  const v1::StageRef& ref = assignment_.stage();
+  return {"CI=true",
+          absl::StrCat("DOCKYARD_RUN_ID=", ref.run_id()),
+          absl::StrCat("DOCKYARD_PIPELINE=", assignment_.pipeline_name()),
+          absl::StrCat("DOCKYARD_STAGE=", ref.stage()),
+          absl::StrCat("DOCKYARD_ATTEMPT=", ref.attempt()),
+          absl::StrCat("DOCKYARD_AGENT=", deps_.agent_name),
+          absl::StrCat("DOCKYARD_SOURCE_DIGEST=", assignment_.source_digest())};
+}
+
+absl::StatusOr<std::string> StageExecutor::CreateContainer(const ContainerSpec& sandbox) {
   const v1::Stage& spec = assignment_.spec();
   const v1::StageRef& ref = assignment_.stage();
-  ContainerSpec container;
+  ContainerSpec container = sandbox;
   container.name = absl::StrCat("dockyard-", ref.run_id(), "-", ref.stage(), "-", ref.attempt(), "-",
                                 deps_.agent_name);
   container.image = spec.image();
@@ -65,24 +76,17 @@ absl::StatusOr<std::string> StageExecutor::CreateContainer() {
   if (container.cmd.empty()) container.cmd = {"sh", "-e", "-c"};
   container.cmd.push_back(spec.run());
   container.workdir = spec.workdir().empty() ? "/workspace" : spec.workdir();
-  // What every CI system tells a job about itself; the stage's own env: comes after
-  // and wins.
-  container.env = {"CI=true",
-                   absl::StrCat("DOCKYARD_RUN_ID=", ref.run_id()),
-                   absl::StrCat("DOCKYARD_PIPELINE=", assignment_.pipeline_name()),
-                   absl::StrCat("DOCKYARD_STAGE=", ref.stage()),
-                   absl::StrCat("DOCKYARD_ATTEMPT=", ref.attempt()),
-                   absl::StrCat("DOCKYARD_AGENT=", deps_.agent_name),
-                   absl::StrCat("DOCKYARD_SOURCE_DIGEST=", assignment_.source_digest())};
+  // The stage's own env: comes after the CI variables and wins.
+  container.env = CiEnv();
   for (const auto& [key, value] : spec.env()) container.env.push_back(absl::StrCat(key, "=", value));
   for (const v1::SecretValue& secret : assignment_.secrets()) {
     container.env.push_back(absl::StrCat(secret.name(), "=", secret.value()));
   }
-  container.network_mode = spec.network().empty() ? "none" : spec.network();
   container.labels = {{kAgentLabel, deps_.agent_name},
                       {kRunLabel, ref.run_id()},
                       {kStageLabel, ref.stage()},
-                      {kAttemptLabel, absl::StrCat(ref.attempt())}};
+                      {kAttemptLabel, absl::StrCat(ref.attempt())},
+                      {kRoleLabel, "stage"}};
   for (const v1::CacheMount& mount : spec.caches()) {
     // Each run has its own volume per cache, holding exactly what this attempt
     // starts from (never what a failed attempt left).
@@ -102,18 +106,20 @@ absl::StatusOr<std::string> StageExecutor::CreateContainer() {
         start.consumed().empty() ? "empty" : start.consumed(), start.source().empty() ? "" : " (" + start.source() + ")",
         "; ", *how));
   }
-  pump_->WriteSystemLine(absl::StrCat("image ", spec.image(), ", network ", container.network_mode,
+  pump_->WriteSystemLine(absl::StrCat("image ", spec.image(), ", network ",
+                                      pod_ ? spec.network() + " (shared with its services)" : container.network_mode,
                                       ", workdir ", container.workdir, ", agent ", deps_.agent_name));
   if (spec.secrets_size() > 0) {
     pump_->WriteSystemLine(absl::StrCat("secrets ", absl::StrJoin(spec.secrets(), ", "),
                                         " in the environment; their values show as *** in this log"));
   }
-  if (absl::Status st = ApplySandbox(container); !st.ok()) return st;
   return deps_.docker->CreateContainer(container);
 }
 
-absl::Status StageExecutor::ApplySandbox(ContainerSpec& container) {
+absl::StatusOr<ContainerSpec> StageExecutor::Sandbox() {
   const SandboxPolicy& policy = deps_.sandbox;
+  ContainerSpec container;
+  container.network_mode = assignment_.spec().network().empty() ? "none" : assignment_.spec().network();
   if (container.network_mode != "none" && !policy.allow_network) {
     return absl::PermissionDeniedError(absl::StrCat("network ", container.network_mode, " is not allowed on agent ",
                                                     deps_.agent_name, " (its operator may allow it with --allow_network)"));
@@ -142,8 +148,28 @@ absl::Status StageExecutor::ApplySandbox(ContainerSpec& container) {
       "sandbox: no new privileges; capabilities ", absl::StrJoin(container.cap_add, ","), " only; memory ",
       container.memory_bytes > 0 ? FormatBytes(container.memory_bytes) : "unlimited", " (no swap); pids ",
       container.pids_limit > 0 ? absl::StrCat(container.pids_limit) : "unlimited", "; cpus ",
-      milli_cpus > 0 ? absl::StrFormat("%.2f", milli_cpus / 1000.0) : "unlimited", notes));
+      milli_cpus > 0 ? absl::StrFormat("%.2f", milli_cpus / 1000.0) : "unlimited", notes,
+      assignment_.spec().services_size() > 0 ? "; the same for each service" : ""));
+  return container;
+}
+
+absl::Status StageExecutor::StartServices(ContainerSpec& sandbox) {
+  if (assignment_.spec().services_size() == 0) return absl::OkStatus();
+  pod_ = std::make_unique<ServicePod>(
+      assignment_, ServicePodDeps{.docker = deps_.docker,
+                                  .artifacts = deps_.artifacts,
+                                  .pump = pump_,
+                                  .agent_name = deps_.agent_name,
+                                  .scratch_dir = deps_.scratch_dir,
+                                  .max_service_log_bytes = deps_.max_service_log_bytes});
+  auto network = pod_->Start(sandbox, CiEnv(), [this] { return CancelRequested(); });
+  if (!network.ok()) return network.status();
+  sandbox.network_mode = *network;
   return absl::OkStatus();
+}
+
+void StageExecutor::StopServices() {
+  if (pod_) pod_->Stop(/*upload_logs=*/!CancelRequested());
 }
 
 absl::Status StageExecutor::ShipSource(const std::string& container) {
@@ -226,14 +252,24 @@ v1::StageStatus StageExecutor::Run(const std::function<void()>& on_running) {
   const v1::StageRef& ref = assignment_.stage();
   auto log = Logger("agent");
   if (absl::Status st = LoadSecrets({}); !st.ok()) return Finish(v1::STAGE_FAILED, -1, std::string(st.message()));
-  auto container = CreateContainer();
-  if (!container.ok()) return Finish(v1::STAGE_FAILED, -1, std::string(container.status().message()));
+  auto sandbox = Sandbox();
+  if (!sandbox.ok()) return Finish(v1::STAGE_FAILED, -1, std::string(sandbox.status().message()));
+  if (absl::Status st = StartServices(*sandbox); !st.ok()) {
+    StopServices();
+    return Finish(absl::IsCancelled(st) ? v1::STAGE_CANCELLED : v1::STAGE_FAILED, -1, std::string(st.message()));
+  }
+  auto container = CreateContainer(*sandbox);
+  if (!container.ok()) {
+    StopServices();
+    return Finish(v1::STAGE_FAILED, -1, std::string(container.status().message()));
+  }
   {
     absl::MutexLock lock(&mu_);
     container_ = *container;
   }
   // From here on the container exists and must be removed whatever happens.
   auto remove = [&] {
+    StopServices();
     if (absl::Status st = deps_.docker->RemoveContainer(*container); !st.ok()) {
       log->warn("run={} stage={} attempt={} cannot remove container {}: {}", ref.run_id(), ref.stage(),
                 ref.attempt(), *container, st.ToString());
@@ -280,6 +316,18 @@ v1::StageStatus StageExecutor::Adopt(const std::string& container) {
                     absl::StrCat("the agent restarted and cannot mask this stage's secrets: ", st.message()));
     }
   }
+  if (assignment_.spec().services_size() > 0) {
+    pod_ = std::make_unique<ServicePod>(
+        assignment_, ServicePodDeps{.docker = deps_.docker,
+                                    .artifacts = deps_.artifacts,
+                                    .pump = pump_,
+                                    .agent_name = deps_.agent_name,
+                                    .scratch_dir = deps_.scratch_dir,
+                                    .max_service_log_bytes = deps_.max_service_log_bytes});
+    if (absl::Status st = pod_->Adopt(); !st.ok()) {
+      pump_->WriteSystemLine(absl::StrCat("cannot find this stage's services again: ", st.message()));
+    }
+  }
   pump_->WriteSystemLine("the agent restarted and took this container over again");
   return Supervise(container, pump_->Covered(OutputStream::kStdout), pump_->Covered(OutputStream::kStderr));
 }
@@ -319,6 +367,8 @@ v1::StageStatus StageExecutor::Supervise(const std::string& container, int64_t s
     exited_ = true;
   }
   if (watchdog.joinable()) watchdog.join();
+  const std::string services_note = pod_ ? pod_->ExitNote() : "";
+  StopServices();
 
   // Test reports matter most when the command failed: collected whatever it did.
   if (exit_code.ok() && assignment_.spec().junit_reports_size() > 0 && !CancelRequested()) PublishReports(container);
@@ -337,7 +387,8 @@ v1::StageStatus StageExecutor::Supervise(const std::string& container, int64_t s
                     absl::StrCat("out of memory: killed at its memory limit",
                                  memory_limit_ > 0 ? " of " + FormatBytes(memory_limit_) : std::string()));
   } else if (*exit_code != 0) {
-    status = Finish(v1::STAGE_FAILED, static_cast<int>(*exit_code), absl::StrCat("exit code ", *exit_code));
+    status = Finish(v1::STAGE_FAILED, static_cast<int>(*exit_code),
+                    absl::StrCat("exit code ", *exit_code, services_note.empty() ? "" : " (" + services_note + ")"));
   } else if (absl::Status published = Publish(container, status); !published.ok()) {
     status = Finish(v1::STAGE_FAILED, 0, std::string(published.message()));
   } else {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -10,9 +11,11 @@
 #include "absl/synchronization/mutex.h"
 #include "agent/artifact_uploader.h"
 #include "agent/cache_volumes.h"
+#include "agent/container_labels.h"
 #include "agent/docker_client.h"
 #include "agent/input_artifacts.h"
 #include "agent/log_pump.h"
+#include "agent/service_pod.h"
 #include "agent/source_cache.h"
 #include "dockyard/v1/agent.pb.h"
 
@@ -41,13 +44,9 @@ struct ExecutorDeps {
   std::string agent_name;
   std::string scratch_dir;  // per-agent temp space
   SandboxPolicy sandbox;
+  int64_t max_service_log_bytes = 16 << 20;  // kept of each service's log
 };
 
-// Names and labels Dockyard gives Docker objects, so an agent can find its own.
-inline constexpr char kAgentLabel[] = "dockyard.agent";
-inline constexpr char kRunLabel[] = "dockyard.run";
-inline constexpr char kStageLabel[] = "dockyard.stage";
-inline constexpr char kAttemptLabel[] = "dockyard.attempt";
 // The volume behind a cache in one run on one agent (each has its own; snapshots
 // carry a cache from run to run and host to host). Several agents may share an engine.
 std::string CacheVolumeName(const std::string& run_id, const std::string& cache, const std::string& agent);
@@ -78,10 +77,19 @@ class StageExecutor {
   // assignment, or (re-adopting) from the container's environment `env`.
   // FAILED_PRECONDITION naming a secret the controller did not send.
   absl::Status LoadSecrets(const std::vector<std::string>& env);
-  absl::StatusOr<std::string> CreateContainer();
-  // Limits, capabilities and network policy for the stage's container; says in the
-  // log what applies. PERMISSION_DENIED for a network this agent does not allow.
-  absl::Status ApplySandbox(ContainerSpec& container);
+  // What every CI system tells a job about itself: CI=true, DOCKYARD_RUN_ID, ...
+  std::vector<std::string> CiEnv() const;
+  // The stage's container (joined to `network_mode`), holding `sandbox`'s limits.
+  absl::StatusOr<std::string> CreateContainer(const ContainerSpec& sandbox);
+  // Limits, capabilities and network policy for the stage's containers (and its
+  // services'); says in the log what applies. PERMISSION_DENIED for a network this
+  // agent does not allow.
+  absl::StatusOr<ContainerSpec> Sandbox();
+  // Starts the stage's services (when it has any); the stage's container then
+  // joins the network they share.
+  absl::Status StartServices(ContainerSpec& sandbox);
+  // Stops the services (if any); their logs are kept unless the stage was cancelled.
+  void StopServices();
   absl::Status ShipSource(const std::string& container);
   // Places the artifacts of the stages named in `inputs` (fetched and checked).
   absl::Status ShipInputs(const std::string& container);
@@ -100,6 +108,7 @@ class StageExecutor {
   const v1::StageAssignment assignment_;
   const ExecutorDeps deps_;
   LogPump* pump_;
+  std::unique_ptr<ServicePod> pod_;  // when the stage has services
   int64_t memory_limit_ = 0;  // of the container it created (0: none, or re-adopted)
 
   absl::Mutex mu_;

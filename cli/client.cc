@@ -188,6 +188,7 @@ absl::Status DockyardClient::DownloadArtifact(const v1::Artifact& artifact, cons
   request.set_run_id(artifact.run_id());
   request.set_name(artifact.name());
   request.set_stage(artifact.stage());
+  request.set_service(artifact.service());
   RetryPolicy policy = Quick();
   policy.per_try_deadline = absl::Hours(1);
   return Explain(Retrier(policy).Run([&](grpc::ClientContext& context) {

@@ -5,6 +5,9 @@
 
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -35,6 +38,7 @@ int DownloadAll(DockyardClient& client, const std::string& run_id, const std::st
                 std::ostream& out, std::ostream& err, bool reports_only) {
   auto artifacts = client.ListArtifacts(run_id);
   if (!artifacts.ok()) return ReportError(artifacts.status(), err);
+  std::erase_if(*artifacts, [](const v1::Artifact& a) { return !a.service().empty(); });  // `logs --service`
   if (reports_only) std::erase_if(*artifacts, [](const v1::Artifact& a) { return !a.report(); });
   if (artifacts->empty()) return kExitOk;
   std::error_code ec;
@@ -198,6 +202,40 @@ int ShowLogs(DockyardClient& client, const std::string& run_id, const std::strin
   return kExitOk;
 }
 
+int ShowServiceLog(DockyardClient& client, const std::string& run_id, const std::string& stage,
+                   const std::string& service, std::ostream& out, std::ostream& err) {
+  auto artifacts = client.ListArtifacts(run_id);
+  if (!artifacts.ok()) return ReportError(artifacts.status(), err);
+  std::vector<std::string> kept;
+  for (const v1::Artifact& artifact : *artifacts) {
+    if (artifact.stage() != stage || artifact.service().empty()) continue;
+    if (artifact.service() != service) {
+      kept.push_back(artifact.service());
+      continue;
+    }
+    char tmpl[] = "/tmp/dockyard-service-log-XXXXXX";
+    const int fd = ::mkstemp(tmpl);
+    if (fd < 0) {
+      err << "dockyard: cannot make a temporary file: " << std::strerror(errno) << "\n";
+      return kExitBadInput;
+    }
+    ::close(fd);
+    absl::Status st = client.DownloadArtifact(artifact, tmpl, [](int64_t) {});
+    if (st.ok()) {
+      std::ifstream in(tmpl, std::ios::binary);
+      out << in.rdbuf();
+      out.flush();
+    }
+    std::remove(tmpl);
+    return st.ok() ? kExitOk : ReportError(st, err);
+  }
+  err << "dockyard: run " << run_id << " keeps no log of a service " << service << " of stage " << stage
+      << (kept.empty() ? std::string(" (its services' logs are kept once the stage has ended, unless it was cancelled)")
+                       : absl::StrCat(" (it keeps: ", absl::StrJoin(kept, ", "), ")"))
+      << "\n";
+  return kExitBadInput;
+}
+
 int ListCaches(DockyardClient& client, bool json, std::ostream& out, std::ostream& err) {
   auto caches = client.ListCaches();
   if (!caches.ok()) return ReportError(caches.status(), err);
@@ -252,6 +290,7 @@ int Artifacts(DockyardClient& client, const std::string& run_id, const std::stri
     out << ArtifactsJson(run_id, *artifacts) << "\n";
     return kExitOk;
   }
+  std::erase_if(*artifacts, [](const v1::Artifact& a) { return !a.service().empty(); });  // `logs --service`
   for (const v1::Artifact& a : *artifacts) {
     out << absl::StrFormat("%-50s %10s  sha256 %s  stage %s\n", a.name(), HumanBytes(a.size()), a.sha256(), a.stage());
   }

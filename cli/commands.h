@@ -57,6 +57,9 @@ int ShowStatus(DockyardClient& client, const std::string& run_id, bool json, boo
 // `dockyard logs RUN STAGE [--follow] [--attempt N]`
 int ShowLogs(DockyardClient& client, const std::string& run_id, const std::string& stage, int attempt,
              bool follow, std::ostream& out, std::ostream& err);
+// Prints the kept log of `service` of the stage (its last attempt that ended).
+int ShowServiceLog(DockyardClient& client, const std::string& run_id, const std::string& stage,
+                   const std::string& service, std::ostream& out, std::ostream& err);
 // `dockyard caches`: the keyed caches the controller keeps, most recently used first.
 int ListCaches(DockyardClient& client, bool json, std::ostream& out, std::ostream& err);
 // `dockyard agents`

@@ -41,8 +41,10 @@ const std::map<std::string, std::string>& Commands() {
   with --long), and whether every stage started from what the one before it left.
   Exit code: 0 succeeded or still going, 1 failed, 5 cancelled.
 )"},
-      {"logs", R"(dockyard logs RUN STAGE [--follow] [--attempt=N]
+      {"logs", R"(dockyard logs RUN STAGE [--follow] [--attempt=N] [--service=NAME]
   A stage's log (its current attempt unless --attempt); --follow until the attempt ends.
+  With --service, the log of that service of the stage (kept once the stage ended,
+  unless it was cancelled; at most the agent's --max_service_log_bytes).
 )"},
       {"artifacts", R"(dockyard artifacts RUN [--dest=DIR] [--json]
   Lists the run's artifacts (stage, name, size, sha256), or fetches them into DIR.
@@ -89,7 +91,7 @@ Commands:
   run FILE          submit a pipeline, follow its logs, fetch its artifacts
   watch RUN         follow an existing run like `run` does
   status RUN        a run's stages: state, attempt, agent, why
-  logs RUN STAGE    a stage's log (--follow, --attempt=N)
+  logs RUN STAGE    a stage's log (--follow, --attempt=N, --service=NAME)
   artifacts RUN     list a run's artifacts, or fetch them (--dest=DIR)
   cancel RUN        cancel a run
   caches            keyed caches the controller keeps: size, last use, holder

@@ -37,6 +37,7 @@ ABSL_FLAG(std::string, junit, "", "run, watch: when the run ends, write a JUnit 
 ABSL_FLAG(std::string, dest, "", "artifacts: download into this directory instead of listing");
 ABSL_FLAG(bool, follow, false, "logs: keep following until the stage ends");
 ABSL_FLAG(int, attempt, 0, "logs: which attempt (default: the current one)");
+ABSL_FLAG(std::string, service, "", "logs: the log of this service of the stage instead (kept once the stage ended)");
 ABSL_FLAG(std::string, token_file, "", "file holding the client token (default: $DOCKYARD_TOKEN)");
 ABSL_FLAG(std::string, ca_file, "", "the controller's CA certificate (default: $DOCKYARD_CA_FILE)");
 ABSL_FLAG(bool, insecure, false, "plain text to a controller started with --insecure (tests only)");
@@ -52,7 +53,7 @@ constexpr char kUsage[] =
     "Dockyard CLI.\n"
     "  dockyard run FILE [--artifacts-dir=target]   submit a pipeline, follow it live, fetch its artifacts\n"
     "  dockyard status RUN                          stages of a run and where they ran\n"
-    "  dockyard logs RUN STAGE [--follow] [--attempt=N]\n"
+    "  dockyard logs RUN STAGE [--follow] [--attempt=N] [--service=NAME]\n"
     "  dockyard artifacts RUN [--dest=DIR]          list (or fetch) a run's artifacts\n"
     "  dockyard cancel RUN\n"
     "  dockyard caches                              keyed caches the controller keeps (size, last use, holder)\n"
@@ -207,6 +208,9 @@ int main(int argc, char** argv) {
   }
   if (command == "logs") {
     if (count != 2) return Usage("logs takes a run id and a stage name");
+    if (!absl::GetFlag(FLAGS_service).empty()) {
+      return dockyard::ShowServiceLog(client, arg(2), arg(3), absl::GetFlag(FLAGS_service), std::cout, std::cerr);
+    }
     return dockyard::ShowLogs(client, arg(2), arg(3), absl::GetFlag(FLAGS_attempt), absl::GetFlag(FLAGS_follow),
                               std::cout, std::cerr);
   }

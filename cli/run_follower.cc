@@ -106,7 +106,7 @@ void PrintSummary(std::ostream& out, const v1::Run& run, const std::vector<v1::A
                          "DURATION", "RESULT", "ARTIFACTS");
   for (const v1::StageInfo& stage : run.stages()) {
     int count = 0;
-    for (const v1::Artifact& a : artifacts) count += a.stage() == stage.name() && !a.report();
+    for (const v1::Artifact& a : artifacts) count += a.stage() == stage.name() && !a.report() && a.service().empty();
     const bool timed = stage.started_unix_ms() > 0 && stage.finished_unix_ms() >= stage.started_unix_ms();
     out << absl::StrFormat("%-*s  %-20s  %8d  %9s  %-10s  %s\n", static_cast<int>(width), stage.name(),
                            stage.agent().empty() ? "-" : stage.agent(), stage.attempt(),

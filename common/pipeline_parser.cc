@@ -77,6 +77,15 @@ bool IsCacheKey(absl::string_view s) {
   return true;
 }
 
+bool IsServiceName(absl::string_view s) {
+  auto lower_alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (s.empty() || s.size() > 63 || !(s[0] >= 'a' && s[0] <= 'z') || s.back() == '-') return false;
+  for (char c : s) {
+    if (!lower_alnum(c) && c != '-') return false;
+  }
+  return true;
+}
+
 std::string Quote(absl::string_view s) { return absl::StrCat("\"", s, "\""); }
 
 std::string Describe(const YAML::Node& node) {
@@ -253,6 +262,7 @@ absl::StatusOr<PipelineFile> Parser::Parse(const YAML::Node& root) {
     for (const auto& [name, value] : pipeline_env) {
       const bool secret = std::find(stage.secrets().begin(), stage.secrets().end(), name) != stage.secrets().end();
       if (!secret) stage.mutable_env()->insert({name, value});
+      for (v1::Service& service : *stage.mutable_services()) service.mutable_env()->insert({name, value});
     }
   }
   // Caches only named by stages live as long as the run (no key), which needs no

@@ -18,6 +18,8 @@ namespace dockyard::pipeline_internal {
 
 inline constexpr char kDefaultWorkdir[] = "/workspace";
 inline constexpr int kMaxRetries = 10;
+inline constexpr int kMaxServices = 10;
+inline constexpr int64_t kDefaultReadyTimeoutMs = 60000;
 inline constexpr char kDurationHint[] = "use a unit, e.g. 90s, 10m, 1h30m";
 
 // Name rules of the pipeline format.
@@ -26,6 +28,8 @@ bool IsPipelineName(absl::string_view s);
 bool IsStageName(absl::string_view s);
 bool IsCacheName(absl::string_view s);
 bool IsCacheKey(absl::string_view s);
+// Service names are host names inside the stage (`db:3306`) and parts of container names.
+bool IsServiceName(absl::string_view s);
 // For messages: the text in double quotes; what a node is ("a list", "\"x\"").
 std::string Quote(absl::string_view s);
 std::string Describe(const YAML::Node& node);
@@ -76,6 +80,8 @@ class Parser {
   absl::Status ParseStageLimits(const Entry& e, absl::string_view where, v1::Stage* stage);
   absl::Status ParseAgent(const Entry& e, absl::string_view where, v1::Stage* stage);
   absl::Status ParseInputs(const Entry& e, absl::string_view where, v1::Stage* stage);
+  absl::Status ParseServices(const Entry& e, absl::string_view where, v1::Stage* stage);
+  absl::Status ParseService(const YAML::Node& node, int line, absl::string_view where, v1::Service* service);
 
   std::string file_;
   std::string base_dir_;

@@ -1,6 +1,7 @@
 // One stage of a pipeline file: its keys, caches, artifacts, reports, limits and
 // agent labels, each checked with a message naming the file and line.
 #include <algorithm>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -35,7 +36,7 @@ absl::Status Parser::ParseStage(const YAML::Node& node, int index, v1::Stage* st
   ASSIGN_OR_RETURN(std::vector<Entry> entries, Entries(node, line, "stage", where,
                                     {"name", "image", "workdir", "env", "run", "shell", "needs",
                                      "network", "timeout", "caches", "artifacts", "agent",
-                                     "retries", "reports", "limits", "secrets", "inputs"}));
+                                     "retries", "reports", "limits", "secrets", "inputs", "services"}));
   bool has_name = false, has_image = false, has_run = false;
   for (const Entry& e : entries) {
     if (e.key == "name") {
@@ -104,6 +105,8 @@ absl::Status Parser::ParseStage(const YAML::Node& node, int index, v1::Stage* st
       RETURN_IF_ERROR(ParseStageLimits(e, where, stage));
     } else if (e.key == "inputs") {
       RETURN_IF_ERROR(ParseInputs(e, where, stage));
+    } else if (e.key == "services") {
+      RETURN_IF_ERROR(ParseServices(e, where, stage));
     } else if (e.key == "secrets") {
       ASSIGN_OR_RETURN(std::vector<std::string> names, StringList(e, where, true));
       for (std::string& name : names) {
@@ -301,6 +304,75 @@ absl::Status Parser::ParseInputs(const Entry& e, absl::string_view where, v1::St
     }
     (*stage->mutable_inputs())[input.key] = input.value.Scalar();
   }
+  return absl::OkStatus();
+}
+
+absl::Status Parser::ParseServices(const Entry& e, absl::string_view where, v1::Stage* stage) {
+  if (!e.value.IsSequence()) {
+    return Error(e.line, absl::StrCat("\"services\" ", where, " must be a list of services, got ", Describe(e.value)));
+  }
+  if (e.value.size() > static_cast<size_t>(kMaxServices)) {
+    return Error(e.line, absl::StrCat("\"services\" ", where, " lists ", e.value.size(), " services; at most ",
+                                      kMaxServices, " run beside one stage"));
+  }
+  std::set<std::string> names;
+  for (const YAML::Node& node : e.value) {
+    v1::Service* service = stage->add_services();
+    RETURN_IF_ERROR(ParseService(node, LineOf(node, e.line), where, service));
+    if (!names.insert(service->name()).second) {
+      return Error(service->line(), absl::StrCat("two services named ", Quote(service->name()), " ", where));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Parser::ParseService(const YAML::Node& node, int line, absl::string_view where, v1::Service* service) {
+  service->set_line(line);
+  if (!node.IsMap()) return Error(line, absl::StrCat("a service ", where, " must be a map, got ", Describe(node)));
+  std::string at = absl::StrCat("in a service of ", where.substr(3));
+  if (node["name"] && node["name"].IsScalar()) {
+    at = absl::StrCat("in service ", Quote(node["name"].Scalar()), " of ", where.substr(3));
+  }
+  ASSIGN_OR_RETURN(std::vector<Entry> entries,
+                   Entries(node, line, "service", at, {"name", "image", "env", "run", "ready", "ready_timeout"}));
+  service->set_ready_timeout_ms(kDefaultReadyTimeoutMs);
+  for (const Entry& f : entries) {
+    if (f.key == "name") {
+      ASSIGN_OR_RETURN(std::string name, String(f, at));
+      if (!IsServiceName(name)) {
+        return Error(f.line, absl::StrCat("bad service name ", Quote(name), " ", where,
+                                          ": it is a host name, so lower-case letters, digits and '-', "
+                                          "starting with a letter"));
+      }
+      service->set_name(name);
+    } else if (f.key == "image") {
+      ASSIGN_OR_RETURN(std::string image, String(f, at));
+      if (image.empty()) return Error(f.line, absl::StrCat("\"image\" ", at, " is empty"));
+      service->set_image(image);
+    } else if (f.key == "env") {
+      RETURN_IF_ERROR(ParseEnv(f, at, service->mutable_env()));
+    } else if (f.key == "run" || f.key == "ready") {
+      ASSIGN_OR_RETURN(std::string script, String(f, at));
+      if (absl::StripAsciiWhitespace(script).empty()) {
+        return Error(f.line, absl::StrCat("\"", f.key, "\" ", at, " is empty (leave it out for the default)"));
+      }
+      if (script.size() > kMaxScriptBytes) {
+        return Error(f.line, absl::StrCat("\"", f.key, "\" ", at, " is ", script.size(), " bytes; at most ",
+                                          kMaxScriptBytes, " fit in a command line"));
+      }
+      f.key == "run" ? service->set_run(script) : service->set_ready(script);
+    } else if (f.key == "ready_timeout") {
+      ASSIGN_OR_RETURN(std::string text, String(f, at));
+      absl::StatusOr<int64_t> ms = ParseDurationMs(text);
+      if (!ms.ok() || *ms <= 0) {
+        return Error(f.line, absl::StrCat("\"ready_timeout\" ", at, ": ",
+                                          ms.ok() ? "must be more than 0" : ms.status().message()));
+      }
+      service->set_ready_timeout_ms(*ms);
+    }
+  }
+  if (service->name().empty()) return Error(line, absl::StrCat("missing required key \"name\" ", at));
+  if (service->image().empty()) return Error(line, absl::StrCat("missing required key \"image\" ", at));
   return absl::OkStatus();
 }
 

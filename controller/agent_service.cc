@@ -182,6 +182,7 @@ grpc::ServerReadReactor<v1::UploadArtifactRequest>* AgentServiceImpl::UploadArti
     artifact.set_size(header->size());
     artifact.set_sha256(header->sha256());
     artifact.set_report(header->report());
+    artifact.set_service(header->service());
     response->set_sha256(header->sha256());
     response->set_size(header->size());
     Logger("controller")->info("run={} stage={} attempt={} artifact={} size={} sha256={}",

@@ -221,7 +221,7 @@ void ControllerCore::Apply(SchedulerEffects effects) {
       // What the stages it takes `inputs` from published (they succeeded: it needs them).
       for (const auto& [producer, dir] : assign->spec().inputs()) {
         for (const v1::Artifact& artifact : artifacts_[ref.run_id()]) {
-          if (artifact.stage() != producer || artifact.report()) continue;
+          if (artifact.stage() != producer || artifact.report() || !artifact.service().empty()) continue;
           v1::InputArtifact* input = assign->add_input_artifacts();
           input->set_stage(producer);
           input->set_dir(dir);
@@ -437,7 +437,10 @@ absl::Status ControllerCore::RecordArtifact(const v1::Artifact& artifact) {
   auto& list = artifacts_[artifact.run_id()];
   for (v1::Artifact& existing : list) {
     // Artifacts are named per stage: another stage may publish the same file name.
-    if (existing.name() != artifact.name() || existing.stage() != artifact.stage()) continue;
+    if (existing.name() != artifact.name() || existing.stage() != artifact.stage() ||
+        existing.service() != artifact.service()) {
+      continue;
+    }
     existing = artifact;  // a re-run attempt publishes again
     SaveArtifact(artifact);
     return absl::OkStatus();

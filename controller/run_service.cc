@@ -252,7 +252,7 @@ grpc::ServerWriteReactor<v1::BlobChunk>* RunServiceImpl::DownloadArtifact(
   if (!caller.ok()) return new Refusal<grpc::ServerWriteReactor<v1::BlobChunk>>(caller.status());
   std::string sha256;
   for (const v1::Artifact& artifact : core_->Artifacts(request->run_id())) {
-    if (artifact.name() != request->name()) continue;
+    if (artifact.name() != request->name() || artifact.service() != request->service()) continue;
     if (!request->stage().empty() && artifact.stage() != request->stage()) continue;
     sha256 = artifact.sha256();
     break;

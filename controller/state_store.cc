@@ -237,7 +237,9 @@ absl::Status StateStore::Save(const std::vector<v1::RunRecord>& runs, const std:
 absl::Status StateStore::SaveArtifact(const v1::Artifact& artifact) {
   absl::MutexLock lock(&mu_);
   // Keyed by stage and name: two stages may publish the same file name.
-  const std::string key = absl::StrCat(artifact.stage(), "/", artifact.name());
+  // A service's log sits beside the stage's artifacts and may share a file name.
+  const std::string key =
+      absl::StrCat(artifact.stage(), "/", artifact.service().empty() ? "" : "services/", artifact.name());
   return Upsert(put_artifact_, artifact.run_id(), &key, artifact.SerializeAsString());
 }
 
