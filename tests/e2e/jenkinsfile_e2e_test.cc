@@ -77,17 +77,17 @@ TEST_F(JenkinsfileExample, ArchivesTheWheelsRecordsBothReportsAndReleasesFromThe
                                               "/target/dockyard-junit.xml 2>&1; echo exit=$?"));
   EXPECT_THAT(lint, HasSubstr("exit=0")) << lint;
   // The application's own unit tests, reported from inside the test stage.
-  EXPECT_THAT(ReadFile(workspace_ + "/target/reports/test/todobackend-unit.xml"), HasSubstr("<testcase"));
+  EXPECT_THAT(ReadFile(workspace_ + "/target/reports/test/todobackend.xml"), HasSubstr("<testcase"));
 
   std::string console;
   for (const auto& line : build["console"]) console += line.get<std::string>() + "\n";
-  EXPECT_THAT(console, HasSubstr("test  | ==> succeeded"));  // the live log, stage by stage
+  EXPECT_THAT(console, HasSubstr("test    | ==> succeeded"));  // the live log, stage by stage
   EXPECT_THAT(console, HasSubstr("released todobackend"));
   EXPECT_EQ(console.find(ReadFile(token_file_).substr(0, 40)), std::string::npos);
 }
 
 TEST_F(JenkinsfileExample, AbortInTheMiddleLeavesNoContainerBehind) {
-  const nlohmann::json build = RunJenkinsfile("test  | [dockyard] cache build");
+  const nlohmann::json build = RunJenkinsfile("test    | [dockyard] cache build");
   EXPECT_EQ(build["result"], "ABORTED") << build.dump(2);
   bool cancelled = false;
   for (const auto& sh : Steps(build, "sh")) cancelled |= sh["script"].get<std::string>().rfind("dockyard cancel", 0) == 0;

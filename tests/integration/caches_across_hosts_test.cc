@@ -43,7 +43,7 @@ class CachesAcrossHosts : public ::testing::Test {
 };
 
 TEST_F(CachesAcrossHosts, BuildOnAnotherHostMakesVerifiedWheelsFromTheSnapshotTheTestStageLeft) {
-  DockerEngine engine_a({"dockyard/python"});
+  DockerEngine engine_a({"dockyard/python", "dockyard/mariadb"});  // test and release run their db here
   DockerEngine engine_b({"dockyard/python"});
   cluster_.StartController();
   const std::string a = UniqueName("tester"), b = UniqueName("builder");
@@ -56,10 +56,15 @@ TEST_F(CachesAcrossHosts, BuildOnAnotherHostMakesVerifiedWheelsFromTheSnapshotTh
   std::string pipeline = ReadFile(absl::StrCat(DOCKYARD_SOURCE_DIR, "/examples/wheels/pipeline.yml"));
   pipeline.replace(pipeline.find("  - name: test\n"), 15, "  - name: test\n    agent: {labels: [python]}\n");
   pipeline.replace(pipeline.find("  - name: build\n"), 16, "  - name: build\n    agent: {labels: [builder]}\n");
+  pipeline.replace(pipeline.find("  - name: release\n"), 18, "  - name: release\n    agent: {labels: [python]}\n");
   CliResult r = cluster_.Cli({"run", cluster_.WriteFile("pipeline.yml", pipeline), "--artifacts-dir=target"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  EXPECT_THAT(r.out, HasSubstr("build | [dockyard] cache build at /build: starts from "));
-  EXPECT_THAT(r.out, ::testing::ContainsRegex("build \\| .*restored; [0-9]+ parts \\([^)]*\\) fetched from the controller"));
+  EXPECT_THAT(r.out, HasSubstr("build   | [dockyard] cache build at /build: starts from "));
+  EXPECT_THAT(r.out,
+              ::testing::ContainsRegex("build   \\| .*restored; [0-9]+ parts \\([^)]*\\) fetched from the controller"));
+  // Back on the first host, the release installs the wheels built on the second.
+  EXPECT_THAT(r.out, HasSubstr("release | [dockyard] inputs: 4 artifact(s)"));
+  EXPECT_THAT(r.out, HasSubstr("release | smoke ok: todobackend 1.0.0"));
 
   const std::string status = cluster_.Cli({"status", "1", "--long"}).out;
   const auto [test_in, test_out] = CacheDigests(status, "test");
@@ -69,10 +74,11 @@ TEST_F(CachesAcrossHosts, BuildOnAnotherHostMakesVerifiedWheelsFromTheSnapshotTh
   EXPECT_THAT(status, HasSubstr("caches: consistent"));
   EXPECT_EQ(AgentOfStage(status, "test"), a);
   EXPECT_EQ(AgentOfStage(status, "build"), b);
+  EXPECT_EQ(AgentOfStage(status, "release"), a);
 
   const std::string checked = Shell(absl::StrCat("python3 ", DOCKYARD_SOURCE_DIR, "/tests/e2e/check_wheels.py ",
                                                  cluster_.dir(), "/target --expect todobackend --expect dyx-slug",
-                                                 " --expect dyx-stamp --forbid dyx-checks 2>&1; echo exit=$?"));
+                                                 " --expect dyx-stamp --expect PyMySQL --forbid dyx-checks 2>&1; echo exit=$?"));
   EXPECT_THAT(checked, HasSubstr("exit=0")) << checked;
   // The run is over: neither host keeps a volume or a container of it.
   for (const DockerEngine* engine : {&engine_a, &engine_b}) {

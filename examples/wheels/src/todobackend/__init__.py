@@ -1,4 +1,4 @@
-"""todobackend: a tiny in-memory todo model."""
+"""todobackend: a tiny todo model, kept in memory or in MariaDB (PyMySQL)."""
 
 from todobackend.models import Todo, TodoStore
 

@@ -28,6 +28,15 @@ class Todo:
         }
 
 
+def new_todo(todo_id, title, order, clock):
+    """A new todo; ValueError for an empty title."""
+    title = title.strip()
+    if not title:
+        raise ValueError("a todo needs a title")
+    return Todo(id=todo_id, title=title, slug=slugify(title, max_length=40),
+                created_at=to_iso(clock()), order=order)
+
+
 class TodoStore:
     """Holds todos in memory. `clock` returns an aware datetime (default: now, UTC)."""
 
@@ -37,11 +46,7 @@ class TodoStore:
         self._next_id = 1
 
     def add(self, title, order=0):
-        title = title.strip()
-        if not title:
-            raise ValueError("a todo needs a title")
-        todo = Todo(id=self._next_id, title=title, slug=slugify(title, max_length=40),
-                    created_at=to_iso(self._clock()), order=order)
+        todo = new_todo(self._next_id, title, order, self._clock)
         self._items[todo.id] = todo
         self._next_id += 1
         return todo
