@@ -191,6 +191,52 @@ stages:
   ExpectError(Parse("name: p\nenv: {1BAD: x}\nstages: []\n"), "p.yml:2: ", "bad environment variable name \"1BAD\" at top level");
 }
 
+TEST(PipelineParser, ServicesGetDefaultsAndThePipelineEnvUnderTheirOwn) {
+  absl::StatusOr<PipelineFile> parsed = ParsePipeline(R"(name: p
+env: {MODE: ci, LANG: C.UTF-8}
+stages:
+  - name: test
+    image: python
+    run: make test
+    services:
+      - name: db
+        image: dockyard/mariadb
+        env: {MODE: service}
+        ready: mysqladmin ping -h 127.0.0.1
+        ready_timeout: 90s
+      - name: cache-1
+        image: redis
+        run: redis-server --port 6380
+)", "p.yml", kPipelines);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  const v1::Stage& stage = parsed->pipeline.stages(0);
+  ASSERT_EQ(stage.services_size(), 2);
+  const v1::Service& db = stage.services(0);
+  EXPECT_EQ(db.image(), "dockyard/mariadb");
+  EXPECT_EQ(db.ready(), "mysqladmin ping -h 127.0.0.1");
+  EXPECT_EQ(db.ready_timeout_ms(), 90000);
+  EXPECT_EQ(db.env().at("MODE"), "service") << "the service's own value wins";
+  EXPECT_EQ(db.env().at("LANG"), "C.UTF-8");
+  EXPECT_EQ(db.line(), 8);
+  const v1::Service& cache = stage.services(1);
+  EXPECT_EQ(cache.run(), "redis-server --port 6380");
+  EXPECT_EQ(cache.ready(), "");
+  EXPECT_EQ(cache.ready_timeout_ms(), 60000);
+}
+
+TEST(PipelineParser, BadServicesAreRefusedNamingTheirLine) {
+  const std::string head = "name: p\nstages:\n  - name: t\n    image: i\n    run: r\n    services:\n";
+  ExpectError(Parse(head + "      - name: DB\n        image: m\n"), "p.yml:7: ", "bad service name \"DB\"");
+  ExpectError(Parse(head + "      - name: db_1\n        image: m\n"), "p.yml:7: ", "it is a host name");
+  ExpectError(Parse(head + "      - name: db\n"), "p.yml:7: ", "missing required key \"image\" in service \"db\"");
+  ExpectError(Parse(head + "      - {name: db, image: m}\n      - {name: db, image: n}\n"), "p.yml:8: ",
+              "two services named \"db\"");
+  ExpectError(Parse(head + "      - {name: db, image: m, ready: \"  \"}\n"), "p.yml:7: ", "\"ready\" in service \"db\"");
+  ExpectError(Parse(head + "      - {name: db, image: m, ready_timeout: 0s}\n"), "p.yml:7: ", "must be positive");
+  ExpectError(Parse(head + "      - {name: db, image: m, ports: [3306]}\n"), "p.yml:7: ", "ports");
+  ExpectError(Parse(head + "      db: m\n"), "p.yml:6: ", "\"services\" in stage \"t\" must be a list");
+}
+
 TEST(PipelineParser, InputsNameAStageTheStageNeedsAndAnAbsoluteDirectory) {
   const std::string two = R"(name: p
 stages:
