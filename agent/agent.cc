@@ -27,7 +27,7 @@ Agent::Agent(AgentOptions options, std::shared_ptr<grpc::Channel> channel, Docke
       sources_(options_.work_dir + "/sources", stub_.get()),
       artifacts_(docker, stub_.get(), options_.artifact_limits),
       caches_(docker, stub_.get(), options_.work_dir, options_.cache_max_bytes),
-      inputs_(stub_.get(), options_.work_dir + "/inputs") {
+      inputs_(stub_.get(), options_.work_dir + "/inputs", options_.inputs_max_bytes) {
   std::error_code ec;
   std::filesystem::create_directories(options_.work_dir + "/scratch", ec);
   std::filesystem::create_directories(spool_root_, ec);

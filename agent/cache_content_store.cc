@@ -231,31 +231,6 @@ absl::Status CacheContentStore::WriteRestoreTar(const std::string& root, const s
   return out.Commit();
 }
 
-int64_t CacheContentStore::Trim(int64_t max_bytes) {
-  if (max_bytes <= 0) return 0;
-  struct Part {
-    std::string path;
-    int64_t size;
-    struct timespec used;
-  };
-  std::vector<Part> parts;
-  int64_t total = 0;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir_, ec)) {
-    struct stat st {};
-    if (::stat(entry.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-    parts.push_back({entry.path().string(), static_cast<int64_t>(st.st_size), st.st_mtim});
-    total += st.st_size;
-  }
-  std::sort(parts.begin(), parts.end(), [](const Part& a, const Part& b) {
-    return a.used.tv_sec != b.used.tv_sec ? a.used.tv_sec < b.used.tv_sec : a.used.tv_nsec < b.used.tv_nsec;
-  });
-  int64_t removed = 0;
-  for (const Part& part : parts) {
-    if (total - removed <= max_bytes) break;
-    if (::unlink(part.path.c_str()) == 0) removed += part.size;
-  }
-  return removed;
-}
+int64_t CacheContentStore::Trim(int64_t max_bytes) { return TrimDirectory(dir_, max_bytes); }
 
 }  // namespace dockyard

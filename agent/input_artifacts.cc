@@ -8,6 +8,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/blob_receiver.h"
+#include "common/files.h"
+#include "common/logging.h"
 #include "common/status_macros.h"
 #include "common/tar_io.h"
 #include "common/units.h"
@@ -20,7 +22,8 @@ using namespace tar_io;  // NOLINT: a user of the shared tar plumbing
 
 }  // namespace
 
-InputArtifacts::InputArtifacts(v1::AgentService::Stub* stub, std::string dir) : stub_(stub), dir_(std::move(dir)) {
+InputArtifacts::InputArtifacts(v1::AgentService::Stub* stub, std::string dir, int64_t max_bytes)
+    : stub_(stub), dir_(std::move(dir)), max_bytes_(max_bytes) {
   std::error_code ec;
   fs::create_directories(dir_, ec);
 }
@@ -28,7 +31,11 @@ InputArtifacts::InputArtifacts(v1::AgentService::Stub* stub, std::string dir) : 
 absl::Status InputArtifacts::Fetch(const std::string& run_id, const v1::InputArtifact& input) {
   absl::MutexLock lock(&fetch_mu_);
   const std::string path = absl::StrCat(dir_, "/", input.sha256());
-  if (fs::exists(path)) return absl::OkStatus();
+  std::error_code ec;
+  if (fs::exists(path, ec)) {
+    fs::last_write_time(path, fs::file_time_type::clock::now(), ec);  // recently used: trimmed last
+    return absl::OkStatus();
+  }
   v1::FetchArtifactRequest request;
   request.set_run_id(run_id);
   request.set_sha256(input.sha256());
@@ -48,6 +55,28 @@ absl::Status InputArtifacts::Fetch(const std::string& run_id, const v1::InputArt
 }
 
 absl::StatusOr<std::string> InputArtifacts::Pack(const v1::StageAssignment& assignment, const std::string& out_tar) {
+  // Whatever happens, this stage's files may go once it has them, and the directory
+  // is brought back under its bound.
+  struct Release {
+    InputArtifacts* self;
+    const v1::StageAssignment& assignment;
+    ~Release() {
+      absl::MutexLock lock(&self->fetch_mu_);
+      for (const v1::InputArtifact& input : assignment.input_artifacts()) {
+        auto it = self->in_use_.find(input.sha256());
+        if (it != self->in_use_.end()) self->in_use_.erase(it);
+      }
+      const std::set<std::string> busy(self->in_use_.begin(), self->in_use_.end());
+      if (const int64_t removed = TrimDirectory(self->dir_, self->max_bytes_, busy); removed > 0) {
+        Logger("agent")->info("inputs: removed {} of least recently used artifacts (--inputs_max_bytes={})",
+                              FormatBytes(removed), FormatBytes(self->max_bytes_));
+      }
+    }
+  } release{this, assignment};
+  {
+    absl::MutexLock lock(&fetch_mu_);
+    for (const v1::InputArtifact& input : assignment.input_artifacts()) in_use_.insert(input.sha256());
+  }
   const std::string& run_id = assignment.stage().run_id();
   int64_t bytes = 0;
   for (const v1::InputArtifact& input : assignment.input_artifacts()) {

@@ -42,6 +42,9 @@ ABSL_FLAG(std::string, max_log_bytes, "1G",
 ABSL_FLAG(std::string, max_service_log_bytes, "16M",
           "the most of each service's log kept with its stage (dockyard logs --service); the rest is cut and the log "
           "says so");
+ABSL_FLAG(std::string, inputs_max_bytes, "10G",
+          "artifacts fetched as stages' inputs that this agent keeps (least recently used go first; others are "
+          "fetched again)");
 ABSL_FLAG(std::string, cache_max_bytes, "20G",
           "cache snapshot parts this agent keeps locally (least recently used go first; others are fetched again)");
 ABSL_FLAG(std::string, max_artifact_bytes, "4G",
@@ -111,6 +114,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   options.max_service_log_bytes = *max_service_log;
+  auto inputs_max = dockyard::ParseByteSize(absl::GetFlag(FLAGS_inputs_max_bytes));
+  if (!inputs_max.ok()) {
+    log->error("--inputs_max_bytes: {}", std::string(inputs_max.status().message()));
+    return 1;
+  }
+  options.inputs_max_bytes = *inputs_max;
   auto max_artifact_bytes = dockyard::ParseByteSize(absl::GetFlag(FLAGS_max_artifact_bytes));
   if (!max_artifact_bytes.ok() || absl::GetFlag(FLAGS_max_artifacts) < 1) {
     log->error("--max_artifact_bytes / --max_artifacts: {}",

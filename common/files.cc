@@ -6,6 +6,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
+#include <filesystem>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -77,6 +80,35 @@ absl::StatusOr<std::string> ReadFirstLine(const std::string& path) {
   absl::StripAsciiWhitespace(&line);
   if (line.empty()) return absl::InvalidArgumentError(absl::StrCat(path, " is empty"));
   return line;
+}
+
+int64_t TrimDirectory(const std::string& dir, int64_t max_bytes, const std::set<std::string>& keep) {
+  if (max_bytes <= 0) return 0;
+  struct File {
+    std::string path;
+    int64_t size;
+    struct timespec used;
+  };
+  std::vector<File> files;
+  int64_t total = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    struct stat st {};
+    if (::stat(entry.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    total += st.st_size;
+    if (keep.count(entry.path().filename().string()) == 0) {
+      files.push_back({entry.path().string(), static_cast<int64_t>(st.st_size), st.st_mtim});
+    }
+  }
+  std::sort(files.begin(), files.end(), [](const File& a, const File& b) {
+    return a.used.tv_sec != b.used.tv_sec ? a.used.tv_sec < b.used.tv_sec : a.used.tv_nsec < b.used.tv_nsec;
+  });
+  int64_t removed = 0;
+  for (const File& file : files) {
+    if (total - removed <= max_bytes) break;
+    if (::unlink(file.path.c_str()) == 0) removed += file.size;
+  }
+  return removed;
 }
 
 }  // namespace dockyard

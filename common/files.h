@@ -5,6 +5,8 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
+#include <set>
 #include <string>
 
 #include "absl/status/status.h"
@@ -20,5 +22,9 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path);
 // The file's first line without surrounding white space (tokens, addresses).
 // INVALID_ARGUMENT, naming the path, when it is empty.
 absl::StatusOr<std::string> ReadFirstLine(const std::string& path);
+// Removes the least recently modified regular files directly in `dir` (callers
+// touch a file when they use it) until the rest hold at most `max_bytes`; files
+// named in `keep` stay whatever they cost. Returns the bytes removed.
+int64_t TrimDirectory(const std::string& dir, int64_t max_bytes, const std::set<std::string>& keep = {});
 
 }  // namespace dockyard
