@@ -27,7 +27,8 @@ Agent::Agent(AgentOptions options, std::shared_ptr<grpc::Channel> channel, Docke
       sources_(options_.work_dir + "/sources", stub_.get()),
       artifacts_(docker, stub_.get(), options_.artifact_limits),
       caches_(docker, stub_.get(), options_.work_dir, options_.cache_max_bytes),
-      inputs_(stub_.get(), options_.work_dir + "/inputs", options_.inputs_max_bytes) {
+      inputs_(stub_.get(), options_.work_dir + "/inputs", options_.inputs_max_bytes),
+      images_(docker_, &sources_, options_.work_dir + "/scratch", options_.name, options_.sandbox.allow_network) {
   std::error_code ec;
   std::filesystem::create_directories(options_.work_dir + "/scratch", ec);
   std::filesystem::create_directories(spool_root_, ec);
@@ -452,7 +453,7 @@ void Agent::RunStage(Key key, v1::StageAssignment assignment, std::optional<std:
     }
   }
   auto pump = NewPump(assignment.stage(), spool_dir);
-  ExecutorDeps deps{docker_,      &sources_, &artifacts_, &caches_, &inputs_, options_.name,
+  ExecutorDeps deps{docker_,      &sources_, &artifacts_, &caches_, &inputs_, &images_, options_.name,
                     options_.work_dir + "/scratch", options_.sandbox, options_.max_service_log_bytes};
   auto executor = std::make_shared<StageExecutor>(assignment, deps, pump.get());
   {

@@ -22,6 +22,7 @@
 #include "agent/artifact_uploader.h"
 #include "agent/cache_volumes.h"
 #include "agent/controller_session.h"
+#include "agent/image_builder.h"
 #include "agent/input_artifacts.h"
 #include "agent/docker_client.h"
 #include "agent/log_pump.h"
@@ -113,6 +114,7 @@ class Agent {
   ArtifactUploader artifacts_;
   CacheVolumes caches_;
   InputArtifacts inputs_;
+  ImageBuilder images_;
 
   // Lock order: mu_ before a LogPump's mutex before session_mu_. Pumps send while
   // holding their own mutex, so the send path takes only session_mu_.

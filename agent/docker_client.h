@@ -43,6 +43,17 @@ struct ExecResult {
   std::string output_tail;                   // the last few KiB of its stdout and stderr
 };
 
+// What the engine is asked to build (POST /build).
+struct ImageBuildSpec {
+  std::string context_tar;                  // path of the build context as a tar
+  std::string dockerfile;                   // path inside the context
+  std::string tag;                          // repository:tag given to the result
+  std::map<std::string, std::string> args;  // build arguments
+  std::string target;                       // "" = the last stage
+  std::string network_mode = "none";        // of its RUN steps
+  std::map<std::string, std::string> labels;
+};
+
 struct ContainerSummary {
   std::string id;
   std::string state;                         // "created", "running", "exited", ...
@@ -61,6 +72,12 @@ class DockerClient {
 
   virtual absl::Status Ping() = 0;
   virtual absl::StatusOr<bool> ImageExists(const std::string& image) = 0;
+  // The image's id ("sha256:..."); NOT_FOUND when the engine does not have it.
+  virtual absl::StatusOr<std::string> ImageId(const std::string& image) = 0;
+  // Builds an image, handing each line of the build's output to `progress` (on this
+  // thread). FAILED_PRECONDITION with the engine's reason when the build fails.
+  virtual absl::Status BuildImage(const ImageBuildSpec& spec,
+                                  const std::function<void(std::string_view line)>& progress) = 0;
   // True when the kernel killed the container's process for exceeding its memory limit.
   virtual absl::StatusOr<bool> OomKilled(const std::string& container) = 0;
   // The container's environment ("KEY=VALUE"). Errors never quote it.

@@ -15,7 +15,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "agent/docker_http.h"
 #include "agent/docker_log_decoder.h"
@@ -56,6 +58,70 @@ absl::StatusOr<bool> DockerEngineClient::ImageExists(const std::string& image) {
   if (r.status == 200) return true;
   if (r.status == 404) return false;
   return EngineError(r, absl::StrCat("inspect image \"", image, "\""));
+}
+
+absl::StatusOr<std::string> DockerEngineClient::ImageId(const std::string& image) {
+  ASSIGN_OR_RETURN(
+      Reply r, Perform(socket_path_, api_version_,
+                       {.target = absl::StrCat("/images/", EscapeImageRef(image), "/json")}));
+  if (r.status == 404) return absl::NotFoundError(absl::StrCat("no image \"", image, "\" on this agent"));
+  if (r.status != 200) return EngineError(r, absl::StrCat("inspect image \"", image, "\""));
+  return CatchJson("inspect image", [&]() -> absl::StatusOr<std::string> {
+    ASSIGN_OR_RETURN(json j, ParseJson(r, "inspect image"));
+    if (!j.is_object() || !j.contains("Id") || !j["Id"].is_string()) {
+      return absl::InternalError(absl::StrCat("inspect image: no Id in answer: ", r.body));
+    }
+    return j["Id"].get<std::string>();
+  });
+}
+
+absl::Status DockerEngineClient::BuildImage(const ImageBuildSpec& spec,
+                                            const std::function<void(std::string_view line)>& progress) {
+  File f(std::fopen(spec.context_tar.c_str(), "rb"));
+  if (!f) return FileError("open build context", spec.context_tar, errno);
+  struct stat st {};
+  if (fstat(fileno(f.get()), &st) != 0) return FileError("stat build context", spec.context_tar, errno);
+  std::string target = absl::StrCat("/build?t=", Escape(spec.tag), "&dockerfile=", Escape(spec.dockerfile),
+                                    "&networkmode=", Escape(spec.network_mode), "&rm=1&forcerm=1&pull=0");
+  ASSIGN_OR_RETURN(std::string extra, CatchJson("build", [&]() -> absl::StatusOr<std::string> {
+    return absl::StrCat("&buildargs=", Escape(DumpJson(json(spec.args))), "&labels=", Escape(DumpJson(json(spec.labels))));
+  }));
+  absl::StrAppend(&target, extra);
+  if (!spec.target.empty()) absl::StrAppend(&target, "&target=", Escape(spec.target));
+  // The answer is a stream of JSON objects, one a line: {"stream": text}, {"aux": ...},
+  // or {"error": reason} when the build failed.
+  std::string pending;
+  std::string error;
+  auto consume = [&](std::string_view bytes) -> absl::Status {
+    pending.append(bytes);
+    size_t end;
+    while ((end = pending.find('\n')) != std::string::npos) {
+      const std::string line = pending.substr(0, end);
+      pending.erase(0, end + 1);
+      json message = json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (!message.is_object()) continue;
+      if (auto e = message.find("error"); e != message.end() && e->is_string()) error = e->get<std::string>();
+      if (auto text = message.find("stream"); text != message.end() && text->is_string()) {
+        const std::string output = text->get<std::string>();
+        for (absl::string_view part : absl::StrSplit(output, '\n', absl::SkipWhitespace())) {
+          part = absl::StripTrailingAsciiWhitespace(part);
+          progress(std::string_view(part.data(), part.size()));
+        }
+      }
+    }
+    return absl::OkStatus();
+  };
+  ASSIGN_OR_RETURN(Reply r, Perform(socket_path_, api_version_,
+                                    {.method = "POST",
+                                     .target = std::move(target),
+                                     .long_running = true,
+                                     .stream_body = consume,
+                                     .upload = f.get(),
+                                     .upload_size = static_cast<curl_off_t>(st.st_size)}));
+  if (r.status != 200) return EngineError(r, absl::StrCat("build image ", spec.tag));
+  (void)consume("\n");
+  if (!error.empty()) return absl::FailedPreconditionError(absl::StrCat("the image build failed: ", error));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> DockerEngineClient::CreateContainer(const ContainerSpec& spec) {

@@ -29,6 +29,9 @@ class DockerEngineClient final : public DockerClient {
 
   absl::Status Ping() override;
   absl::StatusOr<bool> ImageExists(const std::string& image) override;
+  absl::StatusOr<std::string> ImageId(const std::string& image) override;
+  absl::Status BuildImage(const ImageBuildSpec& spec,
+                          const std::function<void(std::string_view line)>& progress) override;
   absl::StatusOr<bool> OomKilled(const std::string& container) override;
   absl::StatusOr<std::vector<std::string>> ContainerEnv(const std::string& container) override;
   // Whether the container's process runs now.

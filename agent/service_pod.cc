@@ -56,12 +56,12 @@ std::map<std::string, std::string> ServicePod::Labels(const std::string& role, c
   return labels;
 }
 
-absl::StatusOr<std::string> ServicePod::Start(const ContainerSpec& sandbox, const std::vector<std::string>& env,
+absl::StatusOr<std::string> ServicePod::Start(const std::string& stage_image, const ContainerSpec& sandbox, const std::vector<std::string>& env,
                                               const std::function<bool()>& cancelled) {
   const v1::Stage& spec = assignment_.spec();
   ContainerSpec holder;
   holder.name = ContainerName("pod");
-  holder.image = spec.image();
+  holder.image = stage_image;
   // Idles until it is removed; its only job is to keep the namespace alive.
   holder.entrypoint = {"sleep"};
   holder.cmd = {"2147483647"};

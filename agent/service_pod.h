@@ -43,13 +43,13 @@ class ServicePod {
   ServicePod(const ServicePod&) = delete;
   ServicePod& operator=(const ServicePod&) = delete;
 
-  // Creates the namespace holder (from the stage's image, running `sleep`), starts
+  // Creates the namespace holder (from `stage_image`, running `sleep`), starts
   // every service with `sandbox`'s limits and capabilities and `env` under each
   // service's own, then runs each `ready` until it exits 0. Returns the network mode
   // the stage's container joins ("container:<id>"). FAILED_PRECONDITION names a
   // service that exited or was not ready within its ready_timeout, with its log
   // tail; CANCELLED when `cancelled` turns true meanwhile.
-  absl::StatusOr<std::string> Start(const ContainerSpec& sandbox, const std::vector<std::string>& env,
+  absl::StatusOr<std::string> Start(const std::string& stage_image, const ContainerSpec& sandbox, const std::vector<std::string>& env,
                                     const std::function<bool()>& cancelled);
   // Takes over the pod of this attempt an earlier life of this agent started.
   absl::Status Adopt();

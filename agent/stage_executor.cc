@@ -54,6 +54,14 @@ void StageExecutor::Cancel(v1::StageState state, const std::string& reason) {
   if (!container.empty()) (void)deps_.docker->KillContainer(container);
 }
 
+absl::StatusOr<std::string> StageExecutor::ResolveImage() {
+  const v1::Stage& spec = assignment_.spec();
+  if (!spec.has_image_build()) return spec.image();
+  if (CancelRequested()) return absl::CancelledError("cancelled before start");
+  return deps_.images->Ensure(spec.image_build(), assignment_.source_digest(),
+                              [this](std::string_view line) { pump_->WriteSystemLine(line); });
+}
+
 std::vector<std::string> StageExecutor::CiEnv() const {
   const v1::StageRef& ref = assignment_.stage();
   return {"CI=true",
@@ -71,7 +79,7 @@ absl::StatusOr<std::string> StageExecutor::CreateContainer(const ContainerSpec& 
   ContainerSpec container = sandbox;
   container.name = absl::StrCat("dockyard-", ref.run_id(), "-", ref.stage(), "-", ref.attempt(), "-",
                                 deps_.agent_name);
-  container.image = spec.image();
+  container.image = image_;
   container.cmd.assign(spec.shell().begin(), spec.shell().end());
   if (container.cmd.empty()) container.cmd = {"sh", "-e", "-c"};
   container.cmd.push_back(spec.run());
@@ -95,7 +103,7 @@ absl::StatusOr<std::string> StageExecutor::CreateContainer(const ContainerSpec& 
       if (given.name() == mount.name()) start = given;
     }
     const std::string volume = CacheVolumeName(ref.run_id(), mount.name(), deps_.agent_name);
-    auto how = deps_.caches->Prepare(volume, start.consumed(), spec.image(),
+    auto how = deps_.caches->Prepare(volume, start.consumed(), image_,
                                      {{kAgentLabel, deps_.agent_name}, {kRunLabel, ref.run_id()}});
     if (!how.ok()) {
       return absl::Status(how.status().code(), absl::StrCat("cache ", mount.name(), ": ", how.status().message()));
@@ -106,7 +114,7 @@ absl::StatusOr<std::string> StageExecutor::CreateContainer(const ContainerSpec& 
         start.consumed().empty() ? "empty" : start.consumed(), start.source().empty() ? "" : " (" + start.source() + ")",
         "; ", *how));
   }
-  pump_->WriteSystemLine(absl::StrCat("image ", spec.image(), ", network ",
+  pump_->WriteSystemLine(absl::StrCat("image ", image_, ", network ",
                                       pod_ ? spec.network() + " (shared with its services)" : container.network_mode,
                                       ", workdir ", container.workdir, ", agent ", deps_.agent_name));
   if (spec.secrets_size() > 0) {
@@ -162,7 +170,7 @@ absl::Status StageExecutor::StartServices(ContainerSpec& sandbox) {
                                   .agent_name = deps_.agent_name,
                                   .scratch_dir = deps_.scratch_dir,
                                   .max_service_log_bytes = deps_.max_service_log_bytes});
-  auto network = pod_->Start(sandbox, CiEnv(), [this] { return CancelRequested(); });
+  auto network = pod_->Start(image_, sandbox, CiEnv(), [this] { return CancelRequested(); });
   if (!network.ok()) return network.status();
   sandbox.network_mode = *network;
   return absl::OkStatus();
@@ -252,6 +260,9 @@ v1::StageStatus StageExecutor::Run(const std::function<void()>& on_running) {
   const v1::StageRef& ref = assignment_.stage();
   auto log = Logger("agent");
   if (absl::Status st = LoadSecrets({}); !st.ok()) return Finish(v1::STAGE_FAILED, -1, std::string(st.message()));
+  auto image = ResolveImage();
+  if (!image.ok()) return Finish(v1::STAGE_FAILED, -1, std::string(image.status().message()));
+  image_ = *image;
   auto sandbox = Sandbox();
   if (!sandbox.ok()) return Finish(v1::STAGE_FAILED, -1, std::string(sandbox.status().message()));
   if (absl::Status st = StartServices(*sandbox); !st.ok()) {

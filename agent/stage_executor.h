@@ -13,6 +13,7 @@
 #include "agent/cache_volumes.h"
 #include "agent/container_labels.h"
 #include "agent/docker_client.h"
+#include "agent/image_builder.h"
 #include "agent/input_artifacts.h"
 #include "agent/log_pump.h"
 #include "agent/service_pod.h"
@@ -41,6 +42,7 @@ struct ExecutorDeps {
   ArtifactUploader* artifacts;
   CacheVolumes* caches;
   InputArtifacts* inputs;
+  ImageBuilder* images;
   std::string agent_name;
   std::string scratch_dir;  // per-agent temp space
   SandboxPolicy sandbox;
@@ -77,6 +79,8 @@ class StageExecutor {
   // assignment, or (re-adopting) from the container's environment `env`.
   // FAILED_PRECONDITION naming a secret the controller did not send.
   absl::Status LoadSecrets(const std::vector<std::string>& env);
+  // The image the stage runs: its `image`, or the one built from its Dockerfile.
+  absl::StatusOr<std::string> ResolveImage();
   // What every CI system tells a job about itself: CI=true, DOCKYARD_RUN_ID, ...
   std::vector<std::string> CiEnv() const;
   // The stage's container (joined to `network_mode`), holding `sandbox`'s limits.
@@ -109,6 +113,7 @@ class StageExecutor {
   const ExecutorDeps deps_;
   LogPump* pump_;
   std::unique_ptr<ServicePod> pod_;  // when the stage has services
+  std::string image_;                // what ResolveImage found
   int64_t memory_limit_ = 0;  // of the container it created (0: none, or re-adopted)
 
   absl::Mutex mu_;

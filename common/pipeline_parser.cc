@@ -257,6 +257,13 @@ absl::StatusOr<PipelineFile> Parser::Parse(const YAML::Node& root) {
   for (const YAML::Node& node : stages->value) {
     RETURN_IF_ERROR(ParseStage(node, index++, p.add_stages()));
   }
+  for (const v1::Stage& stage : p.stages()) {
+    if (stage.has_image_build() && out_.source_dir.empty()) {
+      return Error(stage.line(), absl::StrCat("stage ", Quote(stage.name()), " builds its image from ",
+                                              stage.image_build().dockerfile(),
+                                              " in the source tree, but the pipeline has no \"source\""));
+    }
+  }
   // The pipeline's env: under each stage's own (and its secrets), which win.
   for (v1::Stage& stage : *p.mutable_stages()) {
     for (const auto& [name, value] : pipeline_env) {

@@ -80,6 +80,8 @@ class Parser {
   absl::Status ParseStageLimits(const Entry& e, absl::string_view where, v1::Stage* stage);
   absl::Status ParseAgent(const Entry& e, absl::string_view where, v1::Stage* stage);
   absl::Status ParseInputs(const Entry& e, absl::string_view where, v1::Stage* stage);
+  // `image: {build: {...}}`: an image the agent builds from the source tree.
+  absl::Status ParseImageBuild(const Entry& e, absl::string_view where, v1::Stage* stage);
   absl::Status ParseServices(const Entry& e, absl::string_view where, v1::Stage* stage);
   absl::Status ParseService(const YAML::Node& node, int line, absl::string_view where, v1::Service* service);
 

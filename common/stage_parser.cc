@@ -1,6 +1,7 @@
 // One stage of a pipeline file: its keys, caches, artifacts, reports, limits and
 // agent labels, each checked with a message naming the file and line.
 #include <algorithm>
+#include <filesystem>
 #include <set>
 #include <string>
 #include <vector>
@@ -48,6 +49,9 @@ absl::Status Parser::ParseStage(const YAML::Node& node, int index, v1::Stage* st
       }
       stage->set_name(name);
       has_name = true;
+    } else if (e.key == "image" && e.value.IsMap()) {
+      RETURN_IF_ERROR(ParseImageBuild(e, where, stage));
+      has_image = true;
     } else if (e.key == "image") {
       ASSIGN_OR_RETURN(std::string image, String(e, where));
       if (image.empty()) return Error(e.line, absl::StrCat("\"image\" ", where, " is empty"));
@@ -373,6 +377,62 @@ absl::Status Parser::ParseService(const YAML::Node& node, int line, absl::string
   }
   if (service->name().empty()) return Error(line, absl::StrCat("missing required key \"name\" ", at));
   if (service->image().empty()) return Error(line, absl::StrCat("missing required key \"image\" ", at));
+  return absl::OkStatus();
+}
+
+absl::Status Parser::ParseImageBuild(const Entry& e, absl::string_view where, v1::Stage* stage) {
+  ASSIGN_OR_RETURN(std::vector<Entry> outer, Entries(e.value, e.line, "\"image\"", where, {"build"}));
+  if (outer.empty()) return Error(e.line, absl::StrCat("\"image\" ", where, " is a map without \"build\""));
+  const Entry& build = outer.front();
+  const std::string at = absl::StrCat("in \"image: build\" of ", where.substr(3));
+  v1::ImageBuild* out = stage->mutable_image_build();
+  // A path in the shipped source tree: relative, and never climbing out of it.
+  auto source_path = [&](const Entry& f, const std::string& text) -> absl::StatusOr<std::string> {
+    const std::string normal = std::filesystem::path(text).lexically_normal().string();
+    if (text.empty() || text[0] == '/' || normal == ".." || normal.rfind("../", 0) == 0) {
+      return Error(f.line, absl::StrCat("\"", f.key, "\" ", at, " must be a path inside the pipeline's source, got ",
+                                        Quote(text)));
+    }
+    return normal.size() > 1 && normal.back() == '/' ? normal.substr(0, normal.size() - 1) : normal;
+  };
+  std::string dockerfile;
+  if (build.value.IsScalar()) {  // `build: DIR`, with DIR/Dockerfile
+    ASSIGN_OR_RETURN(std::string context, source_path(build, build.value.Scalar()));
+    out->set_context(context);
+  } else {
+    ASSIGN_OR_RETURN(std::vector<Entry> fields,
+                     Entries(build.value, build.line, "\"build\"", at, {"context", "dockerfile", "args", "target"}));
+    out->set_context(".");
+    for (const Entry& f : fields) {
+      if (f.key == "args") {
+        ASSIGN_OR_RETURN(std::vector<Entry> args, Entries(f.value, f.line, "\"args\"", at, {}));
+        for (const Entry& arg : args) {
+          if (!arg.value.IsScalar()) {
+            return Error(arg.line, absl::StrCat("build argument ", Quote(arg.key), " ", at, " must be a string"));
+          }
+          (*out->mutable_args())[arg.key] = arg.value.Scalar();
+        }
+        continue;
+      }
+      ASSIGN_OR_RETURN(std::string text, String(f, at));
+      if (f.key == "target") {
+        out->set_target(text);
+      } else if (f.key == "context") {
+        ASSIGN_OR_RETURN(std::string context, source_path(f, text));
+        out->set_context(context);
+      } else {
+        ASSIGN_OR_RETURN(dockerfile, source_path(f, text));
+      }
+    }
+  }
+  const std::string& context = out->context();
+  if (dockerfile.empty()) dockerfile = context == "." ? "Dockerfile" : context + "/Dockerfile";
+  if (context != "." && dockerfile.rfind(context + "/", 0) != 0) {
+    return Error(build.line, absl::StrCat("dockerfile ", Quote(dockerfile), " ", at, " is outside its context ",
+                                          Quote(context), " (the engine sees only the context)"));
+  }
+  out->set_dockerfile(dockerfile);
+  stage->set_image(absl::StrCat("built from ", dockerfile));
   return absl::OkStatus();
 }
 

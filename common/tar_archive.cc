@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include "absl/strings/string_view.h"
 #include <utility>
 
@@ -357,6 +358,70 @@ absl::Status PrefixTar(const std::string& in_path, const std::string& prefix,
   }
   if (archive_write_close(w.get()) != ARCHIVE_OK) return WriteError(w.get(), out_path);
   return out.Commit();
+}
+
+absl::Status SubtreeTar(const std::string& in_path, const std::string& dir, const std::string& out_path) {
+  ASSIGN_OR_RETURN(std::string root, CleanEntryName(dir == "." ? "" : dir));
+  ASSIGN_OR_RETURN(ArchiveReader r, OpenReader(in_path));
+  AtomicFile out(out_path);
+  RETURN_IF_ERROR(out.Open());
+  ASSIGN_OR_RETURN(ArchiveWriter w, OpenWriter(out.fd(), out_path));
+  // The name below `root`, or nullopt for an entry outside it ("" is root itself).
+  auto below = [&](const std::string& name) -> std::optional<std::string> {
+    if (root.empty()) return name;
+    if (name == root) return std::string();
+    if (name.rfind(root + "/", 0) == 0) return name.substr(root.size() + 1);
+    return std::nullopt;
+  };
+  int64_t copied = 0;
+  for (;;) {
+    archive_entry* e = nullptr;
+    int rc = archive_read_next_header(r.get(), &e);
+    if (rc == ARCHIVE_EOF) break;
+    if (Failed(rc)) return ReadError(r.get(), in_path);
+    ASSIGN_OR_RETURN(std::string name, CleanEntryName(PathnameOf(e)));
+    std::optional<std::string> inside = below(name);
+    if (!inside || inside->empty()) continue;
+    archive_entry_set_pathname(e, inside->c_str());
+    if (std::string link = HardlinkOf(e); !link.empty()) {
+      ASSIGN_OR_RETURN(std::string clean_link, CleanEntryName(link));
+      std::optional<std::string> target = below(clean_link);
+      if (!target || target->empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(name, " is a hard link to ", clean_link, ", outside ", dir));
+      }
+      archive_entry_set_hardlink(e, target->c_str());
+    }
+    if (Failed(archive_write_header(w.get(), e))) return WriteError(w.get(), out_path);
+    if (archive_entry_size(e) > 0) RETURN_IF_ERROR(CopyData(r.get(), in_path, w.get(), out_path));
+    if (Failed(archive_write_finish_entry(w.get()))) return WriteError(w.get(), out_path);
+    ++copied;
+  }
+  if (copied == 0) return absl::NotFoundError(absl::StrCat("nothing in the source tree below ", dir));
+  if (archive_write_close(w.get()) != ARCHIVE_OK) return WriteError(w.get(), out_path);
+  return out.Commit();
+}
+
+absl::StatusOr<std::string> ReadTarFile(const std::string& in_path, const std::string& name, int64_t max_bytes) {
+  ASSIGN_OR_RETURN(std::string wanted, CleanEntryName(name));
+  ASSIGN_OR_RETURN(ArchiveReader r, OpenReader(in_path));
+  for (;;) {
+    archive_entry* e = nullptr;
+    int rc = archive_read_next_header(r.get(), &e);
+    if (rc == ARCHIVE_EOF) break;
+    if (Failed(rc)) return ReadError(r.get(), in_path);
+    ASSIGN_OR_RETURN(std::string entry, CleanEntryName(PathnameOf(e)));
+    if (entry != wanted || archive_entry_filetype(e) != AE_IFREG) continue;
+    if (archive_entry_size(e) > max_bytes) {
+      return absl::ResourceExhaustedError(absl::StrCat(name, " is over ", max_bytes, " bytes"));
+    }
+    std::string content(static_cast<size_t>(archive_entry_size(e)), '\0');
+    if (!content.empty() && archive_read_data(r.get(), content.data(), content.size()) !=
+                                static_cast<la_ssize_t>(content.size())) {
+      return ReadError(r.get(), in_path);
+    }
+    return content;
+  }
+  return absl::NotFoundError(absl::StrCat(name, " is not in the source tree"));
 }
 
 absl::StatusOr<std::vector<ExtractedFile>> ExtractMatching(const std::string& tar_path,

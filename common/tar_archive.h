@@ -48,6 +48,16 @@ absl::Status PackDirectory(const std::string& dir, const std::string& out_path);
 absl::Status PrefixTar(const std::string& in_path, const std::string& prefix,
                        const std::string& out_path);
 
+// Copies the entries of the tar at `in_path` below directory `dir` (a relative path,
+// "." for all) to `out_path`, re-rooted at `dir` (e.g. a build context cut out of a
+// source tree). Entries keep their order, so the output is as deterministic as the
+// input. NOT_FOUND when nothing lies below `dir`. Hard links leaving `dir` are
+// INVALID_ARGUMENT.
+absl::Status SubtreeTar(const std::string& in_path, const std::string& dir, const std::string& out_path);
+// The content of the regular file `name` (a relative path) in the tar at `in_path`.
+// NOT_FOUND when it is not there; RESOURCE_EXHAUSTED when it is over `max_bytes`.
+absl::StatusOr<std::string> ReadTarFile(const std::string& in_path, const std::string& name, int64_t max_bytes);
+
 struct ExtractedFile {
   std::string container_path;  // absolute path the file had in the container
   std::string local_path;      // where it was written
