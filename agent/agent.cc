@@ -466,6 +466,7 @@ void Agent::RunStage(Key key, v1::StageAssignment assignment, std::optional<std:
     v1::AgentMessage running;
     *running.mutable_stage_status()->mutable_stage() = executor->ref();
     running.mutable_stage_status()->set_state(v1::STAGE_RUNNING);
+    executor->SetImage(*running.mutable_stage_status());
     Send(std::move(running));
   });
   (void)SaveSpoolStatus(spool_dir, status);

@@ -62,6 +62,34 @@ absl::StatusOr<std::string> StageExecutor::ResolveImage() {
                               [this](std::string_view line) { pump_->WriteSystemLine(line); });
 }
 
+absl::Status StageExecutor::CheckPinnedImage() {
+  const v1::Stage& spec = assignment_.spec();
+  auto id = deps_.docker->ImageId(image_);
+  if (absl::IsNotFound(id.status())) return absl::OkStatus();  // creating the container says so, naming it
+  if (!id.ok()) return id.status();
+  image_id_ = *id;
+  if (spec.has_image_build()) return absl::OkStatus();  // pinned by its inputs' digest: the tag
+  auto pinned = assignment_.pinned_images().find(spec.image());
+  if (pinned == assignment_.pinned_images().end()) {
+    pump_->WriteSystemLine(absl::StrCat("image ", image_, " is ", image_id_, " here; the run's later stages run that"));
+    return absl::OkStatus();
+  }
+  if (pinned->second != image_id_) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "image ", image_, " on agent ", deps_.agent_name, " is ", image_id_, ", but this run's earlier stages ran ",
+        pinned->second, ": the host's image differs, so the stage does not run (make the hosts' images agree, "
+        "or run the pipeline again)"));
+  }
+  pump_->WriteSystemLine(absl::StrCat("image ", image_, " is ", image_id_, ", as pinned for the run"));
+  return absl::OkStatus();
+}
+
+void StageExecutor::SetImage(v1::StageStatus& status) const {
+  if (image_id_.empty()) return;
+  status.set_image(assignment_.spec().image());
+  status.set_image_id(image_id_);
+}
+
 std::vector<std::string> StageExecutor::CiEnv() const {
   const v1::StageRef& ref = assignment_.stage();
   return {"CI=true",
@@ -161,8 +189,7 @@ absl::StatusOr<ContainerSpec> StageExecutor::Sandbox() {
   return container;
 }
 
-absl::Status StageExecutor::StartServices(ContainerSpec& sandbox) {
-  if (assignment_.spec().services_size() == 0) return absl::OkStatus();
+void StageExecutor::MakePod() {
   pod_ = std::make_unique<ServicePod>(
       assignment_, ServicePodDeps{.docker = deps_.docker,
                                   .artifacts = deps_.artifacts,
@@ -170,6 +197,11 @@ absl::Status StageExecutor::StartServices(ContainerSpec& sandbox) {
                                   .agent_name = deps_.agent_name,
                                   .scratch_dir = deps_.scratch_dir,
                                   .max_service_log_bytes = deps_.max_service_log_bytes});
+}
+
+absl::Status StageExecutor::StartServices(ContainerSpec& sandbox) {
+  if (assignment_.spec().services_size() == 0) return absl::OkStatus();
+  MakePod();
   auto network = pod_->Start(image_, sandbox, CiEnv(), [this] { return CancelRequested(); });
   if (!network.ok()) return network.status();
   sandbox.network_mode = *network;
@@ -231,6 +263,7 @@ v1::StageStatus StageExecutor::Finish(v1::StageState state, int exit_code, const
   status.set_exit_code(exit_code);
   // It may quote file names from the stage, or what a command printed.
   status.set_message(SanitizeUtf8(pump_->Mask(message)));
+  SetImage(status);
   return status;
 }
 
@@ -263,6 +296,7 @@ v1::StageStatus StageExecutor::Run(const std::function<void()>& on_running) {
   auto image = ResolveImage();
   if (!image.ok()) return Finish(v1::STAGE_FAILED, -1, std::string(image.status().message()));
   image_ = *image;
+  if (absl::Status st = CheckPinnedImage(); !st.ok()) return Finish(v1::STAGE_FAILED, -1, std::string(st.message()));
   auto sandbox = Sandbox();
   if (!sandbox.ok()) return Finish(v1::STAGE_FAILED, -1, std::string(sandbox.status().message()));
   if (absl::Status st = StartServices(*sandbox); !st.ok()) {
@@ -328,13 +362,7 @@ v1::StageStatus StageExecutor::Adopt(const std::string& container) {
     }
   }
   if (assignment_.spec().services_size() > 0) {
-    pod_ = std::make_unique<ServicePod>(
-        assignment_, ServicePodDeps{.docker = deps_.docker,
-                                    .artifacts = deps_.artifacts,
-                                    .pump = pump_,
-                                    .agent_name = deps_.agent_name,
-                                    .scratch_dir = deps_.scratch_dir,
-                                    .max_service_log_bytes = deps_.max_service_log_bytes});
+    MakePod();
     if (absl::Status st = pod_->Adopt(); !st.ok()) {
       pump_->WriteSystemLine(absl::StrCat("cannot find this stage's services again: ", st.message()));
     }

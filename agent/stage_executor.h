@@ -73,6 +73,9 @@ class StageExecutor {
   void Cancel(v1::StageState state, const std::string& reason);
 
   const v1::StageRef& ref() const { return assignment_.stage(); }
+  // Fills `status`'s image and image id, once the image is known (the running
+  // status says what the run pins). Call from the thread in Run.
+  void SetImage(v1::StageStatus& status) const;
 
  private:
   // Hands the stage's secret values to the log pump for masking: from the
@@ -81,6 +84,9 @@ class StageExecutor {
   absl::Status LoadSecrets(const std::vector<std::string>& env);
   // The image the stage runs: its `image`, or the one built from its Dockerfile.
   absl::StatusOr<std::string> ResolveImage();
+  // Looks up the image's id; FAILED_PRECONDITION when the run pinned another one.
+  absl::Status CheckPinnedImage();
+
   // What every CI system tells a job about itself: CI=true, DOCKYARD_RUN_ID, ...
   std::vector<std::string> CiEnv() const;
   // The stage's container (joined to `network_mode`), holding `sandbox`'s limits.
@@ -89,6 +95,7 @@ class StageExecutor {
   // services'); says in the log what applies. PERMISSION_DENIED for a network this
   // agent does not allow.
   absl::StatusOr<ContainerSpec> Sandbox();
+  void MakePod();
   // Starts the stage's services (when it has any); the stage's container then
   // joins the network they share.
   absl::Status StartServices(ContainerSpec& sandbox);
@@ -114,6 +121,7 @@ class StageExecutor {
   LogPump* pump_;
   std::unique_ptr<ServicePod> pod_;  // when the stage has services
   std::string image_;                // what ResolveImage found
+  std::string image_id_;             // its id on this engine (reported, and checked against the run's pin)
   int64_t memory_limit_ = 0;  // of the container it created (0: none, or re-adopted)
 
   absl::Mutex mu_;

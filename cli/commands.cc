@@ -176,6 +176,10 @@ int ShowStatus(DockyardClient& client, const std::string& run_id, bool json, boo
     if (stage.attempt() > 0) absl::StrAppend(&line, " attempt ", stage.attempt(), " on ", stage.agent());
     if (!stage.message().empty()) absl::StrAppend(&line, "  ", stage.message());
     out << line << "\n";
+    if (!stage.image_id().empty()) {
+      const std::string id(absl::StripPrefix(stage.image_id(), "sha256:"));
+      out << "      image " << stage.image() << "  " << (long_digests ? id : id.substr(0, 12)) << "\n";
+    }
     for (const v1::CacheDigests& cache : stage.caches()) {
       out << "      cache " << cache.name() << "  in " << digest(cache.consumed()) << "  out "
           << (cache.produced().empty() ? "-" : digest(cache.produced())) << "\n";

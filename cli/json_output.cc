@@ -24,6 +24,8 @@ std::string RunJson(const v1::Run& run) {
                       {"state", Word(stage.state())},
                       {"attempt", stage.attempt()},
                       {"agent", stage.agent()},
+                      {"image", stage.image()},
+                      {"image_id", stage.image_id()},
                       {"exit_code", stage.exit_code()},
                       {"message", stage.message()},
                       {"needs", std::vector<std::string>(stage.needs().begin(), stage.needs().end())},

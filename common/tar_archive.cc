@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -315,6 +316,42 @@ absl::Status PackDirectory(const std::string& dir, const std::string& out_path) 
   return out.Commit();
 }
 
+namespace {
+
+// Copies every entry of `r` to `w` under the name `rename` gives its cleaned name
+// (and its hard link target's); an entry it gives no name is left out. Returns how
+// many entries were copied.
+using EntryRename = std::function<absl::StatusOr<std::optional<std::string>>(const std::string&)>;
+absl::StatusOr<int64_t> CopyRenamed(archive* r, const std::string& in_path, archive* w, const std::string& out_path,
+                                    const EntryRename& rename) {
+  int64_t copied = 0;
+  for (;;) {
+    archive_entry* e = nullptr;
+    int rc = archive_read_next_header(r, &e);
+    if (rc == ARCHIVE_EOF) break;
+    if (Failed(rc)) return ReadError(r, in_path);
+    ASSIGN_OR_RETURN(std::string name, CleanEntryName(PathnameOf(e)));
+    ASSIGN_OR_RETURN(std::optional<std::string> renamed, rename(name));
+    if (!renamed) continue;
+    archive_entry_set_pathname(e, renamed->c_str());
+    if (std::string link = HardlinkOf(e); !link.empty()) {
+      ASSIGN_OR_RETURN(std::string clean_link, CleanEntryName(link));
+      ASSIGN_OR_RETURN(std::optional<std::string> target, rename(clean_link));
+      if (!target) {
+        return absl::InvalidArgumentError(absl::StrCat(name, " is a hard link to ", clean_link, ", which is left out"));
+      }
+      archive_entry_set_hardlink(e, target->c_str());
+    }
+    if (Failed(archive_write_header(w, e))) return WriteError(w, out_path);
+    if (archive_entry_size(e) > 0) RETURN_IF_ERROR(CopyData(r, in_path, w, out_path));
+    if (Failed(archive_write_finish_entry(w))) return WriteError(w, out_path);
+    ++copied;
+  }
+  return copied;
+}
+
+}  // namespace
+
 absl::Status PrefixTar(const std::string& in_path, const std::string& prefix,
                        const std::string& out_path) {
   ASSIGN_OR_RETURN(std::vector<std::string> components, PrefixComponents(prefix));
@@ -335,27 +372,12 @@ absl::Status PrefixTar(const std::string& in_path, const std::string& prefix,
     archive_entry_set_mtime(dir.get(), 0, 0);
     if (Failed(archive_write_header(w.get(), dir.get()))) return WriteError(w.get(), out_path);
   }
-  auto prefixed = [&](const std::string& name) {
+  // The tar's own root ("./") is the innermost prefix directory written above.
+  auto prefixed = [&](const std::string& name) -> absl::StatusOr<std::optional<std::string>> {
+    if (name.empty()) return std::nullopt;
     return root.empty() ? name : absl::StrCat(root, "/", name);
   };
-
-  for (;;) {
-    archive_entry* e = nullptr;
-    int rc = archive_read_next_header(r.get(), &e);
-    if (rc == ARCHIVE_EOF) break;
-    if (Failed(rc)) return ReadError(r.get(), in_path);
-    ASSIGN_OR_RETURN(std::string name, CleanEntryName(PathnameOf(e)));
-    // The tar's own root ("./") is the innermost prefix directory written above.
-    if (name.empty()) continue;
-    archive_entry_set_pathname(e, prefixed(name).c_str());
-    if (std::string link = HardlinkOf(e); !link.empty()) {
-      ASSIGN_OR_RETURN(std::string clean_link, CleanEntryName(link));
-      archive_entry_set_hardlink(e, prefixed(clean_link).c_str());
-    }
-    if (Failed(archive_write_header(w.get(), e))) return WriteError(w.get(), out_path);
-    if (archive_entry_size(e) > 0) RETURN_IF_ERROR(CopyData(r.get(), in_path, w.get(), out_path));
-    if (Failed(archive_write_finish_entry(w.get()))) return WriteError(w.get(), out_path);
-  }
+  RETURN_IF_ERROR(CopyRenamed(r.get(), in_path, w.get(), out_path, prefixed).status());
   if (archive_write_close(w.get()) != ARCHIVE_OK) return WriteError(w.get(), out_path);
   return out.Commit();
 }
@@ -366,36 +388,13 @@ absl::Status SubtreeTar(const std::string& in_path, const std::string& dir, cons
   AtomicFile out(out_path);
   RETURN_IF_ERROR(out.Open());
   ASSIGN_OR_RETURN(ArchiveWriter w, OpenWriter(out.fd(), out_path));
-  // The name below `root`, or nullopt for an entry outside it ("" is root itself).
-  auto below = [&](const std::string& name) -> std::optional<std::string> {
-    if (root.empty()) return name;
-    if (name == root) return std::string();
+  // The name below `root`; nothing for an entry outside it, or for root itself.
+  auto below = [&](const std::string& name) -> absl::StatusOr<std::optional<std::string>> {
+    if (root.empty()) return name.empty() ? std::nullopt : std::optional<std::string>(name);
     if (name.rfind(root + "/", 0) == 0) return name.substr(root.size() + 1);
     return std::nullopt;
   };
-  int64_t copied = 0;
-  for (;;) {
-    archive_entry* e = nullptr;
-    int rc = archive_read_next_header(r.get(), &e);
-    if (rc == ARCHIVE_EOF) break;
-    if (Failed(rc)) return ReadError(r.get(), in_path);
-    ASSIGN_OR_RETURN(std::string name, CleanEntryName(PathnameOf(e)));
-    std::optional<std::string> inside = below(name);
-    if (!inside || inside->empty()) continue;
-    archive_entry_set_pathname(e, inside->c_str());
-    if (std::string link = HardlinkOf(e); !link.empty()) {
-      ASSIGN_OR_RETURN(std::string clean_link, CleanEntryName(link));
-      std::optional<std::string> target = below(clean_link);
-      if (!target || target->empty()) {
-        return absl::InvalidArgumentError(absl::StrCat(name, " is a hard link to ", clean_link, ", outside ", dir));
-      }
-      archive_entry_set_hardlink(e, target->c_str());
-    }
-    if (Failed(archive_write_header(w.get(), e))) return WriteError(w.get(), out_path);
-    if (archive_entry_size(e) > 0) RETURN_IF_ERROR(CopyData(r.get(), in_path, w.get(), out_path));
-    if (Failed(archive_write_finish_entry(w.get()))) return WriteError(w.get(), out_path);
-    ++copied;
-  }
+  ASSIGN_OR_RETURN(int64_t copied, CopyRenamed(r.get(), in_path, w.get(), out_path, below));
   if (copied == 0) return absl::NotFoundError(absl::StrCat("nothing in the source tree below ", dir));
   if (archive_write_close(w.get()) != ARCHIVE_OK) return WriteError(w.get(), out_path);
   return out.Commit();

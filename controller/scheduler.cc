@@ -342,6 +342,12 @@ SchedulerEffects Scheduler::Schedule(absl::Time now) {
         *assign->mutable_spec() = stage.spec;
         assign->set_pipeline_name(run->pipeline.name());
         assign->set_source_digest(run->pipeline.source_digest());
+        // The run's images are what its first stages ran: later ones, on any agent,
+        // must run the same (a stage that started first pins the image).
+        for (const StageEntry& other : run->stages) {
+          if (other.info.image_id().empty()) continue;
+          assign->mutable_pinned_images()->insert({other.info.image(), other.info.image_id()});
+        }
         stage.info.clear_caches();
         for (const v1::CacheMount& mount : stage.spec.caches()) {
           for (const v1::CacheSpec& cache : run->pipeline.caches()) {
@@ -411,6 +417,10 @@ absl::StatusOr<SchedulerEffects> Scheduler::ApplyStatus(const std::string& agent
   RunEntry& run = runs_.at(ref.run_id());
   StageEntry& stage = *FindStage(run, ref.stage());
   SchedulerEffects effects;
+  if (!status.image_id().empty()) {
+    stage.info.set_image(status.image());
+    stage.info.set_image_id(status.image_id());
+  }
   switch (status.state()) {
     case v1::STAGE_RUNNING:
       stage.info.set_state(v1::STAGE_RUNNING);
