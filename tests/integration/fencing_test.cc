@@ -65,8 +65,9 @@ int64_t SpoolBytes(const std::string& dir) {
 
 TEST(Fencing, AStalledControllerLeavesTheLogOnTheAgentsSpoolNotInItsMemory) {
   Cluster cluster;
-  // A lease long enough that the agent keeps its stage running through the stall.
-  cluster.StartController({"--lease_timeout=40s", "--heartbeat_interval=500ms"});
+  // A lease long enough that the agent keeps its stage running through the stall
+  // (which may take a minute on a loaded 2-core machine).
+  cluster.StartController({"--lease_timeout=90s", "--heartbeat_interval=500ms"});
   const std::string agent = UniqueName("stalled");
   cluster.StartAgent({.name = agent, .labels = {"linux"}});
   cluster.WaitForAgents(1);
@@ -85,7 +86,7 @@ stages:
                          absl::Seconds(30)));
   cluster.controller().Signal(SIGSTOP);
   const std::string spool = cluster.dir() + "/agent-" + agent + "/spool";
-  const bool spooled = Eventually([&] { return SpoolBytes(spool) > 120000000; }, absl::Seconds(30));
+  const bool spooled = Eventually([&] { return SpoolBytes(spool) > 120000000; }, absl::Seconds(60));
   const int64_t peak_kb = PeakRssKb(cluster.agent(agent).pid());
   RecordProperty("agent_peak_rss_kb", static_cast<int>(peak_kb));
   cluster.controller().Signal(SIGCONT);
