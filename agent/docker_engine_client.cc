@@ -52,12 +52,10 @@ absl::Status DockerEngineClient::Ping() {
 }
 
 absl::StatusOr<bool> DockerEngineClient::ImageExists(const std::string& image) {
-  ASSIGN_OR_RETURN(
-      Reply r, Perform(socket_path_, api_version_,
-                       {.target = absl::StrCat("/images/", EscapeImageRef(image), "/json")}));
-  if (r.status == 200) return true;
-  if (r.status == 404) return false;
-  return EngineError(r, absl::StrCat("inspect image \"", image, "\""));
+  absl::StatusOr<std::string> id = ImageId(image);
+  if (absl::IsNotFound(id.status())) return false;
+  if (!id.ok()) return id.status();
+  return true;
 }
 
 absl::StatusOr<std::string> DockerEngineClient::ImageId(const std::string& image) {
@@ -275,13 +273,7 @@ absl::Status DockerEngineClient::FollowLogs(const std::string& id, const OutputS
       seen[s] = end;
     });
     const bool follow = running;
-    ASSIGN_OR_RETURN(Reply r, Perform(socket_path_, api_version_,
-                                      {.target = absl::StrCat("/containers/", Escape(id), "/logs?follow=",
-                                                              follow ? "1" : "0", "&stdout=1&stderr=1"),
-                                       .long_running = true,
-                                       .stream_body = [&](std::string_view bytes) { return decoder.Feed(bytes); }}));
-    if (r.status != 200) return EngineError(r, absl::StrCat("logs of container ", id));
-    RETURN_IF_ERROR(decoder.Finish());
+    RETURN_IF_ERROR(Logs(id, follow, decoder));
     if (!follow) return absl::OkStatus();  // the whole log of an exited container: complete
     if (round > 1000) return absl::InternalError(absl::StrCat("logs of container ", id, " keep breaking off"));
   }
@@ -344,9 +336,13 @@ absl::StatusOr<ExecResult> DockerEngineClient::Exec(const std::string& id, const
 
 absl::Status DockerEngineClient::ReadLogs(const std::string& id, const OutputSink& sink) {
   DockerLogDecoder decoder(sink);
+  return Logs(id, /*follow=*/false, decoder);
+}
+
+absl::Status DockerEngineClient::Logs(const std::string& id, bool follow, DockerLogDecoder& decoder) {
   ASSIGN_OR_RETURN(Reply r, Perform(socket_path_, api_version_,
-                                    {.target = absl::StrCat("/containers/", Escape(id),
-                                                            "/logs?follow=0&stdout=1&stderr=1"),
+                                    {.target = absl::StrCat("/containers/", Escape(id), "/logs?follow=",
+                                                            follow ? "1" : "0", "&stdout=1&stderr=1"),
                                      .long_running = true,
                                      .stream_body = [&](std::string_view bytes) { return decoder.Feed(bytes); }}));
   if (r.status != 200) return EngineError(r, absl::StrCat("logs of container ", id));

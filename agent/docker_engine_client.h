@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/docker_client.h"
+#include "agent/docker_log_decoder.h"
 
 namespace dockyard {
 
@@ -57,6 +58,8 @@ class DockerEngineClient final : public DockerClient {
   absl::StatusOr<std::vector<std::string>> ListVolumes(const std::string& label) override;
 
  private:
+  // One logs request (following or not), its frames fed to `decoder` to the end.
+  absl::Status Logs(const std::string& id, bool follow, DockerLogDecoder& decoder);
   // The container's "State" object from the engine's inspect.
   absl::StatusOr<nlohmann::json> State(const std::string& container);
   std::string socket_path_;

@@ -57,17 +57,20 @@ absl::StatusOr<std::string> ImageBuilder::Ensure(const v1::ImageBuild& build, co
   if (source_digest.empty()) return absl::FailedPreconditionError("the image is built from the source, which is empty");
   ASSIGN_OR_RETURN(std::string source, sources_->Get(source_digest));
   absl::MutexLock lock(&mu_);
-  const std::string context_tar = absl::StrCat(scratch_dir_, "/context-", source_digest.substr(0, 16), ".tar");
+  // The whole source is the context, or a directory of it cut out into scratch.
+  std::string context_tar = source;
   struct Cleanup {
     std::string path;
     ~Cleanup() {
       std::error_code ec;
-      std::filesystem::remove(path, ec);
+      if (!path.empty()) std::filesystem::remove(path, ec);
     }
-  } cleanup{context_tar};
+  } cleanup;
   std::string context_digest = source_digest;
   std::string inside = build.dockerfile();  // the Dockerfile's path in the context
   if (build.context() != ".") {
+    context_tar = absl::StrCat(scratch_dir_, "/context-", source_digest.substr(0, 16), ".tar");
+    cleanup.path = context_tar;
     absl::Status cut = SubtreeTar(source, build.context(), context_tar);
     if (absl::IsNotFound(cut)) {
       return absl::FailedPreconditionError(absl::StrCat("build context ", build.context(), " is not in the source"));
@@ -75,10 +78,6 @@ absl::StatusOr<std::string> ImageBuilder::Ensure(const v1::ImageBuild& build, co
     RETURN_IF_ERROR(cut);
     ASSIGN_OR_RETURN(context_digest, Sha256OfFile(context_tar));
     inside = inside.substr(build.context().size() + 1);
-  } else {
-    std::error_code ec;
-    std::filesystem::copy_file(source, context_tar, std::filesystem::copy_options::overwrite_existing, ec);
-    if (ec) return absl::InternalError(absl::StrCat("cannot copy the source for the build: ", ec.message()));
   }
   auto dockerfile = ReadTarFile(context_tar, inside, kMaxDockerfileBytes);
   if (absl::IsNotFound(dockerfile.status())) {

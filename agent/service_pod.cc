@@ -131,16 +131,15 @@ absl::Status ServicePod::AwaitReady(const v1::Service& service, Member& member,
   const absl::Time deadline = absl::Now() + limit;
   std::string last;  // what the last probe said
   for (;;) {
+    std::optional<int64_t> exited;
     {
       absl::MutexLock lock(&mu_);
-      if (member.exit_code) {
-        const int64_t code = *member.exit_code;
-        mu_.Unlock();
-        std::string tail = ReadLog(member, "");
-        mu_.Lock();
-        return absl::FailedPreconditionError(absl::StrCat("service ", service.name(), " exited with code ", code,
-                                                          " before it was ready; its last lines:\n", tail));
-      }
+      exited = member.exit_code;
+    }
+    if (exited) {
+      return absl::FailedPreconditionError(absl::StrCat("service ", service.name(), " exited with code ", *exited,
+                                                        " before it was ready; its last lines:\n",
+                                                        ReadLog(member, "")));
     }
     if (service.ready().empty()) return absl::OkStatus();
     if (cancelled()) return absl::CancelledError("cancelled while its services got ready");

@@ -83,6 +83,20 @@ TEST_F(ImageBuild, TheStageRunsOnTheImageItsDockerfileBuildsWhichIsReusedUntilTh
   EXPECT_EQ(Shell(absl::StrCat("docker image ls -q --filter label=dockyard.built-by=", agent_, " | wc -l")), "2\n");
 }
 
+TEST_F(ImageBuild, TheWholeSourceMayBeTheContext) {
+  cluster_.WriteFile("app/Dockerfile", "FROM dockyard/busybox\nCOPY src/main.txt /from-the-root.txt\n");
+  CliResult r = cluster_.Cli({"run", cluster_.WriteFile("app/root.yml", R"yml(name: built
+source: .
+stages:
+  - name: test
+    image: {build: .}
+    run: cat /from-the-root.txt
+)yml")});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr(": building from Dockerfile (context ., no network)"));
+  EXPECT_THAT(r.out, HasSubstr("test | application source"));
+}
+
 TEST_F(ImageBuild, ABrokenDockerfileFailsTheStageWithTheBuildError) {
   WriteDockerfile("RUN echo 'the build step breaks' && exit 3\n");
   CliResult r = Run();
