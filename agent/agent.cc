@@ -28,7 +28,12 @@ Agent::Agent(AgentOptions options, std::shared_ptr<grpc::Channel> channel, Docke
       artifacts_(docker, stub_.get(), options_.artifact_limits),
       caches_(docker, stub_.get(), options_.work_dir, options_.cache_max_bytes),
       inputs_(stub_.get(), options_.work_dir + "/inputs", options_.inputs_max_bytes),
-      images_(docker_, &sources_, options_.work_dir + "/scratch", options_.name, options_.sandbox.allow_network) {
+      image_cache_(docker_, options_.work_dir + "/images", options_.name, options_.image_cache_bytes),
+      images_(docker_, &sources_, &image_cache_, options_.work_dir + "/scratch", options_.name,
+              options_.sandbox.allow_network),
+      pulls_(docker_, options_.registry_auth_file.empty() ? options_.work_dir + "/registry-auth.json"
+                                                          : options_.registry_auth_file,
+             options_.name) {
   std::error_code ec;
   std::filesystem::create_directories(options_.work_dir + "/scratch", ec);
   std::filesystem::create_directories(spool_root_, ec);
@@ -38,6 +43,9 @@ Agent::~Agent() { Shutdown(); }
 
 void Agent::Start() {
   Recover();
+  auto evicted = image_cache_.Evict();  // a lowered --image_cache_bytes holds from the start
+  if (!evicted.ok()) Logger("agent")->warn("image cache: {}", evicted.status().ToString());
+  for (const std::string& line : evicted.ok() ? *evicted : std::vector<std::string>{}) Logger("agent")->info(line);
   connect_thread_ = std::thread([this] { ConnectLoop(); });
   flush_thread_ = std::thread([this] { FlushLoop(); });
 }
@@ -447,13 +455,14 @@ void Agent::RunStage(Key key, v1::StageAssignment assignment, std::optional<std:
     // back from the container's environment.
     v1::StageAssignment spooled = assignment;
     spooled.clear_secrets();
+    spooled.clear_pull_login();
     if (absl::Status st = CreateSpool(spool_dir, spooled); !st.ok()) {
       Logger("agent")->warn("run={} stage={}: cannot spool ({}); a restart would lose this attempt",
                             assignment.stage().run_id(), assignment.stage().stage(), st.ToString());
     }
   }
   auto pump = NewPump(assignment.stage(), spool_dir);
-  ExecutorDeps deps{docker_,      &sources_, &artifacts_, &caches_, &inputs_, &images_, options_.name,
+  ExecutorDeps deps{docker_, &sources_, &artifacts_, &caches_, &inputs_, &images_, &pulls_, options_.name,
                     options_.work_dir + "/scratch", options_.sandbox, options_.max_service_log_bytes};
   auto executor = std::make_shared<StageExecutor>(assignment, deps, pump.get());
   {

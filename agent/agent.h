@@ -23,6 +23,8 @@
 #include "agent/cache_volumes.h"
 #include "agent/controller_session.h"
 #include "agent/image_builder.h"
+#include "agent/image_cache.h"
+#include "agent/image_puller.h"
 #include "agent/input_artifacts.h"
 #include "agent/docker_client.h"
 #include "agent/log_pump.h"
@@ -46,6 +48,8 @@ struct AgentOptions {
   int64_t inputs_max_bytes = 10LL << 30;     // stages' fetched inputs kept on disk
   ArtifactLimits artifact_limits;     // what one stage may publish
   int64_t cache_max_bytes = 0;        // of cache parts kept locally (0 = no limit)
+  int64_t image_cache_bytes = 0;      // of images this agent built (0 = no limit)
+  std::string registry_auth_file;     // registry logins (default <work_dir>/registry-auth.json)
 };
 
 class Agent {
@@ -114,7 +118,9 @@ class Agent {
   ArtifactUploader artifacts_;
   CacheVolumes caches_;
   InputArtifacts inputs_;
+  ImageCache image_cache_;
   ImageBuilder images_;
+  ImagePuller pulls_;
 
   // Lock order: mu_ before a LogPump's mutex before session_mu_. Pumps send while
   // holding their own mutex, so the send path takes only session_mu_.

@@ -56,8 +56,23 @@ struct ImageBuildSpec {
 
 struct ContainerSummary {
   std::string id;
+  std::string image_id;                      // "sha256:..."
   std::string state;                         // "created", "running", "exited", ...
   std::map<std::string, std::string> labels;
+};
+
+struct ImageSummary {
+  std::string id;                            // "sha256:..."
+  std::vector<std::string> tags;             // "repository:tag"
+  int64_t size = 0;                          // bytes, with the layers it shares with others
+  std::map<std::string, std::string> labels;
+};
+
+// A registry login, sent to the engine for one pull (never logged, never in an error).
+struct RegistryAuth {
+  std::string username;
+  std::string password;
+  std::string server;                        // the registry's host[:port]
 };
 
 // Every method blocks until the engine answers: call from worker threads, never from
@@ -78,6 +93,16 @@ class DockerClient {
   // thread). FAILED_PRECONDITION with the engine's reason when the build fails.
   virtual absl::Status BuildImage(const ImageBuildSpec& spec,
                                   const std::function<void(std::string_view line)>& progress) = 0;
+  // Pulls `image` (a missing tag means "latest"), with `auth` when not null, handing
+  // each step of the engine's progress to `progress` as a line. FAILED_PRECONDITION
+  // with the registry's reason when the pull fails.
+  virtual absl::Status PullImage(const std::string& image, const RegistryAuth* auth,
+                                 const std::function<void(std::string_view line)>& progress) = 0;
+  // Images carrying `label` ("key" or "key=value").
+  virtual absl::StatusOr<std::vector<ImageSummary>> ListImages(const std::string& label) = 0;
+  // Removes a tag, or an image by id (and its untagged parents). OK when it is already
+  // gone; FAILED_PRECONDITION when a container uses it.
+  virtual absl::Status RemoveImage(const std::string& image) = 0;
   // True when the kernel killed the container's process for exceeding its memory limit.
   virtual absl::StatusOr<bool> OomKilled(const std::string& container) = 0;
   // The container's environment ("KEY=VALUE"). Errors never quote it.
@@ -113,7 +138,7 @@ class DockerClient {
   virtual absl::Status KillContainer(const std::string& id) = 0;
   // Force-removes the container. OK when it is already gone.
   virtual absl::Status RemoveContainer(const std::string& id) = 0;
-  // All containers (any state) carrying `label` ("key" or "key=value").
+  // All containers (any state) carrying `label` ("key" or "key=value"; "" for all).
   virtual absl::StatusOr<std::vector<ContainerSummary>> ListContainers(const std::string& label) = 0;
   // Creates a local volume; OK when it already exists.
   virtual absl::Status CreateVolume(const std::string& name,

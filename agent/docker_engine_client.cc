@@ -51,77 +51,6 @@ absl::Status DockerEngineClient::Ping() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<bool> DockerEngineClient::ImageExists(const std::string& image) {
-  absl::StatusOr<std::string> id = ImageId(image);
-  if (absl::IsNotFound(id.status())) return false;
-  if (!id.ok()) return id.status();
-  return true;
-}
-
-absl::StatusOr<std::string> DockerEngineClient::ImageId(const std::string& image) {
-  ASSIGN_OR_RETURN(
-      Reply r, Perform(socket_path_, api_version_,
-                       {.target = absl::StrCat("/images/", EscapeImageRef(image), "/json")}));
-  if (r.status == 404) return absl::NotFoundError(absl::StrCat("no image \"", image, "\" on this agent"));
-  if (r.status != 200) return EngineError(r, absl::StrCat("inspect image \"", image, "\""));
-  return CatchJson("inspect image", [&]() -> absl::StatusOr<std::string> {
-    ASSIGN_OR_RETURN(json j, ParseJson(r, "inspect image"));
-    if (!j.is_object() || !j.contains("Id") || !j["Id"].is_string()) {
-      return absl::InternalError(absl::StrCat("inspect image: no Id in answer: ", r.body));
-    }
-    return j["Id"].get<std::string>();
-  });
-}
-
-absl::Status DockerEngineClient::BuildImage(const ImageBuildSpec& spec,
-                                            const std::function<void(std::string_view line)>& progress) {
-  File f(std::fopen(spec.context_tar.c_str(), "rb"));
-  if (!f) return FileError("open build context", spec.context_tar, errno);
-  struct stat st {};
-  if (fstat(fileno(f.get()), &st) != 0) return FileError("stat build context", spec.context_tar, errno);
-  std::string target = absl::StrCat("/build?t=", Escape(spec.tag), "&dockerfile=", Escape(spec.dockerfile),
-                                    "&networkmode=", Escape(spec.network_mode), "&rm=1&forcerm=1&pull=0");
-  ASSIGN_OR_RETURN(std::string extra, CatchJson("build", [&]() -> absl::StatusOr<std::string> {
-    return absl::StrCat("&buildargs=", Escape(DumpJson(json(spec.args))), "&labels=", Escape(DumpJson(json(spec.labels))));
-  }));
-  absl::StrAppend(&target, extra);
-  if (!spec.target.empty()) absl::StrAppend(&target, "&target=", Escape(spec.target));
-  // The answer is a stream of JSON objects, one a line: {"stream": text}, {"aux": ...},
-  // or {"error": reason} when the build failed.
-  std::string pending;
-  std::string error;
-  auto consume = [&](std::string_view bytes) -> absl::Status {
-    pending.append(bytes);
-    size_t end;
-    while ((end = pending.find('\n')) != std::string::npos) {
-      const std::string line = pending.substr(0, end);
-      pending.erase(0, end + 1);
-      json message = json::parse(line, nullptr, /*allow_exceptions=*/false);
-      if (!message.is_object()) continue;
-      if (auto e = message.find("error"); e != message.end() && e->is_string()) error = e->get<std::string>();
-      if (auto text = message.find("stream"); text != message.end() && text->is_string()) {
-        const std::string output = text->get<std::string>();
-        for (absl::string_view part : absl::StrSplit(output, '\n', absl::SkipWhitespace())) {
-          part = absl::StripTrailingAsciiWhitespace(part);
-          progress(std::string_view(part.data(), part.size()));
-        }
-      }
-    }
-    return absl::OkStatus();
-  };
-  ASSIGN_OR_RETURN(Reply r, Perform(socket_path_, api_version_,
-                                    {.method = "POST",
-                                     .target = std::move(target),
-                                     .long_running = true,
-                                     .stream_body = consume,
-                                     .upload = f.get(),
-                                     .upload_size = static_cast<curl_off_t>(st.st_size)}));
-  if (r.status != 200) return EngineError(r, absl::StrCat("build image ", spec.tag));
-  (void)consume("\n");
-  if (!error.empty()) return absl::FailedPreconditionError(absl::StrCat("the image build failed: ", error));
-  return absl::OkStatus();
-}
-
 absl::StatusOr<std::string> DockerEngineClient::CreateContainer(const ContainerSpec& spec) {
   ASSIGN_OR_RETURN(std::string body, CatchJson("create container", [&]() -> absl::StatusOr<std::string> {
     json j = {
@@ -433,8 +362,8 @@ absl::Status DockerEngineClient::RemoveContainer(const std::string& id) {
 absl::StatusOr<std::vector<ContainerSummary>> DockerEngineClient::ListContainers(
     const std::string& label) {
   ASSIGN_OR_RETURN(Reply r, Perform(socket_path_, api_version_,
-                                    {.target = absl::StrCat("/containers/json?all=1&filters=",
-                                                            LabelFilter(label))}));
+                                    {.target = absl::StrCat("/containers/json?all=1", label.empty() ? "" : "&filters=",
+                                                            label.empty() ? "" : LabelFilter(label))}));
   if (r.status != 200) return EngineError(r, absl::StrCat("list containers with label ", label));
   return CatchJson("list containers", [&]() -> absl::StatusOr<std::vector<ContainerSummary>> {
     ASSIGN_OR_RETURN(json j, ParseJson(r, "list containers"));
@@ -447,6 +376,7 @@ absl::StatusOr<std::vector<ContainerSummary>> DockerEngineClient::ListContainers
       if (auto it = c.find("State"); it != c.end() && it->is_string()) {
         s.state = it->get<std::string>();
       }
+      if (auto it = c.find("ImageID"); it != c.end() && it->is_string()) s.image_id = it->get<std::string>();
       if (auto it = c.find("Labels"); it != c.end()) s.labels = StringMap(*it);
       if (!s.id.empty()) out.push_back(std::move(s));
     }

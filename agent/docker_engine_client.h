@@ -1,5 +1,5 @@
 // The real DockerClient: speaks the Docker Engine HTTP API over the engine's unix
-// socket with libcurl. Never pulls images: the agent runs only what is already local.
+// socket with libcurl. Pulls only when asked to (PullImage); creating a container never pulls.
 #pragma once
 
 #include <cstdint>
@@ -33,6 +33,10 @@ class DockerEngineClient final : public DockerClient {
   absl::StatusOr<std::string> ImageId(const std::string& image) override;
   absl::Status BuildImage(const ImageBuildSpec& spec,
                           const std::function<void(std::string_view line)>& progress) override;
+  absl::Status PullImage(const std::string& image, const RegistryAuth* auth,
+                         const std::function<void(std::string_view line)>& progress) override;
+  absl::StatusOr<std::vector<ImageSummary>> ListImages(const std::string& label) override;
+  absl::Status RemoveImage(const std::string& image) override;
   absl::StatusOr<bool> OomKilled(const std::string& container) override;
   absl::StatusOr<std::vector<std::string>> ContainerEnv(const std::string& container) override;
   // Whether the container's process runs now.

@@ -197,6 +197,7 @@ absl::StatusOr<Reply> Perform(const std::string& socket_path, const std::string&
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(0));
   }
+  for (const std::string& header : call.headers) raw_headers = curl_slist_append(raw_headers, header.c_str());
   CurlList headers(raw_headers);
   if (headers) curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
   curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, call.method);

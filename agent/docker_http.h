@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -39,6 +40,7 @@ struct Call {
   // a non-OK status aborts the transfer and becomes the call's result.
   std::function<absl::Status(std::string_view)> stream_body;
   std::FILE* upload = nullptr;  // PUT body, `upload_size` bytes
+  std::vector<std::string> headers;  // more request headers ("Name: value"); never logged
   curl_off_t upload_size = 0;
 };
 

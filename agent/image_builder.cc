@@ -23,10 +23,11 @@ constexpr int64_t kMaxDockerfileBytes = 1 << 20;
 
 }  // namespace
 
-ImageBuilder::ImageBuilder(DockerClient* docker, SourceCache* sources, std::string scratch_dir,
+ImageBuilder::ImageBuilder(DockerClient* docker, SourceCache* sources, ImageCache* cache, std::string scratch_dir,
                            std::string agent_name, bool allow_network)
     : docker_(docker),
       sources_(sources),
+      cache_(cache),
       scratch_dir_(std::move(scratch_dir)),
       agent_name_(std::move(agent_name)),
       allow_network_(allow_network) {}
@@ -52,7 +53,7 @@ std::string ImageBuilder::BaseImageIds(const std::string& dockerfile) {
   return absl::StrJoin(ids, ",");
 }
 
-absl::StatusOr<std::string> ImageBuilder::Ensure(const v1::ImageBuild& build, const std::string& source_digest,
+absl::StatusOr<BuiltImage> ImageBuilder::Ensure(const v1::ImageBuild& build, const std::string& source_digest,
                                                  const std::function<void(std::string_view)>& log) {
   if (source_digest.empty()) return absl::FailedPreconditionError("the image is built from the source, which is empty");
   ASSIGN_OR_RETURN(std::string source, sources_->Get(source_digest));
@@ -99,7 +100,7 @@ absl::StatusOr<std::string> ImageBuilder::Ensure(const v1::ImageBuild& build, co
   if (present) {
     log(absl::StrCat("image ", tag, " reused: built before on this host from ", build.dockerfile(),
                      " with the same inputs"));
-    return tag;
+    return BuiltImage{tag, cache_->Use(tag)};
   }
   log(absl::StrCat("image ", tag, ": building from ", build.dockerfile(), " (context ", build.context(),
                    allow_network_ ? "" : ", no network", ")"));
@@ -115,7 +116,12 @@ absl::StatusOr<std::string> ImageBuilder::Ensure(const v1::ImageBuild& build, co
   RETURN_IF_ERROR(docker_->BuildImage(spec, [&](std::string_view line) { log("build: " + std::string(line)); }));
   log(absl::StrCat("image ", tag, " built in ",
                    absl::FormatDuration(absl::Trunc(absl::Now() - began, absl::Milliseconds(100)))));
-  return tag;
+  BuiltImage built{tag, cache_->Use(tag)};
+  // Room for what was just built; a failure to evict never fails the stage.
+  auto removed = cache_->Evict();
+  if (!removed.ok()) log(absl::StrCat("image cache: cannot evict: ", removed.status().message()));
+  for (const std::string& line : removed.ok() ? *removed : std::vector<std::string>{}) log(line);
+  return built;
 }
 
 }  // namespace dockyard

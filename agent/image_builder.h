@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "agent/docker_client.h"
+#include "agent/image_cache.h"
 #include "agent/source_cache.h"
 #include "dockyard/v1/pipeline.pb.h"
 
@@ -22,18 +23,25 @@ namespace dockyard {
 // The repository every built image is tagged in; the tag is the inputs' digest.
 inline constexpr char kBuiltImageRepository[] = "dockyard/built";
 
+// A built image a stage runs, held in the image cache while the stage keeps it.
+struct BuiltImage {
+  std::string tag;
+  ImageCache::Hold hold;
+};
+
 class ImageBuilder {
  public:
   // All must outlive the builder. `scratch_dir` holds build contexts while they are sent.
-  ImageBuilder(DockerClient* docker, SourceCache* sources, std::string scratch_dir, std::string agent_name,
-               bool allow_network);
+  ImageBuilder(DockerClient* docker, SourceCache* sources, ImageCache* cache, std::string scratch_dir,
+               std::string agent_name, bool allow_network);
 
-  // The tag of the image `build` describes in the source tree `source_digest`,
-  // built first unless this engine has it. Progress (and whether it was reused) goes
+  // The image `build` describes in the source tree `source_digest`, built first
+  // unless this engine has it, and held for the caller. A new build then evicts what
+  // the image cache no longer has room for. Progress (and whether it was reused) goes
   // to `log`, a line at a time. FAILED_PRECONDITION for a build that fails (with the
   // engine's reason) or a Dockerfile missing from the tree. Blocks; one build at a
   // time per agent, so stages waiting for the same image build it once.
-  absl::StatusOr<std::string> Ensure(const v1::ImageBuild& build, const std::string& source_digest,
+  absl::StatusOr<BuiltImage> Ensure(const v1::ImageBuild& build, const std::string& source_digest,
                                      const std::function<void(std::string_view)>& log);
 
  private:
@@ -43,6 +51,7 @@ class ImageBuilder {
 
   DockerClient* docker_;
   SourceCache* sources_;
+  ImageCache* cache_;
   const std::string scratch_dir_;
   const std::string agent_name_;
   const bool allow_network_;

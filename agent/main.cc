@@ -50,6 +50,10 @@ ABSL_FLAG(std::string, cache_max_bytes, "20G",
 ABSL_FLAG(std::string, max_artifact_bytes, "4G",
           "the most bytes one artifact pattern of a stage may read out of its container (huge or sparse files are "
           "refused, not copied)");
+ABSL_FLAG(std::string, image_cache_bytes, "20G",
+          "images this agent built kept on its engine; past it the least recently used go (never one in use)");
+ABSL_FLAG(std::string, registry_auth_file, "",
+          "registry logins for pulls, Docker's config.json form, mode 0600 (default: <work_dir>/registry-auth.json)");
 ABSL_FLAG(int, max_artifacts, 1000, "the most files one stage may publish as artifacts");
 ABSL_FLAG(bool, allow_network, false, "let stages ask for `network: bridge` (default: every stage has loopback only)");
 ABSL_FLAG(std::string, ca_file, "",
@@ -134,6 +138,13 @@ int main(int argc, char** argv) {
     return 1;
   }
   options.cache_max_bytes = *cache_max_bytes;
+  auto image_cache_bytes = dockyard::ParseByteSize(absl::GetFlag(FLAGS_image_cache_bytes));
+  if (!image_cache_bytes.ok()) {
+    log->error("--image_cache_bytes: {}", std::string(image_cache_bytes.status().message()));
+    return 1;
+  }
+  options.image_cache_bytes = *image_cache_bytes;
+  options.registry_auth_file = absl::GetFlag(FLAGS_registry_auth_file);
   options.artifact_limits.max_files = absl::GetFlag(FLAGS_max_artifacts);
 
   // One agent process per work dir: a second would fight over spools and containers.

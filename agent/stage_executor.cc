@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -9,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "common/logging.h"
+#include "common/status_macros.h"
 #include "common/snapshot_tree.h"
 #include "common/tar_archive.h"
 #include "common/units.h"
@@ -56,10 +58,31 @@ void StageExecutor::Cancel(v1::StageState state, const std::string& reason) {
 
 absl::StatusOr<std::string> StageExecutor::ResolveImage() {
   const v1::Stage& spec = assignment_.spec();
-  if (!spec.has_image_build()) return spec.image();
   if (CancelRequested()) return absl::CancelledError("cancelled before start");
-  return deps_.images->Ensure(spec.image_build(), assignment_.source_digest(),
-                              [this](std::string_view line) { pump_->WriteSystemLine(line); });
+  auto log = [this](std::string_view line) { pump_->WriteSystemLine(line); };
+  std::optional<RegistryAuth> login;
+  if (!spec.pull_secret().empty()) {
+    if (assignment_.pull_login().name() != spec.pull_secret()) {
+      return absl::FailedPreconditionError(absl::StrCat("pull secret ", spec.pull_secret(),
+                                                        " is not set on the controller (deleted after the run was "
+                                                        "submitted?); an admin sets it with `dockyard secrets set ",
+                                                        spec.pull_secret(), "`"));
+    }
+    auto parsed = ParseRegistryLogin(assignment_.pull_login().value(), RegistryOf(spec.image()));
+    if (!parsed.ok()) return absl::FailedPreconditionError(absl::StrCat("pull secret ", spec.pull_secret(), ": ", parsed.status().message()));
+    login = *std::move(parsed);
+  }
+  const RegistryAuth* auth = login ? &*login : nullptr;
+  for (const v1::Service& service : spec.services()) {
+    RETURN_IF_ERROR(deps_.pulls->Ensure(service.image(), spec.pull(), auth, log));
+  }
+  if (spec.has_image_build()) {
+    ASSIGN_OR_RETURN(BuiltImage built, deps_.images->Ensure(spec.image_build(), assignment_.source_digest(), log));
+    image_hold_ = std::move(built.hold);
+    return built.tag;
+  }
+  RETURN_IF_ERROR(deps_.pulls->Ensure(spec.image(), spec.pull(), auth, log));
+  return spec.image();
 }
 
 absl::Status StageExecutor::CheckPinnedImage() {
@@ -285,6 +308,10 @@ absl::Status StageExecutor::LoadSecrets(const std::vector<std::string>& env) {
     }
     values.push_back(it->second);
   }
+  if (const std::string& login = assignment_.pull_login().value(); !login.empty()) {
+    values.push_back(login);
+    if (auto parsed = ParseRegistryLogin(login, ""); parsed.ok()) values.push_back(parsed->password);
+  }
   pump_->SetSecrets(values);
   return absl::OkStatus();
 }
@@ -294,7 +321,10 @@ v1::StageStatus StageExecutor::Run(const std::function<void()>& on_running) {
   auto log = Logger("agent");
   if (absl::Status st = LoadSecrets({}); !st.ok()) return Finish(v1::STAGE_FAILED, -1, std::string(st.message()));
   auto image = ResolveImage();
-  if (!image.ok()) return Finish(v1::STAGE_FAILED, -1, std::string(image.status().message()));
+  if (!image.ok()) {
+    return Finish(absl::IsCancelled(image.status()) ? v1::STAGE_CANCELLED : v1::STAGE_FAILED, -1,
+                  std::string(image.status().message()));
+  }
   image_ = *image;
   if (absl::Status st = CheckPinnedImage(); !st.ok()) return Finish(v1::STAGE_FAILED, -1, std::string(st.message()));
   auto sandbox = Sandbox();

@@ -14,6 +14,7 @@
 #include "agent/container_labels.h"
 #include "agent/docker_client.h"
 #include "agent/image_builder.h"
+#include "agent/image_puller.h"
 #include "agent/input_artifacts.h"
 #include "agent/log_pump.h"
 #include "agent/service_pod.h"
@@ -43,6 +44,7 @@ struct ExecutorDeps {
   CacheVolumes* caches;
   InputArtifacts* inputs;
   ImageBuilder* images;
+  ImagePuller* pulls;
   std::string agent_name;
   std::string scratch_dir;  // per-agent temp space
   SandboxPolicy sandbox;
@@ -82,7 +84,9 @@ class StageExecutor {
   // assignment, or (re-adopting) from the container's environment `env`.
   // FAILED_PRECONDITION naming a secret the controller did not send.
   absl::Status LoadSecrets(const std::vector<std::string>& env);
-  // The image the stage runs: its `image`, or the one built from its Dockerfile.
+  // The image the stage runs: its `image` (pulled as its policy says), or the one
+  // built from its Dockerfile (held in the image cache for the attempt). Its
+  // services' images are pulled first.
   absl::StatusOr<std::string> ResolveImage();
   // Looks up the image's id; FAILED_PRECONDITION when the run pinned another one.
   absl::Status CheckPinnedImage();
@@ -121,6 +125,7 @@ class StageExecutor {
   LogPump* pump_;
   std::unique_ptr<ServicePod> pod_;  // when the stage has services
   std::string image_;                // what ResolveImage found
+  ImageCache::Hold image_hold_;      // a built image, kept from eviction while the attempt lives
   std::string image_id_;             // its id on this engine (reported, and checked against the run's pin)
   int64_t memory_limit_ = 0;  // of the container it created (0: none, or re-adopted)
 

@@ -196,7 +196,7 @@ absl::StatusOr<PipelineFile> Parser::Parse(const YAML::Node& root) {
   if (root.IsNull() || !root.IsDefined()) return Error(1, "the pipeline is empty");
   ASSIGN_OR_RETURN(std::vector<Entry> entries,
                    Entries(root, LineOf(root, 1), "the pipeline", "at top level",
-                           {"name", "source", "env", "caches", "stages"}));
+                           {"name", "source", "env", "caches", "images", "stages"}));
   google::protobuf::Map<std::string, std::string> pipeline_env;
   v1::Pipeline& p = out_.pipeline;
   p.set_file(file_);
@@ -237,6 +237,8 @@ absl::StatusOr<PipelineFile> Parser::Parse(const YAML::Node& root) {
       RETURN_IF_ERROR(ParseEnv(e, "at top level", &pipeline_env));
     } else if (e.key == "caches") {
       RETURN_IF_ERROR(ParseCaches(e));
+    } else if (e.key == "images") {
+      RETURN_IF_ERROR(ParseImages(e));
     } else if (e.key == "stages") {
       stages = &e;
     }
@@ -281,6 +283,20 @@ absl::StatusOr<PipelineFile> Parser::Parse(const YAML::Node& root) {
   }
   RETURN_IF_ERROR(ValidateStageGraph(p));
   return std::move(out_);
+}
+
+absl::Status Parser::ParseImages(const Entry& images) {
+  ASSIGN_OR_RETURN(std::vector<Entry> entries, Entries(images.value, images.line, "\"images\"", "at top level", {}));
+  for (const Entry& image : entries) {
+    if (!IsServiceName(image.key)) {
+      return Error(image.line, absl::StrCat("bad image name ", Quote(image.key), " in \"images\"",
+                                            ": use lower-case letters, digits and '-'"));
+    }
+    v1::Stage holder;
+    RETURN_IF_ERROR(ParseImageBuild(image, absl::StrCat("in image ", Quote(image.key)), &holder));
+    declared_images_[image.key] = holder.image_build();
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Parser::ParseCaches(const Entry& caches) {

@@ -5,6 +5,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <initializer_list>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -71,6 +72,8 @@ class Parser {
                                                       bool single_string_ok) const;
 
   absl::Status ParseCaches(const Entry& e);
+  // `images:`: builds named once for several stages (`image: NAME`).
+  absl::Status ParseImages(const Entry& e);
   absl::Status ParseStage(const YAML::Node& node, int index, v1::Stage* stage);
   // `env:` of the pipeline or of a stage.
   absl::Status ParseEnv(const Entry& e, absl::string_view where, google::protobuf::Map<std::string, std::string>* env);
@@ -90,6 +93,7 @@ class Parser {
   ParseLimits limits_;
   PipelineFile out_;
   std::set<std::string> cache_names_;
+  std::map<std::string, v1::ImageBuild> declared_images_;
 };
 
 }  // namespace dockyard::pipeline_internal

@@ -37,7 +37,8 @@ absl::Status Parser::ParseStage(const YAML::Node& node, int index, v1::Stage* st
   ASSIGN_OR_RETURN(std::vector<Entry> entries, Entries(node, line, "stage", where,
                                     {"name", "image", "workdir", "env", "run", "shell", "needs",
                                      "network", "timeout", "caches", "artifacts", "agent",
-                                     "retries", "reports", "limits", "secrets", "inputs", "services"}));
+                                     "retries", "reports", "limits", "secrets", "inputs", "services",
+                                     "pull", "pull_secret"}));
   bool has_name = false, has_image = false, has_run = false;
   for (const Entry& e : entries) {
     if (e.key == "name") {
@@ -55,6 +56,10 @@ absl::Status Parser::ParseStage(const YAML::Node& node, int index, v1::Stage* st
     } else if (e.key == "image") {
       ASSIGN_OR_RETURN(std::string image, String(e, where));
       if (image.empty()) return Error(e.line, absl::StrCat("\"image\" ", where, " is empty"));
+      if (auto declared = declared_images_.find(image); declared != declared_images_.end()) {
+        *stage->mutable_image_build() = declared->second;
+        image = absl::StrCat(image, " (built from ", declared->second.dockerfile(), ")");
+      }
       stage->set_image(image);
       has_image = true;
     } else if (e.key == "workdir") {
@@ -120,6 +125,27 @@ absl::Status Parser::ParseStage(const YAML::Node& node, int index, v1::Stage* st
         }
         stage->add_secrets(std::move(name));
       }
+    } else if (e.key == "pull") {
+      ASSIGN_OR_RETURN(std::string pull, String(e, where));
+      if (pull == "if-not-present") {
+        stage->set_pull(v1::PULL_IF_NOT_PRESENT);
+      } else if (pull == "always") {
+        stage->set_pull(v1::PULL_ALWAYS);
+      } else if (pull == "never") {
+        stage->set_pull(v1::PULL_NEVER);
+      } else {
+        return Error(e.line, absl::StrCat("bad \"pull\" ", Quote(pull), " ", where,
+                                          ": use \"if-not-present\" (the default), \"always\" or \"never\""));
+      }
+    } else if (e.key == "pull_secret") {
+      ASSIGN_OR_RETURN(std::string name, String(e, where));
+      if (!IsEnvName(name)) {
+        // Never quoted: it may be the very login someone pasted in.
+        return Error(e.line, absl::StrCat("bad \"pull_secret\" ", where,
+                                          ": name a secret of the controller (letters, digits and '_') holding "
+                                          "username:password; the login itself never goes in the pipeline"));
+      }
+      stage->set_pull_secret(name);
     } else if (e.key == "agent") {
       RETURN_IF_ERROR(ParseAgent(e, where, stage));
     } else if (e.key == "retries") {

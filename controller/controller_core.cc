@@ -234,6 +234,9 @@ void ControllerCore::Apply(SchedulerEffects effects) {
       for (const std::string& name : assign->spec().secrets()) {
         if (auto value = secrets_->Values({name}); value.ok()) *assign->add_secrets() = std::move(value->front());
       }
+      if (const std::string& login = assign->spec().pull_secret(); !login.empty()) {
+        if (auto value = secrets_->Values({login}); value.ok()) *assign->mutable_pull_login() = std::move(value->front());
+      }
     }
     SendTo(order.agent, std::move(order.message));
   }
@@ -465,6 +468,12 @@ absl::StatusOr<ControllerCore::Submitted> ControllerCore::SubmitRun(v1::Pipeline
   for (const v1::Stage& stage : pipeline.stages()) {
     auto values = secrets_->Values({stage.secrets().begin(), stage.secrets().end()});
     if (!values.ok()) return absl::FailedPreconditionError(absl::StrCat("stage ", stage.name(), ": ", values.status().message()));
+    if (!stage.pull_secret().empty()) {
+      auto login = secrets_->Values({stage.pull_secret()});
+      if (!login.ok()) {
+        return absl::FailedPreconditionError(absl::StrCat("stage ", stage.name(), ": pull_secret: ", login.status().message()));
+      }
+    }
   }
   if (!pipeline.source_digest().empty() && !blobs_->Contains(pipeline.source_digest())) {
     return absl::FailedPreconditionError(absl::StrCat("source ", pipeline.source_digest(),

@@ -20,6 +20,8 @@ packages=(
   libxml2-utils         # xmllint: JUnit reports validated against their schema in tests
   groovy default-jre-headless  # the Jenkins shared library's tests (ctest label jenkins)
   tmux                  # the CLI's terminal view, tested in a real terminal
+  docker-registry       # a real registry on loopback: image pull tests
+  apache2-utils         # htpasswd: that registry's bcrypt password file
 )
 
 missing=()

@@ -34,7 +34,14 @@ TEST(WheelWorkflow, TestedDependenciesBecomeVerifiedWheelsInTarget) {
   // The build stage ran with no network: it checks for itself and says so, and
   // Dockyard records the network it gave the container.
   EXPECT_THAT(r.out, HasSubstr("build   | network: none (only loopback)"));
-  EXPECT_THAT(r.out, ::testing::ContainsRegex("build   \\| \\[dockyard\\] image dockyard/python, network none"));
+  // Test and build ran on the one dev image the agent built from docker/dev/Dockerfile
+  // (or found built by an earlier run: its tag is the digest of what goes in).
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("test    \\| \\[dockyard\\] image (dockyard/built:[0-9a-f]{32}): "
+                                              "building from docker/dev/Dockerfile|test    \\| \\[dockyard\\] image "
+                                              "dockyard/built:[0-9a-f]{32} reused"));
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("build   \\| \\[dockyard\\] image dockyard/built:[0-9a-f]{32} reused: "
+                                              "built before on this host from docker/dev/Dockerfile"));
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("build   \\| \\[dockyard\\] image dockyard/built:[0-9a-f]{32}, network none"));
   // The build stage started from exactly the snapshot the test stage left.
   const std::string marker = "test    | [dockyard] cache build: snapshot ";
   const size_t at = r.out.find(marker);

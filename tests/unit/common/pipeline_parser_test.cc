@@ -266,7 +266,7 @@ TEST(PipelineParser, RejectsUnknownStageKeyWithFileAndLine) {
 
 TEST(PipelineParser, RejectsUnknownTopLevelKeyWithLine) {
   ExpectError(Parse("name: p\nsauce: src\nstages: []\n"), "p.yml:2: ",
-              "unknown key \"sauce\" at top level (expected one of: name, source, env, caches, stages)");
+              "unknown key \"sauce\" at top level (expected one of: name, source, env, caches, images, stages)");
 }
 
 TEST(PipelineParser, RejectsUnknownKeysInCacheArtifactAndAgent) {
