@@ -59,8 +59,6 @@ void StageExecutor::Cancel(v1::StageState state, const std::string& reason) {
 absl::StatusOr<std::string> StageExecutor::ResolveImage() {
   const v1::Stage& spec = assignment_.spec();
   if (CancelRequested()) return absl::CancelledError("cancelled before start");
-  auto log = [this](std::string_view line) { pump_->WriteSystemLine(line); };
-  std::optional<RegistryAuth> login;
   if (!spec.pull_secret().empty()) {
     if (assignment_.pull_login().name() != spec.pull_secret()) {
       return absl::FailedPreconditionError(absl::StrCat("pull secret ", spec.pull_secret(),
@@ -70,19 +68,22 @@ absl::StatusOr<std::string> StageExecutor::ResolveImage() {
     }
     auto parsed = ParseRegistryLogin(assignment_.pull_login().value(), RegistryOf(spec.image()));
     if (!parsed.ok()) return absl::FailedPreconditionError(absl::StrCat("pull secret ", spec.pull_secret(), ": ", parsed.status().message()));
-    login = *std::move(parsed);
+    login_ = *std::move(parsed);
   }
-  const RegistryAuth* auth = login ? &*login : nullptr;
-  for (const v1::Service& service : spec.services()) {
-    RETURN_IF_ERROR(deps_.pulls->Ensure(service.image(), spec.pull(), auth, log));
-  }
+  for (const v1::Service& service : spec.services()) RETURN_IF_ERROR(Pull(service.image(), spec.pull()));
   if (spec.has_image_build()) {
-    ASSIGN_OR_RETURN(BuiltImage built, deps_.images->Ensure(spec.image_build(), assignment_.source_digest(), log));
+    ASSIGN_OR_RETURN(BuiltImage built, deps_.images->Ensure(spec.image_build(), assignment_.source_digest(),
+                                                            [this](std::string_view line) { pump_->WriteSystemLine(line); }));
     image_hold_ = std::move(built.hold);
     return built.tag;
   }
-  RETURN_IF_ERROR(deps_.pulls->Ensure(spec.image(), spec.pull(), auth, log));
+  RETURN_IF_ERROR(Pull(spec.image(), spec.pull()));
   return spec.image();
+}
+
+absl::Status StageExecutor::Pull(const std::string& image, v1::PullPolicy policy) {
+  return deps_.pulls->Ensure(image, policy, login_ ? &*login_ : nullptr,
+                             [this](std::string_view line) { pump_->WriteSystemLine(line); });
 }
 
 absl::Status StageExecutor::CheckPinnedImage() {
@@ -96,6 +97,16 @@ absl::Status StageExecutor::CheckPinnedImage() {
   if (pinned == assignment_.pinned_images().end()) {
     pump_->WriteSystemLine(absl::StrCat("image ", image_, " is ", image_id_, " here; the run's later stages run that"));
     return absl::OkStatus();
+  }
+  if (pinned->second != image_id_ && spec.pull() != v1::PULL_NEVER && spec.pull() != v1::PULL_ALWAYS) {
+    // A stale copy on this host: the registry may still have what the run started with.
+    pump_->WriteSystemLine(absl::StrCat("image ", image_, " is ", image_id_, " here, but the run pinned ",
+                                        pinned->second, ": pulling it again"));
+    if (absl::Status pulled = Pull(image_, v1::PULL_ALWAYS); pulled.ok()) {
+      ASSIGN_OR_RETURN(image_id_, deps_.docker->ImageId(image_));
+    } else {
+      pump_->WriteSystemLine(std::string(pulled.message()));
+    }
   }
   if (pinned->second != image_id_) {
     return absl::FailedPreconditionError(absl::StrCat(

@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -88,7 +89,11 @@ class StageExecutor {
   // built from its Dockerfile (held in the image cache for the attempt). Its
   // services' images are pulled first.
   absl::StatusOr<std::string> ResolveImage();
-  // Looks up the image's id; FAILED_PRECONDITION when the run pinned another one.
+  // Makes `image` present as `policy` says, with the stage's login when it is for
+  // that image's registry.
+  absl::Status Pull(const std::string& image, v1::PullPolicy policy);
+  // Looks up the image's id; FAILED_PRECONDITION when the run pinned another one
+  // (a stage that may pull first pulls once more, in case this host's copy is stale).
   absl::Status CheckPinnedImage();
 
   // What every CI system tells a job about itself: CI=true, DOCKYARD_RUN_ID, ...
@@ -126,6 +131,7 @@ class StageExecutor {
   std::unique_ptr<ServicePod> pod_;  // when the stage has services
   std::string image_;                // what ResolveImage found
   ImageCache::Hold image_hold_;      // a built image, kept from eviction while the attempt lives
+  std::optional<RegistryAuth> login_;  // from the stage's pull secret
   std::string image_id_;             // its id on this engine (reported, and checked against the run's pin)
   int64_t memory_limit_ = 0;  // of the container it created (0: none, or re-adopted)
 

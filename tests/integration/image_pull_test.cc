@@ -105,6 +105,26 @@ TEST_F(ImagePull, PullAlwaysReplacesALocalImageOfTheSameNameWhichIfNotPresentWou
   EXPECT_THAT(always.out, HasSubstr("run | " + marker + "\n"));
 }
 
+TEST_F(ImagePull, ALaterStageFindingAStaleCopyPullsWhatTheRunPinned) {
+  LocalRegistry registry(/*with_login=*/false);
+  const std::string marker = UniqueName("pinned-marker");
+  const std::string image = Push(registry, "team/app:pinned", marker);
+  StartAgent();
+  auto run = cluster_.SpawnCli({"run", cluster_.WriteFile("p.yml", absl::StrCat(
+      "name: pinned\nstages:\n  - name: first\n    image: ", image, "\n    run: cat /marker; sleep 3\n"
+      "  - name: second\n    needs: [first]\n    image: ", image, "\n    run: cat /marker\n"))});
+  cluster_.WaitForStatus("1", "first                running");
+  // Mid-run the host's copy goes stale (another pipeline tagged something else so).
+  ASSERT_EQ(Shell("docker tag dockyard/busybox " + image + " && echo ok"), "ok\n");
+  EXPECT_EQ(run->Wait(absl::Seconds(60)), 0) << run->Log();
+  EXPECT_THAT(run->Log(), HasSubstr("first  | " + marker + "\n"));
+  EXPECT_THAT(run->Log(), ::testing::ContainsRegex("second \\| \\[dockyard\\] image [^ ]+ is sha256:[0-9a-f]{64} here, "
+                                                   "but the run pinned sha256:[0-9a-f]{64}: pulling it again"));
+  EXPECT_THAT(run->Log(), ::testing::ContainsRegex("second \\| \\[dockyard\\] image [^ ]+ is sha256:[0-9a-f]{64}, "
+                                                   "as pinned for the run"));
+  EXPECT_THAT(run->Log(), HasSubstr("second | " + marker + "\n"));
+}
+
 TEST_F(ImagePull, ARegistryLoginComesFromAControllerSecretAndNoLogShowsThePassword) {
   LocalRegistry registry(/*with_login=*/true);
   const std::string image = Push(registry, "private/app:1", UniqueName("private-marker"));
