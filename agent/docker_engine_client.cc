@@ -91,7 +91,7 @@ absl::StatusOr<std::string> DockerEngineClient::CreateContainer(const ContainerS
     // Create's only 404 is a missing image: the engine wants a pull, Dockyard never does.
     return absl::NotFoundError(absl::StrCat(
         "image \"", spec.image,
-        "\" not found on this agent (Dockyard never pulls; build or load it here): ",
+        "\" not found on this agent (creating a container never pulls; see the stage's pull:): ",
         EngineMessage(r)));
   }
   if (r.status != 201) {

@@ -70,6 +70,12 @@ absl::StatusOr<std::unique_ptr<ControllerCore>> ControllerCore::Create(Controlle
     absl::MutexLock lock(&core->mu_);
     core->Restore(std::move(contents));
   }
+  StatePersister::Save save = [state = core->state_.get()](const StateChanges& changes) {
+    return state->Save(changes.runs, changes.agents, changes.artifacts);
+  };
+  if (core->options_.wrap_save) save = core->options_.wrap_save(std::move(save));
+  core->persister_ = std::make_unique<StatePersister>(
+      std::move(save), [core = core.get()](std::vector<Delivery> deliveries) { core->Deliver(std::move(deliveries)); });
   {
     // The first clean-up of the cache store waits a grace period: none at start-up.
     absl::MutexLock lock(&core->mu_);
@@ -93,6 +99,7 @@ ControllerCore::~ControllerCore() {
     stopping_ = true;
   }
   if (housekeeping_.joinable()) housekeeping_.join();
+  persister_.reset();  // what was decided is saved (and sent, to sessions still open)
 }
 
 void ControllerCore::Restore(StateStore::Contents contents) {
@@ -129,35 +136,18 @@ void ControllerCore::Restore(StateStore::Contents contents) {
 }
 
 void ControllerCore::Persist() {
-  for (std::string& id : scheduler_.TakeDirtyRuns()) unsaved_runs_.insert(std::move(id));
-  for (std::string& name : scheduler_.TakeDirtyAgents()) unsaved_agents_.insert(std::move(name));
-  if (unsaved_runs_.empty() && unsaved_agents_.empty()) return;
-  std::vector<v1::RunRecord> runs;
-  std::vector<v1::AgentRecord> agents;
-  for (const std::string& id : unsaved_runs_) {
-    auto record = scheduler_.ExportRun(id);
-    if (record.ok()) runs.push_back(*std::move(record));
+  StateChanges changes;
+  for (const std::string& id : scheduler_.TakeDirtyRuns()) {
+    if (auto record = scheduler_.ExportRun(id); record.ok()) changes.runs.push_back(*std::move(record));
   }
-  for (const std::string& name : unsaved_agents_) {
-    auto record = scheduler_.ExportAgent(name);
-    if (record.ok()) agents.push_back(*std::move(record));
+  for (const std::string& name : scheduler_.TakeDirtyAgents()) {
+    if (auto record = scheduler_.ExportAgent(name); record.ok()) changes.agents.push_back(*std::move(record));
   }
-  if (absl::Status st = state_->Save(runs, agents); !st.ok()) {
-    // Keep serving: the records stay pending and go with the next save; until one
-    // succeeds, a restart would resume from older state.
-    Logger("controller")->error("cannot save runs={} agents={}; a restart now would lose these changes: {}",
-                                unsaved_runs_.size(), unsaved_agents_.size(), st.ToString());
-    return;
-  }
-  unsaved_runs_.clear();
-  unsaved_agents_.clear();
-}
-
-void ControllerCore::SaveArtifact(const v1::Artifact& artifact) {
-  if (absl::Status st = state_->SaveArtifact(artifact); !st.ok()) {
-    Logger("controller")->error("run={} artifact={} cannot be saved; a restart now would forget it: {}",
-                                artifact.run_id(), artifact.name(), st.ToString());
-  }
+  changes.artifacts = std::move(unsaved_artifacts_);
+  unsaved_artifacts_.clear();
+  std::vector<Delivery> deliveries = std::move(outbox_);
+  outbox_.clear();
+  persister_->Enqueue(std::move(changes), std::move(deliveries));
 }
 
 void ControllerCore::Housekeeping() {
@@ -196,11 +186,23 @@ void ControllerCore::CollectCaches(bool evicted) {
 void ControllerCore::SendTo(const std::string& agent, v1::ControllerMessage message) {
   auto it = channels_.find(agent);
   if (it == channels_.end()) return;  // it gets the news when it reconnects
-  it->second->Send(std::move(message));
+  outbox_.push_back(Delivery{agent, it->second.id, std::move(message)});
+}
+
+void ControllerCore::SendNow(const std::string& agent, v1::ControllerMessage message) {
+  auto it = channels_.find(agent);
+  if (it != channels_.end()) it->second.channel->Send(std::move(message));
+}
+
+void ControllerCore::Deliver(std::vector<Delivery> deliveries) {
+  absl::MutexLock lock(&mu_);
+  for (Delivery& delivery : deliveries) {
+    auto it = channels_.find(delivery.agent);
+    if (it != channels_.end() && it->second.id == delivery.session) it->second.channel->Send(std::move(delivery.message));
+  }
 }
 
 void ControllerCore::Apply(SchedulerEffects effects) {
-  Persist();
   for (const EndedAttempt& ended : effects.ended) {
     if (ended.state == v1::STAGE_LOST) {
       (void)logs_.AppendSystemLine(ended.ref, absl::StrCat("attempt ", ended.ref.attempt(),
@@ -240,6 +242,7 @@ void ControllerCore::Apply(SchedulerEffects effects) {
     }
     SendTo(order.agent, std::move(order.message));
   }
+  Persist();
 }
 
 absl::Status ControllerCore::AttachAgent(AgentChannel* channel, const v1::RegisterAgent& registration,
@@ -263,9 +266,9 @@ absl::Status ControllerCore::AttachAgent(AgentChannel* channel, const v1::Regist
                                                    " already has a live session; a second one is refused"));
     }
     // Silent for two heartbeats: that connection is dead but not yet noticed.
-    live->second->Close(absl::AbortedError("replaced by a newer session of this agent"));
+    live->second.channel->Close(absl::AbortedError("replaced by a newer session of this agent"));
   }
-  channels_[registration.name()] = channel;
+  channels_[registration.name()] = Session{channel, ++last_session_};
   v1::ControllerMessage welcome;
   welcome.mutable_welcome()->set_agent_id(registration.name());
   welcome.mutable_welcome()->set_heartbeat_interval_ms(absl::ToInt64Milliseconds(options_.heartbeat_interval));
@@ -288,7 +291,7 @@ absl::Status ControllerCore::AttachAgent(AgentChannel* channel, const v1::Regist
 void ControllerCore::DetachAgent(AgentChannel* channel, const std::string& agent) {
   absl::MutexLock lock(&mu_);
   auto it = channels_.find(agent);
-  if (it == channels_.end() || it->second != channel) return;  // replaced by a newer session
+  if (it == channels_.end() || it->second.channel != channel) return;  // replaced by a newer session
   channels_.erase(it);
   scheduler_.AgentDisconnected(agent, absl::Now());
   Persist();
@@ -299,7 +302,7 @@ void ControllerCore::OnHeartbeat(const std::string& agent, const v1::Heartbeat& 
   absl::MutexLock lock(&mu_);
   v1::ControllerMessage ack;
   ack.mutable_heartbeat_ack();
-  SendTo(agent, std::move(ack));
+  SendNow(agent, std::move(ack));  // never behind the disk: the agent's lease hangs on it
   const absl::Time now = absl::Now();
   SchedulerEffects effects = scheduler_.AgentHeartbeat(agent, heartbeat, now);
   effects.Append(scheduler_.Schedule(now));
@@ -307,10 +310,13 @@ void ControllerCore::OnHeartbeat(const std::string& agent, const v1::Heartbeat& 
 }
 
 absl::Status ControllerCore::DrainAgent(const std::string& agent, bool drain) {
-  absl::MutexLock lock(&mu_);
-  if (absl::Status st = scheduler_.DrainAgent(agent, drain); !st.ok()) return st;
-  Logger("controller")->info("agent={} {}", agent, drain ? "draining" : "takes stages again");
-  Apply(scheduler_.Schedule(absl::Now()));
+  {
+    absl::MutexLock lock(&mu_);
+    if (absl::Status st = scheduler_.DrainAgent(agent, drain); !st.ok()) return st;
+    Logger("controller")->info("agent={} {}", agent, drain ? "draining" : "takes stages again");
+    Apply(scheduler_.Schedule(absl::Now()));
+  }
+  persister_->Sync();
   return absl::OkStatus();
 }
 
@@ -318,8 +324,8 @@ void ControllerCore::OnStageStatus(const std::string& agent, const v1::StageStat
   absl::MutexLock lock(&mu_);
   const absl::Time now = absl::Now();
   auto effects = scheduler_.ApplyStatus(agent, status, now);
-  // Saved before StageSettled lets the agent forget the attempt.
-  Persist();
+  // StageSettled, rejects and cancels go out once the status is saved: only then
+  // may the agent forget the attempt.
   if (IsTerminal(status.state())) {
     // Recorded, or not wanted: either way the agent may forget the attempt. (Sent
     // before any order the status causes, on the same ordered stream.)
@@ -340,6 +346,7 @@ void ControllerCore::OnStageStatus(const std::string& agent, const v1::StageStat
       cancel.mutable_cancel()->set_reason(std::string(effects.status().message()));
       SendTo(agent, std::move(cancel));
     }
+    Persist();
     return;
   }
   effects->Append(scheduler_.Schedule(now));
@@ -354,7 +361,7 @@ void ControllerCore::OnLogBatch(const std::string& agent, const v1::LogBatch& ba
       v1::ControllerMessage reject;
       *reject.mutable_reject()->mutable_stage() = ref;
       reject.mutable_reject()->set_reason(std::string(held.message()));
-      SendTo(agent, std::move(reject));
+      SendNow(agent, std::move(reject));
       return;
     }
   }
@@ -376,7 +383,7 @@ void ControllerCore::OnLogBatch(const std::string& agent, const v1::LogBatch& ba
   *ack.mutable_log_ack()->mutable_stage() = ref;
   ack.mutable_log_ack()->set_next_seq(next);
   absl::MutexLock lock(&mu_);
-  SendTo(agent, std::move(ack));
+  SendNow(agent, std::move(ack));
 }
 
 absl::Status ControllerCore::CheckUploader(const std::string& agent, const v1::StageRef& ref) {
@@ -421,14 +428,19 @@ absl::Status ControllerCore::CheckArtifactFetch(const std::string& agent, const 
 absl::StatusOr<int> ControllerCore::RevokeAgent(const std::string& agent) {
   if (identity_ == nullptr) return absl::FailedPreconditionError("security is off (--insecure): nothing to revoke");
   RETURN_IF_ERROR(identity_->RevokeAgent(agent));
+  int lost = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = absl::Now();
+    SchedulerEffects effects = scheduler_.RevokeAgent(agent, now);
+    lost = static_cast<int>(effects.ended.size());
+    effects.Append(scheduler_.Schedule(now));
+    Apply(std::move(effects));
+  }
+  persister_->Sync();  // its cancels go out while its session is still open
   absl::MutexLock lock(&mu_);
-  const absl::Time now = absl::Now();
-  SchedulerEffects effects = scheduler_.RevokeAgent(agent, now);
-  const int lost = static_cast<int>(effects.ended.size());
-  effects.Append(scheduler_.Schedule(now));
-  Apply(std::move(effects));  // its cancels go out while its session is still open
   if (auto it = channels_.find(agent); it != channels_.end()) {
-    it->second->Close(absl::PermissionDeniedError(absl::StrCat("agent ", agent, " was revoked")));
+    it->second.channel->Close(absl::PermissionDeniedError(absl::StrCat("agent ", agent, " was revoked")));
     channels_.erase(it);
   }
   Logger("controller")->info("agent={} revoked; running stages re-queued={}", agent, lost);
@@ -436,20 +448,23 @@ absl::StatusOr<int> ControllerCore::RevokeAgent(const std::string& agent) {
 }
 
 absl::Status ControllerCore::RecordArtifact(const v1::Artifact& artifact) {
-  absl::MutexLock lock(&mu_);
-  auto& list = artifacts_[artifact.run_id()];
-  for (v1::Artifact& existing : list) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto& list = artifacts_[artifact.run_id()];
     // Artifacts are named per stage: another stage may publish the same file name.
-    if (existing.name() != artifact.name() || existing.stage() != artifact.stage() ||
-        existing.service() != artifact.service()) {
-      continue;
+    auto same = std::find_if(list.begin(), list.end(), [&](const v1::Artifact& existing) {
+      return existing.name() == artifact.name() && existing.stage() == artifact.stage() &&
+             existing.service() == artifact.service();
+    });
+    if (same != list.end()) {
+      *same = artifact;  // a re-run attempt publishes again
+    } else {
+      list.push_back(artifact);
     }
-    existing = artifact;  // a re-run attempt publishes again
-    SaveArtifact(artifact);
-    return absl::OkStatus();
+    unsaved_artifacts_.push_back(artifact);
+    Persist();
   }
-  list.push_back(artifact);
-  SaveArtifact(artifact);
+  persister_->Sync();
   return absl::OkStatus();
 }
 
@@ -479,14 +494,21 @@ absl::StatusOr<ControllerCore::Submitted> ControllerCore::SubmitRun(v1::Pipeline
     return absl::FailedPreconditionError(absl::StrCat("source ", pipeline.source_digest(),
                                                       " was not uploaded"));
   }
-  absl::MutexLock lock(&mu_);
-  if (auto id = scheduler_.FindRunByKey(owner, idempotency_key)) return Submitted{*id, true};
-  const absl::Time now = absl::Now();
-  std::string id = scheduler_.AddRun(pipeline, now, owner, idempotency_key);
-  Logger("controller")->info("run={} submitted pipeline={} stages={}{}", id, pipeline.name(),
-                             pipeline.stages_size(), idempotency_key.empty() ? "" : " (with an idempotency key)");
-  Apply(scheduler_.Schedule(now));
-  return Submitted{id, false};
+  Submitted submitted;
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto id = scheduler_.FindRunByKey(owner, idempotency_key)) {
+      submitted = Submitted{*id, true};
+    } else {
+      const absl::Time now = absl::Now();
+      submitted.run_id = scheduler_.AddRun(pipeline, now, owner, idempotency_key);
+      Logger("controller")->info("run={} submitted pipeline={} stages={}{}", submitted.run_id, pipeline.name(),
+                                 pipeline.stages_size(), idempotency_key.empty() ? "" : " (with an idempotency key)");
+      Apply(scheduler_.Schedule(now));
+    }
+  }
+  persister_->Sync();  // an existing run may still be on its way to the disk
+  return submitted;
 }
 
 std::vector<v1::CacheInfo> ControllerCore::Caches() {
@@ -505,21 +527,25 @@ int64_t ControllerCore::RunVersion(const std::string& run_id) {
 }
 
 absl::Status ControllerCore::CancelRun(const std::string& run_id, const Caller& caller) {
-  absl::MutexLock lock(&mu_);
-  if (caller.role < v1::ROLE_ADMIN) {
-    auto run = scheduler_.GetRun(run_id);
-    if (!run.ok()) return run.status();
-    if (run->owner() != caller.name) {
-      return absl::PermissionDeniedError(absl::StrCat("run ", run_id, " was submitted by ",
-                                                      run->owner().empty() ? "someone else" : run->owner(),
-                                                      "; cancelling another's run needs role admin"));
+  absl::Status decided = [&]() -> absl::Status {
+    absl::MutexLock lock(&mu_);
+    if (caller.role < v1::ROLE_ADMIN) {
+      auto run = scheduler_.GetRun(run_id);
+      if (!run.ok()) return run.status();
+      if (run->owner() != caller.name) {
+        return absl::PermissionDeniedError(absl::StrCat("run ", run_id, " was submitted by ",
+                                                        run->owner().empty() ? "someone else" : run->owner(),
+                                                        "; cancelling another's run needs role admin"));
+      }
     }
-  }
-  auto effects = scheduler_.CancelRun(run_id, absl::Now());
-  if (!effects.ok()) return effects.status();
-  Logger("controller")->info("run={} cancelled", run_id);
-  Apply(*std::move(effects));
-  return absl::OkStatus();
+    auto effects = scheduler_.CancelRun(run_id, absl::Now());
+    if (!effects.ok()) return effects.status();
+    Logger("controller")->info("run={} cancelled", run_id);
+    Apply(*std::move(effects));
+    return absl::OkStatus();
+  }();
+  if (decided.ok()) persister_->Sync();
+  return decided;
 }
 
 std::vector<v1::AgentInfo> ControllerCore::Agents() {

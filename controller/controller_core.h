@@ -1,9 +1,12 @@
 // Where the controller's gRPC services meet: owns the scheduler and the stores,
 // serialises every change of run/stage/agent state under one mutex, and pushes the
-// resulting orders to connected agents. Thread-safe; called from gRPC reactions and
-// from its own housekeeping thread.
+// resulting orders to connected agents once the state persister has saved what they
+// depend on (decide, then persist, then send). Thread-safe; called from gRPC
+// reactions (the calls marked blocking only from worker threads) and from its own
+// housekeeping thread.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -21,6 +24,7 @@
 #include "controller/log_store.h"
 #include "controller/scheduler.h"
 #include "controller/secret_store.h"
+#include "controller/state_persister.h"
 #include "controller/state_store.h"
 #include "dockyard/v1/agent.pb.h"
 #include "dockyard/v1/run.pb.h"
@@ -55,6 +59,8 @@ struct ControllerOptions {
   // and how young an unreferenced cache part must be to stay (it may be mid-publish).
   int64_t cache_max_bytes = int64_t{10} << 30;
   absl::Duration cache_part_grace = absl::Minutes(10);
+  // Wraps each save of the state store (tests give it a slow disk); empty: as is.
+  std::function<StatePersister::Save(StatePersister::Save)> wrap_save;
 };
 
 class ControllerCore {
@@ -86,6 +92,7 @@ class ControllerCore {
   // Revokes the agent's identity, closes its session now and re-queues its
   // stages. Blocking (disk). Returns how many running attempts it lost.
   absl::StatusOr<int> RevokeAgent(const std::string& agent);
+  // Blocking: returns once the artifact is saved in the index.
   absl::Status RecordArtifact(const v1::Artifact& artifact);
 
   // --- clients ---
@@ -94,7 +101,8 @@ class ControllerCore {
     bool existing = false;  // the idempotency key named an earlier run
   };
   // `owner` names who submitted it (a token name; "" with security off). A
-  // non-empty `idempotency_key` this owner used before returns that run.
+  // non-empty `idempotency_key` this owner used before returns that run. Blocking:
+  // returns once the run is saved (so are CancelRun and DrainAgent's changes).
   absl::StatusOr<Submitted> SubmitRun(v1::Pipeline pipeline, const std::string& owner,
                                       const std::string& idempotency_key = "");
   absl::StatusOr<v1::Run> GetRun(const std::string& run_id);
@@ -125,14 +133,18 @@ class ControllerCore {
   ControllerCore(ControllerOptions options, std::unique_ptr<BlobStore> blobs, std::unique_ptr<StateStore> state);
   // Takes over what a previous process saved (before any agent or client is served).
   void Restore(StateStore::Contents contents) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Saves every run and agent changed since the last save. Called after each change
-  // and before any order goes out, so no agent is told what a restart would forget.
+  // Hands every run and agent changed since the last call, the artifacts recorded
+  // and the messages queued by SendTo to the persister, which saves, then sends.
+  // Call after each change: no agent is told what a restart would forget.
   void Persist() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Saves one artifact of the index; a failure is logged, not returned (it is listed
-  // until a restart either way).
-  void SaveArtifact(const v1::Artifact& artifact) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Apply(SchedulerEffects effects) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Queues `message` for the agent's current session, sent once the changes before
+  // it are saved (by the next Persist). Dropped when the agent has no session.
   void SendTo(const std::string& agent, v1::ControllerMessage message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sends at once what promises no saved state (heartbeat and log acks, rejects).
+  void SendNow(const std::string& agent, v1::ControllerMessage message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The persister's way out: each message to its session, if that is still open.
+  void Deliver(std::vector<Delivery> deliveries) ABSL_LOCKS_EXCLUDED(mu_);
   void Housekeeping();
   // Evicts keyed caches beyond the limit and removes the parts nothing reaches.
   // Called with mu_ held; releases it for the disk work.
@@ -149,11 +161,17 @@ class ControllerCore {
 
   absl::Mutex mu_;
   Scheduler scheduler_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, AgentChannel*> channels_ ABSL_GUARDED_BY(mu_);
+  struct Session {
+    AgentChannel* channel;
+    uint64_t id;
+  };
+  std::map<std::string, Session> channels_ ABSL_GUARDED_BY(mu_);
+  uint64_t last_session_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::string, std::vector<v1::Artifact>> artifacts_ ABSL_GUARDED_BY(mu_);
-  // Changed but not yet saved (a save failed): tried again with the next save.
-  std::set<std::string> unsaved_runs_ ABSL_GUARDED_BY(mu_);
-  std::set<std::string> unsaved_agents_ ABSL_GUARDED_BY(mu_);
+  // For the next Persist: artifacts to save, messages waiting for the save.
+  std::vector<v1::Artifact> unsaved_artifacts_ ABSL_GUARDED_BY(mu_);
+  std::vector<Delivery> outbox_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<StatePersister> persister_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time last_collected_ ABSL_GUARDED_BY(mu_);
   std::thread housekeeping_;

@@ -163,12 +163,17 @@ grpc::ServerUnaryReactor* RunServiceImpl::SubmitRun(grpc::CallbackServerContext*
                                                     v1::SubmitRunResponse* response) {
   auto caller = authorizer_->RequireRole(*context, v1::ROLE_SUBMIT, "SubmitRun");
   if (!caller.ok()) return Respond(context, caller.status());
-  auto submitted = core_->SubmitRun(request->pipeline(), caller->name, request->idempotency_key());
-  if (submitted.ok()) {
-    response->set_run_id(submitted->run_id);
-    response->set_existing(submitted->existing);
-  }
-  return Respond(context, submitted.status());
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  // Answered once the run is saved (and the source's presence checked on disk).
+  pool_->Post([this, reactor, request, response, owner = caller->name] {
+    auto submitted = core_->SubmitRun(request->pipeline(), owner, request->idempotency_key());
+    if (submitted.ok()) {
+      response->set_run_id(submitted->run_id);
+      response->set_existing(submitted->existing);
+    }
+    reactor->Finish(ToGrpcStatus(submitted.status()));
+  });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* RunServiceImpl::GetRun(grpc::CallbackServerContext* context,
@@ -192,9 +197,13 @@ grpc::ServerUnaryReactor* RunServiceImpl::CancelRun(grpc::CallbackServerContext*
                                                     v1::CancelRunResponse*) {
   auto caller = authorizer_->RequireRole(*context, v1::ROLE_SUBMIT, "CancelRun");
   if (!caller.ok()) return Respond(context, caller.status());
-  absl::Status cancelled = core_->CancelRun(request->run_id(), *caller);
-  authorizer_->Audit(*context, *caller, "CancelRun " + request->run_id(), cancelled);
-  return Respond(context, cancelled);
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  pool_->Post([this, context, reactor, request, caller = *caller] {
+    absl::Status cancelled = core_->CancelRun(request->run_id(), caller);
+    authorizer_->Audit(*context, caller, "CancelRun " + request->run_id(), cancelled);
+    reactor->Finish(ToGrpcStatus(cancelled));
+  });
+  return reactor;
 }
 
 grpc::ServerWriteReactor<v1::ReadLogResponse>* RunServiceImpl::ReadLog(grpc::CallbackServerContext* context,
@@ -228,10 +237,14 @@ grpc::ServerUnaryReactor* RunServiceImpl::DrainAgent(grpc::CallbackServerContext
                                                      v1::DrainAgentResponse*) {
   auto caller = authorizer_->RequireRole(*context, v1::ROLE_ADMIN, "DrainAgent");
   if (!caller.ok()) return Respond(context, caller.status());
-  absl::Status drained = core_->DrainAgent(request->name(), !request->undo());
-  authorizer_->Audit(*context, *caller, (request->undo() ? "UndrainAgent " : "DrainAgent ") + request->name(),
-                     drained);
-  return Respond(context, drained);
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  pool_->Post([this, context, reactor, request, caller = *caller] {
+    absl::Status drained = core_->DrainAgent(request->name(), !request->undo());
+    authorizer_->Audit(*context, caller, (request->undo() ? "UndrainAgent " : "DrainAgent ") + request->name(),
+                       drained);
+    reactor->Finish(ToGrpcStatus(drained));
+  });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* RunServiceImpl::ListArtifacts(grpc::CallbackServerContext* context,

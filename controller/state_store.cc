@@ -11,6 +11,13 @@
 namespace dockyard {
 namespace {
 
+// Keyed by stage and name: two stages may publish the same file name. A service's
+// log sits beside the stage's artifacts and may share a file name.
+std::string ArtifactKey(const v1::Artifact& artifact) {
+  return absl::StrCat(artifact.stage(), "/", artifact.service().empty() ? "" : "services/", artifact.name());
+}
+
+
 // An error naming the database, what we were doing and SQLite's own words.
 absl::Status SqlError(const std::string& path, sqlite3* db, const std::string& what, int rc) {
   const std::string message =
@@ -204,8 +211,9 @@ absl::Status StateStore::Upsert(sqlite3_stmt* stmt, const std::string& key, cons
   return absl::OkStatus();
 }
 
-absl::Status StateStore::Save(const std::vector<v1::RunRecord>& runs, const std::vector<v1::AgentRecord>& agents) {
-  if (runs.empty() && agents.empty()) return absl::OkStatus();
+absl::Status StateStore::Save(const std::vector<v1::RunRecord>& runs, const std::vector<v1::AgentRecord>& agents,
+                              const std::vector<v1::Artifact>& artifacts) {
+  if (runs.empty() && agents.empty() && artifacts.empty()) return absl::OkStatus();
   absl::MutexLock lock(&mu_);
   int rc = sqlite3_step(begin_);
   sqlite3_reset(begin_);
@@ -216,6 +224,10 @@ absl::Status StateStore::Save(const std::vector<v1::RunRecord>& runs, const std:
     }
     for (const v1::AgentRecord& agent : agents) {
       RETURN_IF_ERROR(Upsert(put_agent_, agent.registration().name(), nullptr, agent.SerializeAsString()));
+    }
+    for (const v1::Artifact& artifact : artifacts) {
+      const std::string key = ArtifactKey(artifact);
+      RETURN_IF_ERROR(Upsert(put_artifact_, artifact.run_id(), &key, artifact.SerializeAsString()));
     }
     return absl::OkStatus();
   };
@@ -236,10 +248,7 @@ absl::Status StateStore::Save(const std::vector<v1::RunRecord>& runs, const std:
 
 absl::Status StateStore::SaveArtifact(const v1::Artifact& artifact) {
   absl::MutexLock lock(&mu_);
-  // Keyed by stage and name: two stages may publish the same file name.
-  // A service's log sits beside the stage's artifacts and may share a file name.
-  const std::string key =
-      absl::StrCat(artifact.stage(), "/", artifact.service().empty() ? "" : "services/", artifact.name());
+  const std::string key = ArtifactKey(artifact);
   return Upsert(put_artifact_, artifact.run_id(), &key, artifact.SerializeAsString());
 }
 

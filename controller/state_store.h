@@ -34,7 +34,8 @@ class StateStore {
   StateStore& operator=(const StateStore&) = delete;
 
   // Inserts or replaces the records, all in one transaction (all or nothing).
-  absl::Status Save(const std::vector<v1::RunRecord>& runs, const std::vector<v1::AgentRecord>& agents);
+  absl::Status Save(const std::vector<v1::RunRecord>& runs, const std::vector<v1::AgentRecord>& agents,
+                    const std::vector<v1::Artifact>& artifacts = {});
   // Inserts or replaces the artifact named (run_id, stage, name).
   absl::Status SaveArtifact(const v1::Artifact& artifact);
   // Identity: inserts or replaces by token id / enrolment token id / agent name.
