@@ -90,7 +90,7 @@ class SessionReactor final : public grpc::ServerBidiReactor<v1::AgentMessage, v1
           core_->OnStageStatus(agent_, incoming_.stage_status());
           break;
         case v1::AgentMessage::kLog:
-          core_->OnLogBatch(agent_, incoming_.log());
+          core_->OnLogBatch(agent_, std::move(*incoming_.mutable_log()));
           break;
         case v1::AgentMessage::kHeartbeat:
           core_->OnHeartbeat(agent_, incoming_.heartbeat());

@@ -100,6 +100,7 @@ ControllerCore::~ControllerCore() {
   }
   if (housekeeping_.joinable()) housekeeping_.join();
   persister_.reset();  // what was decided is saved (and sent, to sessions still open)
+  log_writer_.reset();  // and every log chunk that came is appended
 }
 
 void ControllerCore::Restore(StateStore::Contents contents) {
@@ -204,11 +205,10 @@ void ControllerCore::Deliver(std::vector<Delivery> deliveries) {
 
 void ControllerCore::Apply(SchedulerEffects effects) {
   for (const EndedAttempt& ended : effects.ended) {
-    if (ended.state == v1::STAGE_LOST) {
-      (void)logs_.AppendSystemLine(ended.ref, absl::StrCat("attempt ", ended.ref.attempt(),
-                                                            " lost: its agent went away"));
-    }
-    logs_.Close(ended.ref);
+    log_writer_->Post([this, ref = ended.ref, lost = ended.state == v1::STAGE_LOST] {
+      if (lost) (void)logs_.AppendSystemLine(ref, absl::StrCat("attempt ", ref.attempt(), " lost: its agent went away"));
+      logs_.Close(ref);
+    });
     Logger("controller")->info("run={} stage={} attempt={} {}", ended.ref.run_id(), ended.ref.stage(),
                                ended.ref.attempt(), StateWord(ended.state));
   }
@@ -217,7 +217,9 @@ void ControllerCore::Apply(SchedulerEffects effects) {
       const v1::StageRef& ref = order.message.assign().stage();
       Logger("controller")->info("run={} stage={} attempt={} assigned to agent={}", ref.run_id(),
                                  ref.stage(), ref.attempt(), order.agent);
-      (void)logs_.AppendSystemLine(ref, absl::StrCat("attempt ", ref.attempt(), " on agent ", order.agent));
+      log_writer_->Post([this, ref, line = absl::StrCat("attempt ", ref.attempt(), " on agent ", order.agent)] {
+        (void)logs_.AppendSystemLine(ref, line);
+      });
       // Values join the order only on its way out: they are never part of the saved state.
       v1::StageAssignment* assign = order.message.mutable_assign();
       // What the stages it takes `inputs` from published (they succeeded: it needs them).
@@ -353,37 +355,38 @@ void ControllerCore::OnStageStatus(const std::string& agent, const v1::StageStat
   Apply(*std::move(effects));
 }
 
-void ControllerCore::OnLogBatch(const std::string& agent, const v1::LogBatch& batch) {
-  const v1::StageRef& ref = batch.stage();
+void ControllerCore::OnLogBatch(const std::string& agent, v1::LogBatch batch) {
   {
     absl::MutexLock lock(&mu_);
-    if (absl::Status held = scheduler_.CheckHolder(agent, ref); !held.ok()) {
+    if (absl::Status held = scheduler_.CheckHolder(agent, batch.stage()); !held.ok()) {
       v1::ControllerMessage reject;
-      *reject.mutable_reject()->mutable_stage() = ref;
+      *reject.mutable_reject()->mutable_stage() = batch.stage();
       reject.mutable_reject()->set_reason(std::string(held.message()));
       SendNow(agent, std::move(reject));
       return;
     }
   }
-  // Appending happens outside the core's mutex: the log store has its own, and a
-  // stage that ends meanwhile only closes the log after its last chunk (the agent
-  // sends every chunk before the final status on the same ordered stream).
-  int64_t next = logs_.NextSeq(ref);
-  for (const v1::LogChunk& chunk : batch.chunks()) {
-    auto appended = logs_.Append(ref, chunk.seq(), chunk.data());
-    if (!appended.ok()) {
-      Logger("controller")->warn("run={} stage={} attempt={} log chunk {}: {}", ref.run_id(),
-                                 ref.stage(), ref.attempt(), chunk.seq(), appended.status().ToString());
-      next = logs_.NextSeq(ref);
-      break;
+  // A stage that ends meanwhile closes its log on this same thread, after these
+  // chunks (the agent sends every chunk before the final status on one stream).
+  log_writer_->Post([this, agent, batch = std::move(batch)] {
+    const v1::StageRef& ref = batch.stage();
+    int64_t next = logs_.NextSeq(ref);
+    for (const v1::LogChunk& chunk : batch.chunks()) {
+      auto appended = logs_.Append(ref, chunk.seq(), chunk.data());
+      if (!appended.ok()) {
+        Logger("controller")->warn("run={} stage={} attempt={} log chunk {}: {}", ref.run_id(), ref.stage(),
+                                   ref.attempt(), chunk.seq(), appended.status().ToString());
+        next = logs_.NextSeq(ref);
+        break;
+      }
+      next = *appended;
     }
-    next = *appended;
-  }
-  v1::ControllerMessage ack;
-  *ack.mutable_log_ack()->mutable_stage() = ref;
-  ack.mutable_log_ack()->set_next_seq(next);
-  absl::MutexLock lock(&mu_);
-  SendNow(agent, std::move(ack));
+    v1::ControllerMessage ack;
+    *ack.mutable_log_ack()->mutable_stage() = ref;
+    ack.mutable_log_ack()->set_next_seq(next);
+    absl::MutexLock lock(&mu_);
+    SendNow(agent, std::move(ack));
+  });
 }
 
 absl::Status ControllerCore::CheckUploader(const std::string& agent, const v1::StageRef& ref) {

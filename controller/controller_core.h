@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/worker_pool.h"
 #include "controller/blob_store.h"
 #include "controller/certificate_authority.h"
 #include "controller/identity_store.h"
@@ -80,7 +81,8 @@ class ControllerCore {
   void OnHeartbeat(const std::string& agent, const v1::Heartbeat& heartbeat);
   // Applies the status; a final one is answered with StageSettled either way.
   void OnStageStatus(const std::string& agent, const v1::StageStatus& status);
-  void OnLogBatch(const std::string& agent, const v1::LogBatch& batch);
+  // Appends on the log writer thread (in arrival order), which then acknowledges.
+  void OnLogBatch(const std::string& agent, v1::LogBatch batch);
   // OK when `agent` may upload artifacts for `ref`: the attempt runs, and (with
   // security on, `agent` not empty) `agent` holds it.
   absl::Status CheckUploader(const std::string& agent, const v1::StageRef& ref);
@@ -172,6 +174,9 @@ class ControllerCore {
   std::vector<v1::Artifact> unsaved_artifacts_ ABSL_GUARDED_BY(mu_);
   std::vector<Delivery> outbox_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<StatePersister> persister_;
+  // The one thread that appends to and closes logs, so reactions never wait for
+  // them and an attempt's log closes only after the chunks that came before.
+  std::unique_ptr<WorkerPool> log_writer_ = std::make_unique<WorkerPool>(1);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time last_collected_ ABSL_GUARDED_BY(mu_);
   std::thread housekeeping_;

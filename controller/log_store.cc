@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 
 namespace dockyard {
 namespace {
@@ -137,19 +138,25 @@ absl::Status LogStore::Write(const v1::StageRef& ref, Attempt& attempt, int64_t 
 }
 
 absl::StatusOr<int64_t> LogStore::Append(const v1::StageRef& ref, int64_t seq, std::string_view data) {
-  absl::MutexLock lock(&mu_);
-  Attempt& attempt = Load(ref);
-  if (seq < attempt.next_seq) return attempt.next_seq;  // a resend of what we have
-  if (attempt.closed) {
-    return absl::FailedPreconditionError(absl::StrCat("log of ", ref.stage(), " attempt ",
-                                                      ref.attempt(), " is closed"));
-  }
-  if (seq > attempt.next_seq) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("log chunk ", seq, " arrived before chunk ", attempt.next_seq));
-  }
-  if (absl::Status st = Write(ref, attempt, seq, data); !st.ok()) return st;
-  return ++attempt.next_seq;
+  std::vector<std::function<void()>> wakes;
+  absl::StatusOr<int64_t> next = [&]() -> absl::StatusOr<int64_t> {
+    absl::MutexLock lock(&mu_);
+    Attempt& attempt = Load(ref);
+    if (seq < attempt.next_seq) return attempt.next_seq;  // a resend of what we have
+    if (attempt.closed) {
+      return absl::FailedPreconditionError(absl::StrCat("log of ", ref.stage(), " attempt ",
+                                                        ref.attempt(), " is closed"));
+    }
+    if (seq > attempt.next_seq) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("log chunk ", seq, " arrived before chunk ", attempt.next_seq));
+    }
+    if (absl::Status st = Write(ref, attempt, seq, data); !st.ok()) return st;
+    wakes = Ready(ref, attempt);
+    return ++attempt.next_seq;
+  }();
+  WakeAll(std::move(wakes));
+  return next;
 }
 
 int64_t LogStore::NextSeq(const v1::StageRef& ref) {
@@ -158,17 +165,77 @@ int64_t LogStore::NextSeq(const v1::StageRef& ref) {
 }
 
 absl::Status LogStore::AppendSystemLine(const v1::StageRef& ref, std::string_view line) {
-  absl::MutexLock lock(&mu_);
-  Attempt& attempt = Load(ref);
-  if (attempt.closed) return absl::OkStatus();
-  // Indexed with seq -1: it has its place in the offsets but uses no sequence number.
-  return Write(ref, attempt, -1,
-               absl::StrCat("[dockyard] ", absl::string_view(line.data(), line.size()), "\n"));
+  std::vector<std::function<void()>> wakes;
+  absl::Status written = [&]() -> absl::Status {
+    absl::MutexLock lock(&mu_);
+    Attempt& attempt = Load(ref);
+    if (attempt.closed) return absl::OkStatus();
+    // Indexed with seq -1: it has its place in the offsets but uses no sequence number.
+    RETURN_IF_ERROR(Write(ref, attempt, -1, absl::StrCat("[dockyard] ", absl::string_view(line.data(), line.size()), "\n")));
+    wakes = Ready(ref, attempt);
+    return absl::OkStatus();
+  }();
+  WakeAll(std::move(wakes));
+  return written;
 }
 
 void LogStore::Close(const v1::StageRef& ref) {
+  std::vector<std::function<void()>> wakes;
+  {
+    absl::MutexLock lock(&mu_);
+    Attempt& attempt = Load(ref);
+    attempt.closed = true;
+    wakes = Ready(ref, attempt);
+  }
+  WakeAll(std::move(wakes));
+}
+
+uint64_t LogStore::Watch(const v1::StageRef& ref, int64_t offset, std::function<void()> wake) {
+  {
+    absl::MutexLock lock(&mu_);
+    const Attempt& attempt = Load(ref);
+    if (attempt.size <= offset && !attempt.closed) {
+      const uint64_t id = ++last_waiter_;
+      const Key key{ref.run_id(), ref.stage(), ref.attempt()};
+      waiters_[key].emplace(id, Waiter{offset, std::move(wake)});
+      waiter_keys_.emplace(id, key);
+      return id;
+    }
+  }
+  wake();
+  return 0;
+}
+
+bool LogStore::Unwatch(uint64_t id) {
   absl::MutexLock lock(&mu_);
-  Load(ref).closed = true;
+  auto key = waiter_keys_.find(id);
+  if (key == waiter_keys_.end()) return false;
+  auto waiters = waiters_.find(key->second);
+  waiters->second.erase(id);
+  if (waiters->second.empty()) waiters_.erase(waiters);
+  waiter_keys_.erase(key);
+  return true;
+}
+
+std::vector<std::function<void()>> LogStore::Ready(const v1::StageRef& ref, const Attempt& attempt) {
+  std::vector<std::function<void()>> wakes;
+  auto waiters = waiters_.find(Key{ref.run_id(), ref.stage(), ref.attempt()});
+  if (waiters == waiters_.end()) return wakes;
+  for (auto it = waiters->second.begin(); it != waiters->second.end();) {
+    if (attempt.size > it->second.offset || attempt.closed) {
+      wakes.push_back(std::move(it->second.wake));
+      waiter_keys_.erase(it->first);
+      it = waiters->second.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (waiters->second.empty()) waiters_.erase(waiters);
+  return wakes;
+}
+
+void LogStore::WakeAll(std::vector<std::function<void()>> wakes) {
+  for (auto& wake : wakes) wake();
 }
 
 absl::StatusOr<LogStore::Slice> LogStore::Read(const v1::StageRef& ref, int64_t offset,

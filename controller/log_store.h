@@ -1,6 +1,7 @@
 // Stage logs on disk: one append-only file per stage attempt under
 // <dir>/<run>/<stage>.<attempt>.log. Chunks arrive with sequence numbers and are
-// appended exactly once, in order; readers follow by byte offset. Thread-safe.
+// appended exactly once, in order; readers follow by byte offset, woken by new data
+// (Watch). Thread-safe.
 //
 // Crash safety: next to each log, <stage>.<attempt>.idx gets one fixed-size record
 // (sequence number, end offset) per stored piece, written after its data. The first
@@ -11,10 +12,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -47,6 +50,14 @@ class LogStore {
   // Up to `max_bytes` from `offset`.
   absl::StatusOr<Slice> Read(const v1::StageRef& ref, int64_t offset, int64_t max_bytes);
 
+  // Calls `wake` once when the attempt holds more than `offset` bytes or is closed:
+  // at once (returning 0) if it already does, else from the thread that appends or
+  // closes, with no lock of the store held. Returns an id for Unwatch. For followers:
+  // woken by the data, not by a timer.
+  uint64_t Watch(const v1::StageRef& ref, int64_t offset, std::function<void()> wake);
+  // Drops a watch that has not fired: true; false when it fired (or is firing).
+  bool Unwatch(uint64_t id);
+
  private:
   struct Attempt {
     int64_t next_seq = 0;
@@ -64,9 +75,21 @@ class LogStore {
   absl::Status Write(const v1::StageRef& ref, Attempt& attempt, int64_t seq, std::string_view data)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  struct Waiter {
+    int64_t offset;
+    std::function<void()> wake;
+  };
+  // Takes the waiters of `ref` that its size or closing now satisfies.
+  std::vector<std::function<void()>> Ready(const v1::StageRef& ref, const Attempt& attempt)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  static void WakeAll(std::vector<std::function<void()>> wakes);
+
   const std::string dir_;
   absl::Mutex mu_;
   std::map<Key, Attempt> attempts_ ABSL_GUARDED_BY(mu_);
+  std::map<Key, std::map<uint64_t, Waiter>> waiters_ ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, Key> waiter_keys_ ABSL_GUARDED_BY(mu_);
+  uint64_t last_waiter_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace dockyard

@@ -3,8 +3,10 @@
 #include <grpcpp/alarm.h>
 
 #include <chrono>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/grpc_status.h"
 #include "common/states.h"
 #include "controller/blob_streams.h"
@@ -12,9 +14,8 @@
 namespace dockyard {
 namespace {
 
-// Followers poll the core on a short timer rather than being called back by it:
-// nothing outside the reactor ever touches it, so its lifetime stays simple, and
-// 100 ms is well under what a person watching a log notices.
+// Run watchers, and log followers whose stage has not started, poll the core on a
+// short timer: 100 ms is well under what a person watching notices.
 constexpr auto kPollInterval = std::chrono::milliseconds(100);
 constexpr int64_t kLogChunkBytes = 256 * 1024;
 
@@ -64,21 +65,40 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::Run> {
 };
 
 // Streams a stage attempt's log from an offset; with follow, until the attempt ends.
+// Reads run on the worker pool; a follower at the end of the log waits for the log
+// store to wake it (Watch), not for a timer. At any moment exactly one of these is
+// under way: a read on the pool, a write to the client, a watch, or (before the
+// stage's first attempt) the poll alarm — so whoever ends it finishes it once.
 class LogReactor final : public grpc::ServerWriteReactor<v1::ReadLogResponse> {
  public:
-  LogReactor(grpc::CallbackServerContext* context, ControllerCore* core, v1::ReadLogRequest request)
-      : context_(context), core_(core), request_(std::move(request)), offset_(request_.offset()) {
-    Pump();
+  LogReactor(grpc::CallbackServerContext* context, ControllerCore* core, WorkerPool* pool,
+             v1::ReadLogRequest request)
+      : context_(context), core_(core), pool_(pool), request_(std::move(request)), offset_(request_.offset()) {
+    Schedule();
   }
 
   void OnWriteDone(bool ok) override {
     if (!ok) return Finish(grpc::Status(grpc::StatusCode::CANCELLED, "reader went away"));
-    Pump();
+    Schedule();
+  }
+
+  void OnCancel() override {
+    uint64_t watch;
+    {
+      absl::MutexLock lock(&mu_);
+      watch = std::exchange(watch_, 0);
+    }
+    // Taken back before it fired: nothing else will end the call.
+    if (watch != 0 && core_->logs().Unwatch(watch)) Finish(grpc::Status::CANCELLED);
   }
 
   void OnDone() override { delete this; }
 
  private:
+  void Schedule() {
+    pool_->Post([this] { Pump(); });
+  }
+
   void Pump() {
     if (context_->IsCancelled()) return Finish(grpc::Status::CANCELLED);
     if (ref_.attempt() == 0) {
@@ -87,7 +107,8 @@ class LogReactor final : public grpc::ServerWriteReactor<v1::ReadLogResponse> {
       if (!ref.ok()) return Finish(ToGrpcStatus(ref.status()));
       if (ref->attempt() == 0) {
         if (!request_.follow() || StageOver()) return Finish(grpc::Status::OK);
-        return Wait();
+        alarm_.Set(std::chrono::system_clock::now() + kPollInterval, [this](bool) { Schedule(); });
+        return;
       }
       ref_ = *std::move(ref);
     }
@@ -101,7 +122,10 @@ class LogReactor final : public grpc::ServerWriteReactor<v1::ReadLogResponse> {
       return;
     }
     if (slice->closed || !request_.follow()) return Finish(grpc::Status::OK);
-    Wait();
+    // 0 when it fired at once (the next read is scheduled). An id left here after
+    // its watch fired is harmless: Unwatch then says so and the read in flight ends it.
+    absl::MutexLock lock(&mu_);
+    watch_ = core_->logs().Watch(ref_, offset_, [this] { Schedule(); });
   }
 
   // True when the stage ended without ever starting (skipped, cancelled).
@@ -114,17 +138,16 @@ class LogReactor final : public grpc::ServerWriteReactor<v1::ReadLogResponse> {
     return true;
   }
 
-  void Wait() {
-    alarm_.Set(std::chrono::system_clock::now() + kPollInterval, [this](bool) { Pump(); });
-  }
-
   grpc::CallbackServerContext* context_;
   ControllerCore* core_;
+  WorkerPool* pool_;
   const v1::ReadLogRequest request_;
   v1::StageRef ref_;
   int64_t offset_;
   v1::ReadLogResponse response_;
   grpc::Alarm alarm_;
+  absl::Mutex mu_;
+  uint64_t watch_ ABSL_GUARDED_BY(mu_) = 0;  // the watch waiting for more of the log
 };
 
 }  // namespace
@@ -210,7 +233,7 @@ grpc::ServerWriteReactor<v1::ReadLogResponse>* RunServiceImpl::ReadLog(grpc::Cal
                                                                        const v1::ReadLogRequest* request) {
   auto caller = authorizer_->RequireRole(*context, v1::ROLE_READ, "ReadLog");
   if (!caller.ok()) return new Refusal<grpc::ServerWriteReactor<v1::ReadLogResponse>>(caller.status());
-  return new LogReactor(context, core_, *request);
+  return new LogReactor(context, core_, pool_, *request);
 }
 
 grpc::ServerUnaryReactor* RunServiceImpl::ListAgents(grpc::CallbackServerContext* context,

@@ -308,5 +308,39 @@ TEST(LogStore, LogWithoutAnyIndexRecordReadsEmptyAfterARestart) {
   EXPECT_EQ(FileContents(dir + "/1/build.1.log"), "whole line\n");
 }
 
+TEST(LogStoreWatch, AFollowerIsWokenOnceByNewDataOrTheClose) {
+  LogStore store(FreshDir());
+  const v1::StageRef ref = Ref("1", "build", 1);
+  int woken = 0;
+  const uint64_t id = store.Watch(ref, 0, [&] { ++woken; });
+  EXPECT_NE(id, 0u);
+  EXPECT_EQ(woken, 0);
+  ASSERT_TRUE(store.Append(ref, 0, "hello\n").ok());
+  EXPECT_EQ(woken, 1);
+  ASSERT_TRUE(store.Append(ref, 1, "again\n").ok());
+  EXPECT_EQ(woken, 1);  // once
+  EXPECT_FALSE(store.Unwatch(id));  // it fired
+
+  // Already past the offset: woken at once.
+  EXPECT_EQ(store.Watch(ref, 6, [&] { ++woken; }), 0u);
+  EXPECT_EQ(woken, 2);
+
+  // At the end: the close wakes it (the log is final).
+  store.Watch(ref, 12, [&] { ++woken; });
+  store.Close(ref);
+  EXPECT_EQ(woken, 3);
+}
+
+TEST(LogStoreWatch, AWatchTakenBackNeverFires) {
+  LogStore store(FreshDir());
+  const v1::StageRef ref = Ref("1", "build", 1);
+  bool woken = false;
+  const uint64_t id = store.Watch(ref, 0, [&] { woken = true; });
+  EXPECT_TRUE(store.Unwatch(id));
+  ASSERT_TRUE(store.Append(ref, 0, "x").ok());
+  store.Close(ref);
+  EXPECT_FALSE(woken);
+}
+
 }  // namespace
 }  // namespace dockyard
