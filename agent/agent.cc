@@ -124,7 +124,7 @@ void Agent::RemoveOrphans() {
     orphans.swap(orphans_);
   }
   if (orphans.empty()) return;
-  Background([this, orphans = std::move(orphans)] {
+  chores_.Post([this, orphans = std::move(orphans)] {
     for (const auto& [key, id] : orphans) {
       Logger("agent")->info("removing container {} of run={} stage={} attempt={}: this agent no longer runs it",
                             id.substr(0, 12), std::get<0>(key), std::get<1>(key), std::get<2>(key));
@@ -303,7 +303,7 @@ void Agent::FenceIfCutOff() {
                                        "): stopped so that no second copy of the stage runs");
   Logger("agent")->warn("{} stage(s) {}", fenced.size(), why);
   for (std::shared_ptr<StageExecutor>& executor : fenced) {
-    Background([executor, why] { executor->Cancel(v1::STAGE_LOST, why); });
+    chores_.Post([executor, why] { executor->Cancel(v1::STAGE_LOST, why); });
   }
 }
 
@@ -398,36 +398,35 @@ void Agent::OnMessage(const v1::ControllerMessage& message) {
       break;  // heard: that is all it says
     case v1::ControllerMessage::kRunFinished: {
       const std::string run_id = message.run_finished().run_id();
-      Background([this, run_id] {
-        // A cancelled stage of the run may still be stopping here: its container
-        // holds the volume until it is gone.
-        {
-          absl::MutexLock lock(&mu_);
-          auto stopping = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-            if (stopping_) return false;
-            for (const auto& [key, run] : running_) {
-              if (std::get<0>(key) == run_id && !run.final_status) return true;
-            }
-            return false;
-          };
-          const absl::Time deadline = absl::Now() + absl::Minutes(1);
-          while (stopping() && absl::Now() < deadline) mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::Milliseconds(200));
-        }
-        // Only this agent's: other agents (of other controllers, too) may share the engine.
-        auto volumes = docker_->ListVolumes(absl::StrCat(kAgentLabel, "=", options_.name));
-        if (!volumes.ok()) return;
-        for (const std::string& volume : *volumes) {
-          if (RunOfCacheVolume(volume) != run_id) continue;
-          absl::Status st = docker_->RemoveVolume(volume);
-          caches_.Forget(volume);
-          Logger("agent")->info("run={} cache volume {} removed{}", run_id, volume,
-                                st.ok() ? "" : absl::StrCat(" failed: ", st.ToString()));
-        }
-      });
+      chores_.Post([this, run_id] { RemoveRunVolumes(run_id, absl::Now() + absl::Minutes(1)); });
       break;
     }
     default:
       break;
+  }
+}
+
+void Agent::RemoveRunVolumes(const std::string& run_id, absl::Time give_up) {
+  {
+    // A cancelled stage of the run may still be stopping here: its container holds
+    // the volume until it is gone. Looked at again shortly (a chore never waits).
+    absl::MutexLock lock(&mu_);
+    bool stopping = false;
+    for (const auto& [key, run] : running_) stopping = stopping || (std::get<0>(key) == run_id && !run.final_status);
+    if (stopping && !stopping_ && absl::Now() < give_up) {
+      chores_.At(absl::Now() + absl::Milliseconds(200), [this, run_id, give_up] { RemoveRunVolumes(run_id, give_up); });
+      return;
+    }
+  }
+  // Only this agent's: other agents (of other controllers, too) may share the engine.
+  auto volumes = docker_->ListVolumes(absl::StrCat(kAgentLabel, "=", options_.name));
+  if (!volumes.ok()) return;
+  for (const std::string& volume : *volumes) {
+    if (RunOfCacheVolume(volume) != run_id) continue;
+    absl::Status st = docker_->RemoveVolume(volume);
+    caches_.Forget(volume);
+    Logger("agent")->info("run={} cache volume {} removed{}", run_id, volume,
+                          st.ok() ? "" : absl::StrCat(" failed: ", st.ToString()));
   }
 }
 
@@ -462,7 +461,7 @@ void Agent::RunStage(Key key, v1::StageAssignment assignment, std::optional<std:
     }
   }
   auto pump = NewPump(assignment.stage(), spool_dir);
-  ExecutorDeps deps{docker_, &sources_, &artifacts_, &caches_, &inputs_, &images_, &pulls_, options_.name,
+  ExecutorDeps deps{docker_, &sources_, &artifacts_, &caches_, &inputs_, &images_, &pulls_, &chores_, options_.name,
                     options_.work_dir + "/scratch", options_.sandbox, options_.max_service_log_bytes};
   auto executor = std::make_shared<StageExecutor>(assignment, deps, pump.get());
   {
@@ -502,7 +501,7 @@ void Agent::OnCancel(const v1::CancelStage& cancel) {
                         cancel.reason());
   const v1::StageState state = cancel.state() == v1::STAGE_STATE_UNSPECIFIED ? v1::STAGE_CANCELLED : cancel.state();
   // Docker calls block; reactions must not.
-  Background([this, executor, known, state, ref, reason = cancel.reason()] {
+  chores_.Post([this, executor, known, state, ref, reason = cancel.reason()] {
     if (executor) return executor->Cancel(state, reason);
     if (known) return;  // already over
     // Not ours any more (e.g. from before a restart): make sure nothing of it lives.
@@ -514,20 +513,6 @@ void Agent::OnCancel(const v1::CancelStage& cancel) {
         (void)docker_->RemoveContainer(c.id);
       }
     }
-  });
-}
-
-void Agent::Background(std::function<void()> work) {
-  // Holding mu_ while the thread is stored means it cannot look itself up too early.
-  absl::MutexLock lock(&mu_);
-  const int64_t id = next_background_++;
-  background_[id] = std::thread([this, id, work = std::move(work)] {
-    work();
-    absl::MutexLock lock(&mu_);
-    // The flush loop joins it (a thread cannot join itself); at shutdown, Shutdown does.
-    auto it = background_.find(id);
-    finished_threads_.push_back(std::move(it->second));
-    background_.erase(it);
   });
 }
 
@@ -587,7 +572,6 @@ void Agent::Shutdown() {
   {
     absl::MutexLock lock(&mu_);
     threads = std::move(finished_threads_);
-    for (auto& [id, t] : background_) threads.push_back(std::move(t));
     for (auto& [key, run] : running_) {
       if (run.thread.joinable()) threads.push_back(std::move(run.thread));
     }

@@ -22,6 +22,7 @@
 #include "agent/artifact_uploader.h"
 #include "agent/cache_volumes.h"
 #include "agent/controller_session.h"
+#include "agent/chore_timer.h"
 #include "agent/image_builder.h"
 #include "agent/image_cache.h"
 #include "agent/image_puller.h"
@@ -106,8 +107,9 @@ class Agent {
   std::vector<v1::StageRef> Unsettled();
   v1::RegisterAgent Registration();
   void ReapSettled() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Runs blocking Docker work off the gRPC reaction that asked for it.
-  void Background(std::function<void()> work);
+  // After RunFinished: removes the run's cache volumes once its stopping stages are
+  // gone (or `give_up` passed). A chore.
+  void RemoveRunVolumes(const std::string& run_id, absl::Time give_up);
 
   const AgentOptions options_;
   const std::string spool_root_;
@@ -141,11 +143,12 @@ class Agent {
   std::map<Key, Running> running_ ABSL_GUARDED_BY(mu_);
   std::vector<std::pair<Key, std::string>> orphans_ ABSL_GUARDED_BY(mu_);  // container ids
   std::vector<std::thread> finished_threads_ ABSL_GUARDED_BY(mu_);
-  std::map<int64_t, std::thread> background_ ABSL_GUARDED_BY(mu_);
-  int64_t next_background_ ABSL_GUARDED_BY(mu_) = 0;
 
   std::thread connect_thread_;
   std::thread flush_thread_;
+  // Timeouts and the Docker work reactions hand off. Last: it goes first, while
+  // everything its chores use is still there.
+  ChoreTimer chores_;
 };
 
 }  // namespace dockyard

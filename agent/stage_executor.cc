@@ -415,19 +415,18 @@ v1::StageStatus StageExecutor::Adopt(const std::string& container) {
 v1::StageStatus StageExecutor::Supervise(const std::string& container, int64_t skip_out, int64_t skip_err) {
   const v1::StageRef& ref = assignment_.stage();
   auto log = Logger("agent");
-  // The watchdog enforces `timeout:`; it wakes early when the container exits.
-  bool timed_out = false;
-  std::thread watchdog;
+  // `timeout:` is the agent's timer's to enforce (no thread of its own per stage).
+  ChoreTimer::Id timeout = 0;
   if (assignment_.spec().timeout_ms() > 0) {
-    watchdog = std::thread([&] {
-      absl::MutexLock lock(&mu_);
-      if (!mu_.AwaitWithTimeout(absl::Condition(&exited_), absl::Milliseconds(assignment_.spec().timeout_ms()))) {
-        timed_out = true;
-        const std::string id = container_;
-        mu_.Unlock();
-        (void)deps_.docker->KillContainer(id);
-        mu_.Lock();
+    timeout = deps_.timer->At(absl::Now() + absl::Milliseconds(assignment_.spec().timeout_ms()), [this] {
+      std::string id;
+      {
+        absl::MutexLock lock(&mu_);
+        if (exited_) return;
+        timed_out_ = true;
+        id = container_;
       }
+      (void)deps_.docker->KillContainer(id);
     });
   }
   // Docker replays a container's output from its start; skip what was delivered.
@@ -446,7 +445,12 @@ v1::StageStatus StageExecutor::Supervise(const std::string& container, int64_t s
     absl::MutexLock lock(&mu_);
     exited_ = true;
   }
-  if (watchdog.joinable()) watchdog.join();
+  if (timeout != 0) deps_.timer->Cancel(timeout);
+  bool timed_out;
+  {
+    absl::MutexLock lock(&mu_);
+    timed_out = timed_out_;
+  }
   const std::string services_note = pod_ ? pod_->ExitNote() : "";
   StopServices();
 

@@ -12,6 +12,7 @@
 #include "absl/synchronization/mutex.h"
 #include "agent/artifact_uploader.h"
 #include "agent/cache_volumes.h"
+#include "agent/chore_timer.h"
 #include "agent/container_labels.h"
 #include "agent/docker_client.h"
 #include "agent/image_builder.h"
@@ -46,6 +47,7 @@ struct ExecutorDeps {
   InputArtifacts* inputs;
   ImageBuilder* images;
   ImagePuller* pulls;
+  ChoreTimer* timer;        // enforces `timeout:`
   std::string agent_name;
   std::string scratch_dir;  // per-agent temp space
   SandboxPolicy sandbox;
@@ -140,6 +142,7 @@ class StageExecutor {
   v1::StageState cancel_state_ ABSL_GUARDED_BY(mu_) = v1::STAGE_STATE_UNSPECIFIED;
   std::string cancel_reason_ ABSL_GUARDED_BY(mu_);
   bool exited_ ABSL_GUARDED_BY(mu_) = false;
+  bool timed_out_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace dockyard

@@ -55,7 +55,7 @@ class StageExecutorOnFakeEngine : public ::testing::Test {
     assignment.mutable_spec()->set_image("dockyard/busybox");
     assignment.mutable_spec()->set_run(run);
     assignment.mutable_spec()->set_timeout_ms(timeout_ms);
-    ExecutorDeps deps{&docker_, &sources_, &artifacts_, &caches_, &inputs_, &images_, &pulls_, "fake-agent", dir_,
+    ExecutorDeps deps{&docker_, &sources_, &artifacts_, &caches_, &inputs_, &images_, &pulls_, &chores_, "fake-agent", dir_,
                       SandboxPolicy{}};
     return StageExecutor(assignment, deps, &pump_);
   }
@@ -74,6 +74,7 @@ class StageExecutorOnFakeEngine : public ::testing::Test {
   ImageCache image_cache_;
   ImageBuilder images_;
   ImagePuller pulls_;
+  ChoreTimer chores_;
   absl::Mutex mu_;
   std::string log_ ABSL_GUARDED_BY(mu_);
   LogPump pump_;
@@ -168,7 +169,7 @@ TEST_F(StageExecutorOnFakeEngine, AnAbsentImageWithPullNeverFailsBeforeAnyContai
     assignment.mutable_spec()->set_run("make");
     return StageExecutor(assignment,
                          ExecutorDeps{&docker_, &sources_, &artifacts_, &caches_, &inputs_, &images_, &pulls_,
-                                      "fake-agent", dir_, SandboxPolicy{}},
+                                      &chores_, "fake-agent", dir_, SandboxPolicy{}},
                          &pump_);
   }();
   v1::StageStatus status = executor.Run([] {});
