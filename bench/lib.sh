@@ -15,13 +15,13 @@ start_controller() {
 
 dy() { "$bin/cli/dockyard" --controller="$address" --token_file="$work/controller/admin.token" "$@"; }
 
-# Enrols and starts agent NAME with LABELS (one slot, work dir $work/NAME); sets
-# $last_agent to its pid.
+# Enrols and starts agent NAME with LABELS (one slot, work dir $work/NAME, any further
+# arguments as more agent flags); sets $last_agent to its pid.
 start_agent() {
   dy agents enrol >"$work/$1.token" 2>/dev/null
   "$bin/agent/dockyard-agent" --controller="$address" --name="$1" --labels="$2" --slots=1 \
     --work_dir="$work/$1" --enrol_token_file="$work/$1.token" --ca_file="$DOCKYARD_CA_FILE" \
-    --log_level=warn 2>"$work/$1.log" &
+    --log_level=${DOCKYARD_BENCH_LOG_LEVEL:-warn} "${@:3}" 2>"$work/$1.log" &
   last_agent=$!
 }
 

@@ -164,16 +164,18 @@ absl::Status FakeDockerClient::StartContainer(const std::string& id) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<FakeDockerClient::Output> FakeDockerClient::OutputOf(const std::string& method, const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status st = Enter(method); !st.ok()) return st;
+  auto it = containers_.find(id);
+  if (it == containers_.end()) return absl::NotFoundError(absl::StrCat("no container ", id));
+  return it->second.program.output;
+}
+
 absl::Status FakeDockerClient::FollowLogs(const std::string& id, const OutputSink& sink) {
-  std::vector<std::pair<OutputStream, std::string>> output;
-  {
-    absl::MutexLock lock(&mu_);
-    if (absl::Status st = Enter("FollowLogs"); !st.ok()) return st;
-    auto it = containers_.find(id);
-    if (it == containers_.end()) return absl::NotFoundError(absl::StrCat("no container ", id));
-    output = it->second.program.output;
-  }
-  for (const auto& [stream, data] : output) sink(stream, data);
+  absl::StatusOr<Output> output = OutputOf("FollowLogs", id);
+  if (!output.ok()) return output.status();
+  for (const auto& [stream, data] : *output) sink(stream, data);
   // Following ends when the container does.
   absl::MutexLock lock(&mu_);
   auto over = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
@@ -185,15 +187,9 @@ absl::Status FakeDockerClient::FollowLogs(const std::string& id, const OutputSin
 }
 
 absl::Status FakeDockerClient::ReadLogs(const std::string& id, const OutputSink& sink) {
-  std::vector<std::pair<OutputStream, std::string>> output;
-  {
-    absl::MutexLock lock(&mu_);
-    if (absl::Status st = Enter("ReadLogs"); !st.ok()) return st;
-    auto it = containers_.find(id);
-    if (it == containers_.end()) return absl::NotFoundError(absl::StrCat("no container ", id));
-    output = it->second.program.output;
-  }
-  for (const auto& [stream, data] : output) sink(stream, data);
+  absl::StatusOr<Output> output = OutputOf("ReadLogs", id);
+  if (!output.ok()) return output.status();
+  for (const auto& [stream, data] : *output) sink(stream, data);
   return absl::OkStatus();
 }
 

@@ -18,9 +18,10 @@ namespace dockyard::testing {
 
 class FakeDockerClient final : public DockerClient {
  public:
+  using Output = std::vector<std::pair<OutputStream, std::string>>;
   // What a container does once started.
   struct Program {
-    std::vector<std::pair<OutputStream, std::string>> output;
+    Output output;
     int64_t exit_code = 0;
     bool runs_until_killed = false;  // then exits 137 when killed
   };
@@ -81,6 +82,8 @@ class FakeDockerClient final : public DockerClient {
   // Records the call; the injected failure for it, if any (else OK).
   absl::Status Enter(const std::string& method) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Exit(Container& c, int64_t code) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // What container `id`'s program prints, for `method` (recorded, and failing if told to).
+  absl::StatusOr<Output> OutputOf(const std::string& method, const std::string& id) ABSL_LOCKS_EXCLUDED(mu_);
 
   absl::Mutex mu_;
   std::map<std::string, std::string> images_ ABSL_GUARDED_BY(mu_);  // ref -> id
