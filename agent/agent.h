@@ -40,7 +40,9 @@ struct AgentOptions {
   int slots = 1;
   std::string work_dir;  // source cache, spool and scratch space
   std::string version;
-  absl::Duration flush_interval = absl::Milliseconds(100);
+  // How long a line may wait in the agent before it is sent (log latency); a full
+  // batch goes at once.
+  absl::Duration flush_interval = absl::Milliseconds(20);
   absl::Duration reconnect_min = absl::Milliseconds(200);
   absl::Duration reconnect_max = absl::Seconds(5);
   SandboxPolicy sandbox;  // limits and network policy for every stage
