@@ -125,6 +125,13 @@ class DockerClient {
   // Call it after StartContainer: the engine ends a follow of a container that has not
   // started yet at once, with no output. After exit it replays everything and returns.
   virtual absl::Status FollowLogs(const std::string& id, const OutputSink& sink) = 0;
+  // Attaches to a created container's stdout/stderr, calls `attached` once the
+  // engine holds the attachment (start the container only then: nothing is missed),
+  // and hands the output to `sink` on this thread until the container's output ends.
+  // The output comes straight from the container, not back out of the engine's log
+  // files, so this is the cheap way to stream a stage that this agent starts.
+  virtual absl::Status AttachOutput(const std::string& id, const std::function<void()>& attached,
+                                    const OutputSink& sink) = 0;
   // The container's stdout/stderr so far, without following (for a stopped one: all).
   virtual absl::Status ReadLogs(const std::string& id, const OutputSink& sink) = 0;
   // Blocks until the container stops; returns its exit code. Call it after

@@ -268,6 +268,20 @@ absl::Status DockerEngineClient::ReadLogs(const std::string& id, const OutputSin
   return Logs(id, /*follow=*/false, decoder);
 }
 
+absl::Status DockerEngineClient::AttachOutput(const std::string& id, const std::function<void()>& attached,
+                                              const OutputSink& sink) {
+  DockerLogDecoder decoder(sink);
+  ASSIGN_OR_RETURN(Reply r, Perform(socket_path_, api_version_,
+                                    {.method = "POST",
+                                     .target = absl::StrCat("/containers/", Escape(id),
+                                                            "/attach?stream=1&stdout=1&stderr=1"),
+                                     .long_running = true,
+                                     .stream_body = [&](std::string_view bytes) { return decoder.Feed(bytes); },
+                                     .on_headers = attached}));
+  if (r.status != 200 && r.status != 101) return EngineError(r, absl::StrCat("attach to container ", id));
+  return decoder.Finish();
+}
+
 absl::Status DockerEngineClient::Logs(const std::string& id, bool follow, DockerLogDecoder& decoder) {
   ASSIGN_OR_RETURN(Reply r, Perform(socket_path_, api_version_,
                                     {.target = absl::StrCat("/containers/", Escape(id), "/logs?follow=",

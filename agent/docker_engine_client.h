@@ -49,6 +49,8 @@ class DockerEngineClient final : public DockerClient {
   absl::Status StartContainer(const std::string& id) override;
   absl::Status FollowLogs(const std::string& id, const OutputSink& sink) override;
   absl::Status ReadLogs(const std::string& id, const OutputSink& sink) override;
+  absl::Status AttachOutput(const std::string& id, const std::function<void()>& attached,
+                            const OutputSink& sink) override;
   absl::StatusOr<int64_t> WaitContainer(const std::string& id) override;
   absl::StatusOr<ExecResult> Exec(const std::string& id, const std::vector<std::string>& cmd,
                                   absl::Duration timeout) override;

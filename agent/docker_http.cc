@@ -98,6 +98,18 @@ size_t OnWrite(char* data, size_t size, size_t nmemb, void* userdata) {
   return n;
 }
 
+size_t OnHeader(char* data, size_t size, size_t nitems, void* userdata) {
+  auto* t = static_cast<Transfer*>(userdata);
+  const size_t n = size * nitems;
+  // The blank line that ends the headers (of the final answer, not of a "100 Continue").
+  if ((n == 2 && data[0] == '\r' && data[1] == '\n') || (n == 1 && data[0] == '\n')) {
+    long code = 0;
+    curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &code);
+    if (code >= 200 && t->call->on_headers) t->call->on_headers();
+  }
+  return n;
+}
+
 size_t OnRead(char* buffer, size_t size, size_t nitems, void* userdata) {
   auto* f = static_cast<std::FILE*>(userdata);
   const size_t n = std::fread(buffer, 1, size * nitems, f);
@@ -178,6 +190,10 @@ absl::StatusOr<Reply> Perform(const std::string& socket_path, const std::string&
                    call.timeout_ms > 0 ? call.timeout_ms : (call.long_running ? 0L : kShortCallTimeoutMs));
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &OnWrite);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
+  if (call.on_headers) {
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &OnHeader);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
+  }
 
   curl_slist* raw_headers = nullptr;
   if (call.json_body) {

@@ -41,6 +41,8 @@ struct Call {
   std::function<absl::Status(std::string_view)> stream_body;
   std::FILE* upload = nullptr;  // PUT body, `upload_size` bytes
   std::vector<std::string> headers;  // more request headers ("Name: value"); never logged
+  // Called once the engine's answer headers have all arrived (before any body).
+  std::function<void()> on_headers;
   curl_off_t upload_size = 0;
 };
 

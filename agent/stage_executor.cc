@@ -3,10 +3,12 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
@@ -372,14 +374,29 @@ v1::StageStatus StageExecutor::Run(const std::function<void()>& on_running) {
     remove();
     return Finish(v1::STAGE_CANCELLED, -1, "cancelled before start");
   }
+  // The output is attached before the container starts, so nothing is missed, and
+  // comes straight from the container (following the engine's log files costs the
+  // engine more CPU than most stages).
+  absl::Notification attached;
+  absl::Status streamed;
+  std::thread reader([&] {
+    streamed = deps_.docker->AttachOutput(*container, [&] { attached.Notify(); },
+                                          [this](OutputStream stream, std::string_view data) { pump_->Write(stream, data); });
+    if (!attached.HasBeenNotified()) attached.Notify();
+  });
+  attached.WaitForNotification();
   if (absl::Status st = deps_.docker->StartContainer(*container); !st.ok()) {
-    remove();
+    remove();  // which ends the attachment
+    reader.join();
     return Finish(v1::STAGE_FAILED, -1, absl::StrCat("cannot start the container: ", st.message()));
   }
   log->info("run={} stage={} attempt={} started container={}", ref.run_id(), ref.stage(), ref.attempt(),
             container->substr(0, 12));
   on_running();
-  return Supervise(*container, 0, 0);
+  return Supervise(*container, [&] {
+    reader.join();
+    return streamed;
+  });
 }
 
 v1::StageStatus StageExecutor::Adopt(const std::string& container) {
@@ -408,10 +425,22 @@ v1::StageStatus StageExecutor::Adopt(const std::string& container) {
     }
   }
   pump_->WriteSystemLine("the agent restarted and took this container over again");
-  return Supervise(container, pump_->Covered(OutputStream::kStdout), pump_->Covered(OutputStream::kStderr));
+  // Docker replays a container's output from its start; skip what was delivered.
+  int64_t skip[3] = {0, pump_->Covered(OutputStream::kStdout), pump_->Covered(OutputStream::kStderr)};
+  return Supervise(container, [&] {
+    return deps_.docker->FollowLogs(container, [&](OutputStream stream, std::string_view data) {
+      int64_t& left = skip[static_cast<int>(stream)];
+      if (left > 0) {
+        const size_t drop = static_cast<size_t>(std::min<int64_t>(left, static_cast<int64_t>(data.size())));
+        left -= static_cast<int64_t>(drop);
+        data.remove_prefix(drop);
+      }
+      if (!data.empty()) pump_->Write(stream, data);
+    });
+  });
 }
 
-v1::StageStatus StageExecutor::Supervise(const std::string& container, int64_t skip_out, int64_t skip_err) {
+v1::StageStatus StageExecutor::Supervise(const std::string& container, const std::function<absl::Status()>& follow) {
   const v1::StageRef& ref = assignment_.stage();
   auto log = Logger("agent");
   // `timeout:` is the agent's timer's to enforce (no thread of its own per stage).
@@ -428,17 +457,7 @@ v1::StageStatus StageExecutor::Supervise(const std::string& container, int64_t s
       (void)deps_.docker->KillContainer(id);
     });
   }
-  // Docker replays a container's output from its start; skip what was delivered.
-  int64_t skip[3] = {0, skip_out, skip_err};
-  absl::Status followed = deps_.docker->FollowLogs(container, [&](OutputStream stream, std::string_view data) {
-    int64_t& left = skip[static_cast<int>(stream)];
-    if (left > 0) {
-      const size_t drop = static_cast<size_t>(std::min<int64_t>(left, static_cast<int64_t>(data.size())));
-      left -= static_cast<int64_t>(drop);
-      data.remove_prefix(drop);
-    }
-    if (!data.empty()) pump_->Write(stream, data);
-  });
+  absl::Status followed = follow();
   auto exit_code = deps_.docker->WaitContainer(container);
   {
     absl::MutexLock lock(&mu_);

@@ -122,9 +122,9 @@ class StageExecutor {
   // Uploads the stage's test reports (optional; a failure is a log line, never a
   // failed stage).
   void PublishReports(const std::string& container);
-  // From a started container to the final status; removes the container. Output
-  // already delivered (`skip_*` bytes per stream) is not delivered again.
-  v1::StageStatus Supervise(const std::string& container, int64_t skip_out, int64_t skip_err);
+  // From a started container to the final status; removes the container. `follow`
+  // delivers the container's output to the log pump until it ends.
+  v1::StageStatus Supervise(const std::string& container, const std::function<absl::Status()>& follow);
   bool CancelRequested() ABSL_LOCKS_EXCLUDED(mu_);
 
   const v1::StageAssignment assignment_;

@@ -186,6 +186,23 @@ absl::Status FakeDockerClient::FollowLogs(const std::string& id, const OutputSin
   return absl::OkStatus();
 }
 
+absl::Status FakeDockerClient::AttachOutput(const std::string& id, const std::function<void()>& attached,
+                                            const OutputSink& sink) {
+  absl::StatusOr<Output> output = OutputOf("AttachOutput", id);
+  if (!output.ok()) return output.status();
+  attached();
+  {
+    // The output flows once the container starts.
+    absl::MutexLock lock(&mu_);
+    auto started = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+      auto it = containers_.find(id);
+      return it == containers_.end() || it->second.state != "created";
+    };
+    mu_.Await(absl::Condition(&started));
+  }
+  return FollowLogs(id, sink);
+}
+
 absl::Status FakeDockerClient::ReadLogs(const std::string& id, const OutputSink& sink) {
   absl::StatusOr<Output> output = OutputOf("ReadLogs", id);
   if (!output.ok()) return output.status();

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -139,6 +140,27 @@ TEST_F(DockerEngineClientTest, FollowLogsDeliversBothStreamsApartCompleteAndInOr
   EXPECT_TRUE(output.out == expected) << "stdout differs from seq 1 " << kLines;
   EXPECT_EQ(output.err.size(), expected.size());
   EXPECT_TRUE(output.err == expected) << "stderr differs from seq 1 " << kLines;
+}
+
+TEST_F(DockerEngineClientTest, AttachingBeforeStartDeliversBothStreamsCompleteAndInOrder) {
+  constexpr int kLines = 100000;
+  auto id = docker_.CreateContainer(Spec(
+      {"sh", "-c", absl::StrCat("echo first; seq 1 ", kLines, " & seq 1 ", kLines, " >&2; wait")}));
+  ASSERT_TRUE(id.ok()) << id.status();
+  Output output;
+  absl::Notification attached;
+  absl::Status streamed;
+  std::thread reader([&] { streamed = docker_.AttachOutput(*id, [&] { attached.Notify(); }, output.Sink()); });
+  ASSERT_TRUE(attached.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  ASSERT_TRUE(docker_.StartContainer(*id).ok());
+  reader.join();
+  ASSERT_TRUE(streamed.ok()) << streamed;
+  auto code = docker_.WaitContainer(*id);
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 0);
+  const std::string expected = Numbers(kLines);
+  EXPECT_TRUE(output.out == "first\n" + expected) << "stdout differs: " << output.out.size() << " bytes";
+  EXPECT_TRUE(output.err == expected) << "stderr differs: " << output.err.size() << " bytes";
 }
 
 TEST_F(DockerEngineClientTest, FollowLogsAfterExitReplaysTheWholeOutput) {
