@@ -384,7 +384,11 @@ v1::StageStatus StageExecutor::Run(const std::function<void()>& on_running) {
                                           [this](OutputStream stream, std::string_view data) { pump_->Write(stream, data); });
     if (!attached.HasBeenNotified()) attached.Notify();
   });
-  attached.WaitForNotification();
+  if (!attached.WaitForNotificationWithTimeout(absl::Seconds(60))) {
+    remove();  // which ends the attachment
+    reader.join();
+    return Finish(v1::STAGE_FAILED, -1, "the engine did not attach to the container's output within 60s");
+  }
   if (absl::Status st = deps_.docker->StartContainer(*container); !st.ok()) {
     remove();  // which ends the attachment
     reader.join();
