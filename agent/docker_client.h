@@ -86,7 +86,13 @@ class DockerClient {
   virtual ~DockerClient() = default;
 
   virtual absl::Status Ping() = 0;
-  virtual absl::StatusOr<bool> ImageExists(const std::string& image) = 0;
+  // Whether the engine has `image`: ImageId's NOT_FOUND is false, not an error.
+  absl::StatusOr<bool> ImageExists(const std::string& image) {
+    absl::StatusOr<std::string> id = ImageId(image);
+    if (absl::IsNotFound(id.status())) return false;
+    if (!id.ok()) return id.status();
+    return true;
+  }
   // The image's id ("sha256:..."); NOT_FOUND when the engine does not have it.
   virtual absl::StatusOr<std::string> ImageId(const std::string& image) = 0;
   // Builds an image, handing each line of the build's output to `progress` (on this

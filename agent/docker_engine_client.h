@@ -29,7 +29,6 @@ class DockerEngineClient final : public DockerClient {
                               std::string api_version = "v1.41");
 
   absl::Status Ping() override;
-  absl::StatusOr<bool> ImageExists(const std::string& image) override;
   absl::StatusOr<std::string> ImageId(const std::string& image) override;
   absl::Status BuildImage(const ImageBuildSpec& spec,
                           const std::function<void(std::string_view line)>& progress) override;

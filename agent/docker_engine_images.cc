@@ -106,13 +106,6 @@ std::pair<std::string, std::string> RepositoryAndTag(const std::string& image) {
 
 }  // namespace
 
-absl::StatusOr<bool> DockerEngineClient::ImageExists(const std::string& image) {
-  absl::StatusOr<std::string> id = ImageId(image);
-  if (absl::IsNotFound(id.status())) return false;
-  if (!id.ok()) return id.status();
-  return true;
-}
-
 absl::StatusOr<std::string> DockerEngineClient::ImageId(const std::string& image) {
   ASSIGN_OR_RETURN(
       Reply r, Perform(socket_path_, api_version_,

@@ -57,15 +57,24 @@ void StageExecutor::Cancel(v1::StageState state, const std::string& reason) {
   if (!container.empty()) (void)deps_.docker->KillContainer(container);
 }
 
+namespace {
+
+// A secret named by the stage that the controller did not send.
+absl::Status SecretNotSet(absl::string_view what, const std::string& name) {
+  return absl::FailedPreconditionError(absl::StrCat(what, " ", name,
+                                                    " is not set on the controller (deleted after the run was "
+                                                    "submitted?); an admin sets it with `dockyard secrets set ",
+                                                    name, "`"));
+}
+
+}  // namespace
+
 absl::StatusOr<std::string> StageExecutor::ResolveImage() {
   const v1::Stage& spec = assignment_.spec();
   if (CancelRequested()) return absl::CancelledError("cancelled before start");
   if (!spec.pull_secret().empty()) {
     if (assignment_.pull_login().name() != spec.pull_secret()) {
-      return absl::FailedPreconditionError(absl::StrCat("pull secret ", spec.pull_secret(),
-                                                        " is not set on the controller (deleted after the run was "
-                                                        "submitted?); an admin sets it with `dockyard secrets set ",
-                                                        spec.pull_secret(), "`"));
+      return SecretNotSet("pull secret", spec.pull_secret());
     }
     auto parsed = ParseRegistryLogin(assignment_.pull_login().value(), RegistryOf(spec.image()));
     if (!parsed.ok()) return absl::FailedPreconditionError(absl::StrCat("pull secret ", spec.pull_secret(), ": ", parsed.status().message()));
@@ -313,10 +322,7 @@ absl::Status StageExecutor::LoadSecrets(const std::vector<std::string>& env) {
   for (const std::string& name : assignment_.spec().secrets()) {
     auto it = known.find(name);
     if (it == known.end()) {
-      return absl::FailedPreconditionError(absl::StrCat("secret ", name,
-                                                        " is not set on the controller (deleted after the run "
-                                                        "was submitted?); an admin sets it with `dockyard secrets set ",
-                                                        name, "`"));
+      return SecretNotSet("secret", name);
     }
     values.push_back(it->second);
   }

@@ -61,16 +61,21 @@ void FakeDockerClient::Exit(Container& c, int64_t code) {
   c.exit_code = code;
 }
 
+void FakeDockerClient::AwaitStateOtherThan(const std::string& id, std::initializer_list<const char*> states) {
+  auto moved_on = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    auto it = containers_.find(id);
+    if (it == containers_.end()) return true;
+    for (const char* state : states) {
+      if (it->second.state == state) return false;
+    }
+    return true;
+  };
+  mu_.Await(absl::Condition(&moved_on));
+}
+
 absl::Status FakeDockerClient::Ping() {
   absl::MutexLock lock(&mu_);
   return Enter("Ping");
-}
-
-absl::StatusOr<bool> FakeDockerClient::ImageExists(const std::string& image) {
-  absl::StatusOr<std::string> id = ImageId(image);
-  if (absl::IsNotFound(id.status())) return false;
-  if (!id.ok()) return id.status();
-  return true;
 }
 
 absl::StatusOr<std::string> FakeDockerClient::ImageId(const std::string& image) {
@@ -178,11 +183,7 @@ absl::Status FakeDockerClient::FollowLogs(const std::string& id, const OutputSin
   for (const auto& [stream, data] : *output) sink(stream, data);
   // Following ends when the container does.
   absl::MutexLock lock(&mu_);
-  auto over = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-    auto it = containers_.find(id);
-    return it == containers_.end() || it->second.state == "exited";
-  };
-  mu_.Await(absl::Condition(&over));
+  AwaitStateOtherThan(id, {"created", "running"});
   return absl::OkStatus();
 }
 
@@ -194,11 +195,7 @@ absl::Status FakeDockerClient::AttachOutput(const std::string& id, const std::fu
   {
     // The output flows once the container starts.
     absl::MutexLock lock(&mu_);
-    auto started = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-      auto it = containers_.find(id);
-      return it == containers_.end() || it->second.state != "created";
-    };
-    mu_.Await(absl::Condition(&started));
+    AwaitStateOtherThan(id, {"created"});
   }
   return FollowLogs(id, sink);
 }
@@ -213,11 +210,7 @@ absl::Status FakeDockerClient::ReadLogs(const std::string& id, const OutputSink&
 absl::StatusOr<int64_t> FakeDockerClient::WaitContainer(const std::string& id) {
   absl::MutexLock lock(&mu_);
   if (absl::Status st = Enter("WaitContainer"); !st.ok()) return st;
-  auto over = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-    auto it = containers_.find(id);
-    return it == containers_.end() || it->second.state == "exited";
-  };
-  mu_.Await(absl::Condition(&over));
+  AwaitStateOtherThan(id, {"created", "running"});
   auto it = containers_.find(id);
   if (it == containers_.end()) return absl::NotFoundError(absl::StrCat("container ", id, " was removed"));
   return it->second.exit_code;

@@ -5,6 +5,7 @@
 // the real engine cannot be made to do on demand.
 #pragma once
 
+#include <initializer_list>
 #include <map>
 #include <set>
 #include <string>
@@ -43,7 +44,6 @@ class FakeDockerClient final : public DockerClient {
 
   // --- DockerClient ---
   absl::Status Ping() override;
-  absl::StatusOr<bool> ImageExists(const std::string& image) override;
   absl::StatusOr<std::string> ImageId(const std::string& image) override;
   absl::Status BuildImage(const ImageBuildSpec& spec,
                           const std::function<void(std::string_view line)>& progress) override;
@@ -84,6 +84,9 @@ class FakeDockerClient final : public DockerClient {
   // Records the call; the injected failure for it, if any (else OK).
   absl::Status Enter(const std::string& method) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Exit(Container& c, int64_t code) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Waits until container `id` is in none of `states` (or gone).
+  void AwaitStateOtherThan(const std::string& id, std::initializer_list<const char*> states)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // What container `id`'s program prints, for `method` (recorded, and failing if told to).
   absl::StatusOr<Output> OutputOf(const std::string& method, const std::string& id) ABSL_LOCKS_EXCLUDED(mu_);
 

@@ -46,6 +46,15 @@ class ImagePull : public ::testing::Test {
     return pushed_.back();
   }
   CliResult Run(const std::string& pipeline) { return cluster_.Cli({"run", cluster_.WriteFile("p.yml", pipeline)}); }
+  // `dockyard secrets set NAME` with `value` on stdin, from a 0600 file removed after.
+  void SetSecret(const std::string& name, const std::string& value) {
+    const std::string file = cluster_.WriteFile("secret-" + name, value);
+    fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write);
+    ASSERT_EQ(cluster_.CliWithToken(cluster_.admin_token_file(), {"secrets", "set", name}, absl::Minutes(1), file)
+                  .exit_code,
+              0);
+    fs::remove(file);
+  }
 
   Cluster cluster_;
   std::vector<std::string> pushed_;
@@ -144,21 +153,13 @@ TEST_F(ImagePull, ARegistryLoginComesFromAControllerSecretAndNoLogShowsThePasswo
 
   // A wrong password: the registry's refusal, still without the hint about logins.
   const std::string wrong_password = "wrong-" + registry.password();
-  const std::string wrong_file = cluster_.WriteFile("wrong", registry.user() + ":" + wrong_password);
-  fs::permissions(wrong_file, fs::perms::owner_read | fs::perms::owner_write);
-  ASSERT_EQ(cluster_.CliWithToken(cluster_.admin_token_file(), {"secrets", "set", "REGISTRY_LOGIN"}, absl::Minutes(1),
-                                  wrong_file).exit_code, 0);
+  SetSecret("REGISTRY_LOGIN", registry.user() + ":" + wrong_password);
   CliResult wrong = Run(Pipeline(image, "    pull_secret: REGISTRY_LOGIN\n"));
   EXPECT_EQ(wrong.exit_code, 1) << wrong.out << wrong.err;
   EXPECT_THAT(wrong.out, HasSubstr("pulling " + image + " failed: "));
   EXPECT_THAT(wrong.out, HasSubstr("the stage's pull secret (user " + registry.user() + ")"));
 
-  const std::string right_file = cluster_.WriteFile("right", registry.user() + ":" + registry.password());
-  fs::permissions(right_file, fs::perms::owner_read | fs::perms::owner_write);
-  ASSERT_EQ(cluster_.CliWithToken(cluster_.admin_token_file(), {"secrets", "set", "REGISTRY_LOGIN"}, absl::Minutes(1),
-                                  right_file).exit_code, 0);
-  fs::remove(right_file);
-  fs::remove(wrong_file);
+  SetSecret("REGISTRY_LOGIN", registry.user() + ":" + registry.password());
   CliResult logged_in = Run(Pipeline(image, "    pull_secret: REGISTRY_LOGIN\n"));
   ASSERT_EQ(logged_in.exit_code, 0) << logged_in.out << logged_in.err;
   EXPECT_THAT(logged_in.out, HasSubstr("pulling from " + registry.address() + " with the stage's pull secret (user " +
