@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "agent/stage_spool.h"
+#include "common/allocator.h"
 #include "common/logging.h"
 
 namespace dockyard {
@@ -478,6 +479,9 @@ void Agent::RunStage(Key key, v1::StageAssignment assignment, std::optional<std:
     Send(std::move(running));
   });
   (void)SaveSpoolStatus(spool_dir, status);
+  // Once the last log batch is out, what the stage's transfers used goes back to the
+  // kernel: an agent idles small.
+  chores_.At(absl::Now() + absl::Seconds(2), [] { ReleaseFreeMemory(); });
   absl::MutexLock lock(&mu_);
   Running& run = running_.at(key);
   run.final_status = status;

@@ -3,131 +3,175 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
-#include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "agent/container_files.h"
 #include "agent/file_stream.h"
 #include "common/grpc_status.h"
 #include "common/retrier.h"
-#include "common/utf8.h"
 #include "common/sha256.h"
+#include "common/status_macros.h"
+#include "common/utf8.h"
 
 namespace dockyard {
 namespace {
 
-constexpr size_t kChunkBytes = 512 * 1024;
+// Data messages are this big: large enough for throughput, small enough that a
+// window of them stays in flight without holding much memory.
+constexpr size_t kChunkBytes = 1 << 20;
+
+RetryPolicy UploadPolicy() {
+  RetryPolicy policy;
+  policy.per_try_deadline = absl::Hours(1);
+  policy.patience = absl::Minutes(10);
+  return policy;
+}
 
 }  // namespace
 
-std::string GlobRoot(const std::string& pattern) {
-  const size_t glob = pattern.find_first_of("*?[");
-  const std::string fixed = glob == std::string::npos ? pattern : pattern.substr(0, glob);
-  const size_t slash = fixed.rfind('/');
-  if (slash == std::string::npos || slash == 0) return "/";
-  return fixed.substr(0, slash);
-}
-
 absl::StatusOr<std::vector<UploadedArtifact>> ArtifactUploader::UploadAll(
     const v1::StageRef& ref, const std::string& container,
-    const google::protobuf::RepeatedPtrField<v1::ArtifactSpec>& specs, const std::string& scratch_dir,
-    bool reports) {
-  auto uploaded = UploadFrom(ref, container, specs, scratch_dir, reports);
-  std::error_code ec;
-  std::filesystem::remove_all(scratch_dir, ec);  // whatever happened: nothing stays
+    const google::protobuf::RepeatedPtrField<v1::ArtifactSpec>& specs, bool reports) {
+  std::vector<UploadedArtifact> uploaded;
+  absl::Status failure;
+  absl::Status status = Retrier(UploadPolicy()).Run([&](grpc::ClientContext& context) {
+    failure = absl::OkStatus();
+    return TryUpload(context, ref, container, specs, reports, uploaded, failure);
+  });
+  if (!failure.ok()) return failure;
+  if (!status.ok()) {
+    return absl::Status(status.code(), absl::StrCat("uploading ", reports ? "test reports" : "artifacts", ": ",
+                                                    std::string(status.message())));
+  }
   return uploaded;
 }
 
-absl::StatusOr<std::vector<UploadedArtifact>> ArtifactUploader::UploadFrom(
-    const v1::StageRef& ref, const std::string& container,
-    const google::protobuf::RepeatedPtrField<v1::ArtifactSpec>& specs, const std::string& scratch_dir,
-    bool reports) {
-  std::vector<UploadedArtifact> uploaded;
-  std::error_code ec;
-  // Everything is extracted first: names are checked across all patterns before
-  // anything is published.
-  std::vector<ExtractedFile> all;
-  for (int i = 0; i < specs.size(); ++i) {
-    const v1::ArtifactSpec& spec = specs[i];
-    const std::string dir = absl::StrCat(scratch_dir, "/", i);
-    std::filesystem::remove_all(dir, ec);
-    std::filesystem::create_directories(dir + "/files", ec);
-    const std::string root = GlobRoot(spec.pattern());
-    const std::string tar = dir + "/archive.tar";
-    std::vector<ExtractedFile> files;
-    absl::Status got = docker_->GetArchive(container, root, tar, limits_.max_bytes);
-    if (got.ok()) {
-      auto extracted = ExtractMatching(tar, root, spec.pattern(), dir + "/files");
-      if (!extracted.ok()) return extracted.status();
-      files = *std::move(extracted);
-    } else if (!absl::IsNotFound(got)) {
-      return got;
-    }
-    if (files.empty() && !spec.optional()) {
-      return absl::FailedPreconditionError(
+grpc::Status ArtifactUploader::TryUpload(grpc::ClientContext& context, const v1::StageRef& ref,
+                                         const std::string& container,
+                                         const google::protobuf::RepeatedPtrField<v1::ArtifactSpec>& specs,
+                                         bool reports, std::vector<UploadedArtifact>& uploaded, absl::Status& failure) {
+  uploaded.clear();
+  v1::UploadArtifactResponse response;
+  std::unique_ptr<grpc::ClientWriterInterface<v1::UploadArtifactRequest>> writer;  // at the first file
+  bool call_broke = false;
+  auto send = [&](const v1::UploadArtifactRequest& request) -> absl::Status {
+    if (!writer) writer = stub_->UploadArtifact(&context, &response);
+    if (writer->Write(request)) return absl::OkStatus();
+    call_broke = true;
+    return absl::UnavailableError("the upload call broke off");
+  };
+  const char* what = reports ? "test reports" : "artifacts";
+  std::map<std::string, std::string> path_by_name;      // file name -> container path
+  std::map<std::string, UploadedArtifact> sent_by_path;  // container path -> what went
+  absl::Status st;
+  for (const v1::ArtifactSpec& spec : specs) {
+    int matched = 0;
+    st = VisitContainerFiles(*docker_, container, spec.pattern(), limits_.max_bytes,
+                             [&](const MatchedFile& file, archive* data) -> absl::Status {
+      ++matched;
+      if (!IsValidUtf8(file.container_path)) {
+        return absl::InvalidArgumentError(absl::StrCat("artifact ", SanitizeUtf8(file.container_path),
+                                                       " has a name that is not UTF-8 text; rename it in the stage"));
+      }
+      auto [it, fresh] = path_by_name.emplace(file.name, file.container_path);
+      if (!fresh && it->second == file.container_path) return absl::OkStatus();  // two patterns, one file: sent once
+      if (!fresh) {
+        return absl::FailedPreconditionError(absl::StrCat("two ", what, " named ", file.name, ": ", it->second, " and ",
+                                                          file.container_path, " (a stage publishes each file name once)"));
+      }
+      // Past the limit the rest are only counted, so the error can say how many match.
+      if (limits_.max_files > 0 && static_cast<int>(path_by_name.size()) > limits_.max_files) return absl::OkStatus();
+      v1::UploadArtifactRequest request;
+      v1::ArtifactHeader* header = request.mutable_header();
+      *header->mutable_stage() = ref;
+      header->set_path(file.container_path);
+      header->set_report(reports);
+      UploadedArtifact sent{file.container_path, file.size, ""};
+      if (!file.hardlink_to.empty()) {
+        // The same content as a file sent before: its digest, and no data.
+        const UploadedArtifact& target = sent_by_path.at(file.hardlink_to);
+        sent.size = target.size;
+        sent.sha256 = target.sha256;
+        header->set_size(sent.size);
+        header->set_sha256(sent.sha256);
+        header->set_offset(sent.size);
+        RETURN_IF_ERROR(send(request));
+      } else {
+        header->set_size(file.size);
+        RETURN_IF_ERROR(send(request));
+        Sha256 hash;
+        std::string chunk;
+        chunk.reserve(kChunkBytes);
+        auto flush = [&]() -> absl::Status {
+          v1::UploadArtifactRequest message;
+          message.set_data(std::move(chunk));
+          chunk.clear();
+          chunk.reserve(kChunkBytes);
+          return send(message);
+        };
+        RETURN_IF_ERROR(ReadEntryData(data, container, file.size, [&](absl::string_view bytes) -> absl::Status {
+          hash.Update(std::string_view(bytes.data(), bytes.size()));
+          chunk.append(bytes.data(), bytes.size());
+          return chunk.size() >= kChunkBytes ? flush() : absl::OkStatus();
+        }));
+        if (!chunk.empty()) RETURN_IF_ERROR(flush());
+        sent.sha256 = hash.HexDigest();
+        v1::UploadArtifactRequest end;
+        end.mutable_end()->set_sha256(sent.sha256);
+        RETURN_IF_ERROR(send(end));
+      }
+      sent_by_path[file.container_path] = sent;
+      uploaded.push_back(std::move(sent));
+      return absl::OkStatus();
+    });
+    if (absl::IsNotFound(st)) st = absl::OkStatus();  // the pattern's directory is not there
+    if (st.ok() && matched == 0 && !spec.optional()) {
+      st = absl::FailedPreconditionError(
           absl::StrCat("artifact pattern ", spec.pattern(), " matched no file (mark it optional if that is fine)"));
     }
-    for (ExtractedFile& file : files) all.push_back(std::move(file));
+    if (!st.ok()) break;
   }
-  if (limits_.max_files > 0 && static_cast<int>(all.size()) > limits_.max_files) {
-    return absl::ResourceExhaustedError(absl::StrCat(all.size(), " files match the stage's ",
-                                                     reports ? "test reports" : "artifacts", "; this agent publishes at most ",
-                                                     limits_.max_files, " (--max_artifacts)"));
+  if (st.ok() && limits_.max_files > 0 && static_cast<int>(path_by_name.size()) > limits_.max_files) {
+    st = absl::ResourceExhaustedError(absl::StrCat(path_by_name.size(), " files match the stage's ", what,
+                                                   "; this agent publishes at most ", limits_.max_files,
+                                                   " (--max_artifacts)"));
   }
-  std::map<std::string, std::string> by_name;  // file name -> path in the container
-  std::vector<ExtractedFile> unique;           // a file two patterns match goes once
-  for (const ExtractedFile& file : all) {
-    if (!IsValidUtf8(file.container_path)) {
-      return absl::InvalidArgumentError(absl::StrCat("artifact ", SanitizeUtf8(file.container_path),
-                                                     " has a name that is not UTF-8 text; rename it in the stage"));
-    }
-    const std::string name = std::filesystem::path(file.container_path).filename().string();
-    auto [it, fresh] = by_name.emplace(name, file.container_path);
-    if (fresh) unique.push_back(file);
-    if (!fresh && it->second != file.container_path) {
-      return absl::FailedPreconditionError(absl::StrCat("two ", reports ? "test reports" : "artifacts", " named ", name,
-                                                        ": ", it->second, " and ", file.container_path,
-                                                        " (a stage publishes each file name once)"));
-    }
+  if (!writer) {  // nothing matched, or nothing got as far as the call
+    failure = st;
+    return grpc::Status::OK;
   }
-  for (const ExtractedFile& file : unique) {
-    auto done = Upload(ref, file, reports);
-    if (!done.ok()) return done.status();
-    uploaded.push_back(*std::move(done));
+  if (!st.ok() && !call_broke) {
+    failure = st;
+    context.TryCancel();  // publishes nothing
+    (void)writer->Finish();
+    return grpc::Status::OK;
   }
-  return uploaded;
+  if (!call_broke) {
+    v1::UploadArtifactRequest commit;
+    commit.mutable_commit()->set_files(static_cast<int32_t>(uploaded.size()));
+    if (writer->Write(commit)) writer->WritesDone();
+  }
+  return writer->Finish();
 }
 
 absl::StatusOr<UploadedArtifact> ArtifactUploader::UploadServiceLog(const v1::StageRef& ref,
                                                                     const std::string& service,
                                                                     const std::string& local_path) {
   std::error_code ec;
-  const auto size = std::filesystem::file_size(local_path, ec);
+  const auto size = static_cast<int64_t>(std::filesystem::file_size(local_path, ec));
   if (ec) return absl::NotFoundError(absl::StrCat(local_path, ": ", ec.message()));
-  ExtractedFile file;
-  file.local_path = local_path;
-  file.container_path = absl::StrCat("/services/", service, ".log");
-  file.size = static_cast<int64_t>(size);
-  return Upload(ref, file, /*report=*/false, service);
-}
-
-absl::StatusOr<UploadedArtifact> ArtifactUploader::Upload(const v1::StageRef& ref, const ExtractedFile& file,
-                                                          bool report, const std::string& service) {
-  auto sha256 = Sha256OfFile(file.local_path);
+  auto sha256 = Sha256OfFile(local_path);
   if (!sha256.ok()) return sha256.status();
   v1::ArtifactHeader header;
   *header.mutable_stage() = ref;
-  header.set_path(file.container_path);
-  header.set_size(file.size);
+  header.set_path(absl::StrCat("/services/", service, ".log"));
+  header.set_size(size);
   header.set_sha256(*sha256);
-  header.set_report(report);
   header.set_service(service);
 
   // Each try first asks how much the controller already holds (an earlier try cut
   // off half way) and sends only the rest.
-  RetryPolicy policy;
-  policy.per_try_deadline = absl::Hours(1);
-  policy.patience = absl::Minutes(10);
-  absl::Status status = Retrier(policy).Run([&](grpc::ClientContext& context) -> grpc::Status {
+  absl::Status status = Retrier(UploadPolicy()).Run([&](grpc::ClientContext& context) -> grpc::Status {
     v1::UploadOffsetResponse held;
     {
       grpc::ClientContext query;
@@ -135,18 +179,18 @@ absl::StatusOr<UploadedArtifact> ArtifactUploader::Upload(const v1::StageRef& re
       grpc::Status st = stub_->ArtifactUploadOffset(&query, header, &held);
       if (!st.ok()) return st;
     }
-    const int64_t offset = held.offset() <= file.size ? held.offset() : 0;
+    const int64_t offset = held.offset() <= size ? held.offset() : 0;
     v1::UploadArtifactResponse response;
     auto writer = stub_->UploadArtifact(&context, &response);
     v1::UploadArtifactRequest request;
     *request.mutable_header() = header;
     request.mutable_header()->set_offset(offset);
-    return StreamFile(*writer, request, file.local_path, offset, kChunkBytes);
+    return StreamFile(*writer, request, local_path, offset, kChunkBytes);
   });
   if (!status.ok()) {
-    return absl::Status(status.code(), absl::StrCat("uploading ", file.container_path, ": ", std::string(status.message())));
+    return absl::Status(status.code(), absl::StrCat("uploading ", header.path(), ": ", std::string(status.message())));
   }
-  return UploadedArtifact{file.container_path, file.size, *sha256};
+  return UploadedArtifact{header.path(), size, *sha256};
 }
 
 }  // namespace dockyard

@@ -118,11 +118,15 @@ class DockerClient {
   // Extracts the tar at `tar_path` into `dest_dir` of the container (which must exist).
   virtual absl::Status PutArchive(const std::string& id, const std::string& dest_dir,
                                   const std::string& tar_path) = 0;
-  // Writes Docker's tar of `path` in the container to `out_tar_path`. With
-  // `max_bytes` > 0, a tar growing past it is abandoned (RESOURCE_EXHAUSTED) and
-  // nothing is left behind.
-  virtual absl::Status GetArchive(const std::string& id, const std::string& path, const std::string& out_tar_path,
-                                  int64_t max_bytes = 0) = 0;
+  // Streams Docker's tar of `path` in the container to `sink`, on this thread, as it
+  // arrives. With `max_bytes` > 0, a tar growing past it is abandoned
+  // (RESOURCE_EXHAUSTED, naming --max_artifact_bytes). NOT_FOUND when `path` is not
+  // there; a `sink` error ends the stream with that error.
+  virtual absl::Status StreamArchive(const std::string& id, const std::string& path, int64_t max_bytes,
+                                     const std::function<absl::Status(std::string_view)>& sink) = 0;
+  // StreamArchive into the file `out_tar_path`; on any error nothing is left behind.
+  absl::Status GetArchive(const std::string& id, const std::string& path, const std::string& out_tar_path,
+                          int64_t max_bytes = 0);
   // OK when already running. Starting a container that has exited runs it again.
   virtual absl::Status StartContainer(const std::string& id) = 0;
   // Streams the container's stdout/stderr from its very start, decoded from Docker's

@@ -135,39 +135,23 @@ absl::Status DockerEngineClient::PutArchive(const std::string& id, const std::st
   return absl::OkStatus();
 }
 
-absl::Status DockerEngineClient::GetArchive(const std::string& id, const std::string& path,
-                                            const std::string& out_tar_path, int64_t max_bytes) {
-  File out(std::fopen(out_tar_path.c_str(), "wb"));
-  if (!out) return FileError("create", out_tar_path, errno);
-  int64_t written = 0;
-  auto write = [&](std::string_view bytes) -> absl::Status {
-    written += static_cast<int64_t>(bytes.size());
-    if (max_bytes > 0 && written > max_bytes) {
+absl::Status DockerEngineClient::StreamArchive(const std::string& id, const std::string& path, int64_t max_bytes,
+                                               const std::function<absl::Status(std::string_view)>& sink) {
+  int64_t received = 0;
+  auto take = [&](std::string_view bytes) -> absl::Status {
+    received += static_cast<int64_t>(bytes.size());
+    if (max_bytes > 0 && received > max_bytes) {
       return absl::ResourceExhaustedError(absl::StrCat("the files under ", path, " are more than ", max_bytes,
                                                        " bytes, the agent's limit (--max_artifact_bytes)"));
     }
-    if (std::fwrite(bytes.data(), 1, bytes.size(), out.get()) != bytes.size()) {
-      return FileError("write", out_tar_path, errno);
-    }
-    return absl::OkStatus();
+    return sink(bytes);
   };
-  absl::StatusOr<Reply> r =
-      Perform(socket_path_, api_version_,
-              {.target = absl::StrCat("/containers/", Escape(id), "/archive?path=", Escape(path)),
-               .long_running = true,
-               .stream_body = write});
-  absl::Status result;
-  if (!r.ok()) {
-    result = r.status();
-  } else if (r->status != 200) {
-    result = EngineError(*r, absl::StrCat("get archive of ", path, " from container ", id));
-  }
-  if (std::fclose(out.release()) != 0 && result.ok()) {
-    result = FileError("close", out_tar_path, errno);
-  }
-  // A half-written tar must not pass for a result.
-  if (!result.ok()) std::remove(out_tar_path.c_str());
-  return result;
+  ASSIGN_OR_RETURN(Reply r, Perform(socket_path_, api_version_,
+                                    {.target = absl::StrCat("/containers/", Escape(id), "/archive?path=", Escape(path)),
+                                     .long_running = true,
+                                     .stream_body = take}));
+  if (r.status != 200) return EngineError(r, absl::StrCat("get archive of ", path, " from container ", id));
+  return absl::OkStatus();
 }
 
 absl::Status DockerEngineClient::StartContainer(const std::string& id) {

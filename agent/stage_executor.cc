@@ -527,7 +527,7 @@ absl::Status StageExecutor::Publish(const std::string& container, v1::StageStatu
   const v1::StageRef& ref = assignment_.stage();
   const std::string scratch = absl::StrCat(deps_.scratch_dir, "/", ref.run_id(), "-", ref.stage(), "-", ref.attempt());
   if (assignment_.spec().artifacts_size() > 0) {
-    auto uploaded = deps_.artifacts->UploadAll(ref, container, assignment_.spec().artifacts(), scratch + "-artifacts");
+    auto uploaded = deps_.artifacts->UploadAll(ref, container, assignment_.spec().artifacts());
     if (!uploaded.ok()) return uploaded.status();
     for (const UploadedArtifact& artifact : *uploaded) {
       pump_->WriteSystemLine(absl::StrCat("artifact ", artifact.path, " (", artifact.size, " bytes, sha256 ",
@@ -567,9 +567,7 @@ void StageExecutor::PublishReports(const std::string& container) {
     spec->set_pattern(pattern);
     spec->set_optional(true);
   }
-  const std::string scratch = absl::StrCat(deps_.scratch_dir, "/reports-", ref.run_id(), "-", ref.stage(), "-",
-                                           ref.attempt());
-  auto uploaded = deps_.artifacts->UploadAll(ref, container, specs, scratch, /*reports=*/true);
+  auto uploaded = deps_.artifacts->UploadAll(ref, container, specs, /*reports=*/true);
   if (!uploaded.ok()) {
     pump_->WriteSystemLine(absl::StrCat("test reports not published: ", uploaded.status().message()));
     return;

@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "common/allocator.h"
 #include "common/flags_help.h"
 #include "absl/strings/numbers.h"
 #include "absl/synchronization/mutex.h"
@@ -77,6 +78,7 @@ int Usage(const char* why) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  dockyard::TuneAllocator();
   // Users type --artifacts-dir; absl flag names cannot hold '-'.
   std::vector<std::string> fixed(argv, argv + argc);
   std::vector<char*> args;

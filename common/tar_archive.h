@@ -58,23 +58,4 @@ absl::Status SubtreeTar(const std::string& in_path, const std::string& dir, cons
 // NOT_FOUND when it is not there; RESOURCE_EXHAUSTED when it is over `max_bytes`.
 absl::StatusOr<std::string> ReadTarFile(const std::string& in_path, const std::string& name, int64_t max_bytes);
 
-struct ExtractedFile {
-  std::string container_path;  // absolute path the file had in the container
-  std::string local_path;      // where it was written
-  int64_t size = 0;
-};
-
-// Reads a tar as returned by Docker's GET /containers/{id}/archive?path=`archive_root`
-// (entries are named after the last component of archive_root, e.g. "wheelhouse/x.whl"
-// for archive_root "/wheelhouse") and writes each regular file whose container path
-// matches the glob `pattern` (fnmatch with FNM_PATHNAME, e.g. "/wheelhouse/*.whl")
-// into `out_dir` (created if missing) under its base name. Entries with ".." or
-// absolute names anywhere in the tar are INVALID_ARGUMENT, as are two matches with the
-// same base name. A matching hard link is copied from its target when that was
-// extracted too, else FAILED_PRECONDITION. Returns the files in archive order.
-absl::StatusOr<std::vector<ExtractedFile>> ExtractMatching(const std::string& tar_path,
-                                                          const std::string& archive_root,
-                                                          const std::string& pattern,
-                                                          const std::string& out_dir);
-
 }  // namespace dockyard

@@ -57,6 +57,17 @@ absl::StatusOr<ArchiveReader> OpenReader(const std::string& path) {
   return r;
 }
 
+absl::StatusOr<ArchiveReader> OpenStreamReader(int fd, absl::string_view what) {
+  ArchiveReader r(archive_read_new());
+  if (r == nullptr) return absl::ResourceExhaustedError("archive_read_new failed");
+  archive_read_support_format_tar(r.get());
+  archive_read_support_filter_none(r.get());
+  if (archive_read_open_fd(r.get(), fd, kBufferSize) != ARCHIVE_OK) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot read tar ", what, ": ", ArchiveMessage(r.get())));
+  }
+  return r;
+}
+
 absl::Status ReadError(archive* r, absl::string_view path) {
   return absl::InvalidArgumentError(absl::StrCat("bad tar ", path, ": ", ArchiveMessage(r)));
 }

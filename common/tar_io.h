@@ -78,6 +78,8 @@ class AtomicFile {
 // pax_restricted: plain ustar headers, a pax header only for what ustar cannot hold.
 absl::StatusOr<ArchiveWriter> OpenWriter(int fd, absl::string_view path);
 absl::StatusOr<ArchiveReader> OpenReader(const std::string& path);
+// A tar read from `fd` as it arrives (a pipe or socket; not closed). `what` names it in errors.
+absl::StatusOr<ArchiveReader> OpenStreamReader(int fd, absl::string_view what);
 absl::Status ReadError(archive* r, absl::string_view path);
 absl::Status WriteError(archive* w, absl::string_view path);
 // The name as stored, or its UTF-8 form when the C locale cannot represent it.

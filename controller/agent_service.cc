@@ -7,6 +7,7 @@
 #include "common/grpc_status.h"
 #include "common/logging.h"
 #include "common/sha256.h"
+#include "controller/artifact_upload.h"
 #include "controller/blob_streams.h"
 
 namespace dockyard {
@@ -156,41 +157,7 @@ grpc::ServerReadReactor<v1::UploadArtifactRequest>* AgentServiceImpl::UploadArti
     grpc::CallbackServerContext* context, v1::UploadArtifactResponse* response) {
   auto agent = authorizer_->RequireAgent(*context, "UploadArtifact");
   if (!agent.ok()) return new Refusal<grpc::ServerReadReactor<v1::UploadArtifactRequest>>(agent.status());
-  auto header = std::make_shared<v1::ArtifactHeader>();
-  ControllerCore* core = core_;
-  // Runs on the pool, where the context is out of reach.
-  auto start = [core, header, agent = *agent, peer = context->peer()](const v1::UploadArtifactRequest& first)
-      -> absl::StatusOr<std::unique_ptr<BlobStore::Writer>> {
-    if (!first.has_header()) return absl::InvalidArgumentError("the first message must be the header");
-    *header = first.header();
-    const std::string name = header->path().substr(header->path().rfind('/') + 1);
-    if (name.empty() || name == "." || name == "..") {
-      return absl::InvalidArgumentError(absl::StrCat("bad artifact path \"", header->path(), "\""));
-    }
-    if (absl::Status st = core->CheckUploader(agent.name, header->stage()); !st.ok()) {
-      if (absl::IsPermissionDenied(st)) AuditLine("UploadArtifact", agent.Describe(), peer, st);
-      return st;
-    }
-    return core->blobs().NewResumableWriter(header->sha256(), header->size(), header->offset());
-  };
-  auto done = [core, header, response]() -> absl::Status {
-    v1::Artifact artifact;
-    artifact.set_run_id(header->stage().run_id());
-    artifact.set_stage(header->stage().stage());
-    artifact.set_path(header->path());
-    artifact.set_name(header->path().substr(header->path().rfind('/') + 1));
-    artifact.set_size(header->size());
-    artifact.set_sha256(header->sha256());
-    artifact.set_report(header->report());
-    artifact.set_service(header->service());
-    response->set_sha256(header->sha256());
-    response->set_size(header->size());
-    Logger("controller")->info("run={} stage={} attempt={} artifact={} size={} sha256={}",
-                               artifact.run_id(), artifact.stage(), header->stage().attempt(),
-                               artifact.name(), artifact.size(), artifact.sha256());
-    return core->RecordArtifact(artifact);
-  };
-  return new BlobUploadReactor<v1::UploadArtifactRequest>(pool_, start, done);
+  return new ArtifactUploadReactor(core_, pool_, *std::move(agent), context->peer(), response);
 }
 
 grpc::ServerUnaryReactor* AgentServiceImpl::ArtifactUploadOffset(grpc::CallbackServerContext* context,

@@ -26,12 +26,20 @@ class BlobStore {
     // Verifies size and digest, then publishes the blob atomically. DATA_LOSS when
     // they do not match what was announced (the data is discarded).
     virtual absl::Status Commit() = 0;
+    // The first half of a commit, for batches: verifies size and digest (`sha256`, or
+    // the one announced when it is empty) and closes the data, which stays invisible
+    // until PublishAll. DATA_LOSS as Commit.
+    virtual absl::Status Seal(const std::string& sha256) = 0;
   };
 
   virtual ~BlobStore() = default;
-  // Starts an upload of a blob announced as `sha256` (hex) of `size` bytes.
+  // Starts an upload of a blob announced as `sha256` (hex) of `size` bytes. An empty
+  // `sha256`: the sender tells it at the end (Seal), having hashed as it sent.
   virtual absl::StatusOr<std::unique_ptr<Writer>> NewWriter(const std::string& sha256,
                                                             int64_t size) = 0;
+  // Publishes sealed writers' blobs: all made durable with one flush to disk, then
+  // all visible (many small artifacts cost one flush, not one each).
+  virtual absl::Status PublishAll(std::vector<std::unique_ptr<Writer>> sealed) = 0;
   // A resumable upload: what it wrote stays (never listed, never readable) when it
   // is destroyed uncommitted, so a later writer continues from `offset` — which
   // must equal PartialSize(); 0 starts over. FAILED_PRECONDITION for another

@@ -450,21 +450,23 @@ absl::StatusOr<int> ControllerCore::RevokeAgent(const std::string& agent) {
   return lost;
 }
 
-absl::Status ControllerCore::RecordArtifact(const v1::Artifact& artifact) {
+absl::Status ControllerCore::RecordArtifacts(const std::vector<v1::Artifact>& artifacts) {
   {
     absl::MutexLock lock(&mu_);
-    auto& list = artifacts_[artifact.run_id()];
-    // Artifacts are named per stage: another stage may publish the same file name.
-    auto same = std::find_if(list.begin(), list.end(), [&](const v1::Artifact& existing) {
-      return existing.name() == artifact.name() && existing.stage() == artifact.stage() &&
-             existing.service() == artifact.service();
-    });
-    if (same != list.end()) {
-      *same = artifact;  // a re-run attempt publishes again
-    } else {
-      list.push_back(artifact);
+    for (const v1::Artifact& artifact : artifacts) {
+      auto& list = artifacts_[artifact.run_id()];
+      // Artifacts are named per stage: another stage may publish the same file name.
+      auto same = std::find_if(list.begin(), list.end(), [&](const v1::Artifact& existing) {
+        return existing.name() == artifact.name() && existing.stage() == artifact.stage() &&
+               existing.service() == artifact.service();
+      });
+      if (same != list.end()) {
+        *same = artifact;  // a re-run attempt publishes again
+      } else {
+        list.push_back(artifact);
+      }
+      unsaved_artifacts_.push_back(artifact);
     }
-    unsaved_artifacts_.push_back(artifact);
     Persist();
   }
   persister_->Sync();

@@ -94,8 +94,8 @@ class ControllerCore {
   // Revokes the agent's identity, closes its session now and re-queues its
   // stages. Blocking (disk). Returns how many running attempts it lost.
   absl::StatusOr<int> RevokeAgent(const std::string& agent);
-  // Blocking: returns once the artifact is saved in the index.
-  absl::Status RecordArtifact(const v1::Artifact& artifact);
+  // Blocking: returns once the artifacts are saved in the index (in one save).
+  absl::Status RecordArtifacts(const std::vector<v1::Artifact>& artifacts);
 
   // --- clients ---
   struct Submitted {

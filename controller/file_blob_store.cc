@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/sha256.h"
+#include "common/status_macros.h"
 
 namespace dockyard {
 namespace {
@@ -28,10 +29,10 @@ class FileWriter final : public BlobStore::Writer {
  public:
   // `keep` (resumable): an uncommitted file stays for a later writer, unless its
   // content proved wrong. `on_close` runs once the writer is done with the file.
-  FileWriter(int fd, std::string tmp_path, std::string final_path, std::string sha256, int64_t size,
+  FileWriter(const FileBlobStore* store, int fd, std::string tmp_path, std::string sha256, int64_t size,
              bool keep = false, std::function<void()> on_close = nullptr)
-      : fd_(fd), tmp_path_(std::move(tmp_path)), final_path_(std::move(final_path)),
-        want_sha256_(std::move(sha256)), want_size_(size), keep_(keep), on_close_(std::move(on_close)) {}
+      : store_(store), fd_(fd), tmp_path_(std::move(tmp_path)), want_sha256_(std::move(sha256)), want_size_(size),
+        keep_(keep), on_close_(std::move(on_close)) {}
 
   ~FileWriter() override {
     if (fd_ >= 0) ::close(fd_);
@@ -78,8 +79,38 @@ class FileWriter final : public BlobStore::Writer {
   }
 
   absl::Status Commit() override {
+    RETURN_IF_ERROR(Close("", /*sync=*/true));
+    return Publish();
+  }
+
+  absl::Status Seal(const std::string& sha256) override { return Close(sha256, /*sync=*/false); }
+
+  const std::string& tmp_path() const { return tmp_path_; }
+
+  // After Close: moves the verified data into place.
+  absl::Status Publish() {
+    if (!sealed_ || committed_) return absl::FailedPreconditionError("blob writer is not sealed");
+    const std::string final_path = store_->PathOf(want_sha256_);
+    std::error_code ec;
+    fs::create_directories(fs::path(final_path).parent_path(), ec);
+    if (::rename(tmp_path_.c_str(), final_path.c_str()) != 0) return Errno(final_path);
+    committed_ = true;
+    return absl::OkStatus();
+  }
+
+ private:
+  // Closes the data and checks it against what was announced (or `sha256`).
+  absl::Status Close(const std::string& sha256, bool sync) {
     if (fd_ < 0) return absl::FailedPreconditionError("blob writer is closed");
-    const bool synced = ::fsync(fd_) == 0;
+    if (!sha256.empty()) {
+      if (!IsSha256Hex(sha256) || (!want_sha256_.empty() && sha256 != want_sha256_)) {
+        bad_ = true;
+        return absl::DataLossError(absl::StrCat("blob announced as sha256 ", want_sha256_.empty() ? sha256 : want_sha256_,
+                                                " ended as ", sha256));
+      }
+      want_sha256_ = sha256;
+    }
+    const bool synced = !sync || ::fsync(fd_) == 0;
     ::close(fd_);
     fd_ = -1;
     if (!synced) return Errno(tmp_path_);
@@ -94,23 +125,20 @@ class FileWriter final : public BlobStore::Writer {
       return absl::DataLossError(absl::StrCat("blob announced as sha256 ", want_sha256_,
                                               " has sha256 ", got));
     }
-    std::error_code ec;
-    fs::create_directories(fs::path(final_path_).parent_path(), ec);
-    if (::rename(tmp_path_.c_str(), final_path_.c_str()) != 0) return Errno(final_path_);
-    committed_ = true;
+    sealed_ = true;
     return absl::OkStatus();
   }
 
- private:
+  const FileBlobStore* store_;
   int fd_;
   const std::string tmp_path_;
-  const std::string final_path_;
-  const std::string want_sha256_;
+  std::string want_sha256_;
   const int64_t want_size_;
   const bool keep_;
   std::function<void()> on_close_;
   int64_t written_ = 0;
   Sha256 hash_;
+  bool sealed_ = false;
   bool committed_ = false;
   bool bad_ = false;  // what was written cannot become the blob: never keep it
 };
@@ -147,12 +175,28 @@ std::string FileBlobStore::PathOf(const std::string& sha256) const {
 
 absl::StatusOr<std::unique_ptr<BlobStore::Writer>> FileBlobStore::NewWriter(const std::string& sha256,
                                                                              int64_t size) {
-  if (absl::Status st = CheckDigest(sha256); !st.ok()) return st;
+  if (!sha256.empty()) RETURN_IF_ERROR(CheckDigest(sha256));
   if (size < 0) return absl::InvalidArgumentError("negative blob size");
-  std::string tmp = absl::StrCat(dir_, "/tmp/", sha256, ".", ::getpid(), ".", next_tmp_++);
+  std::string tmp = absl::StrCat(dir_, "/tmp/", sha256.empty() ? "streamed" : sha256, ".", ::getpid(), ".", next_tmp_++);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return Errno(tmp);
-  return std::unique_ptr<Writer>(new FileWriter(fd, tmp, PathOf(sha256), sha256, size));
+  return std::unique_ptr<Writer>(new FileWriter(this, fd, tmp, sha256, size));
+}
+
+absl::Status FileBlobStore::PublishAll(std::vector<std::unique_ptr<Writer>> sealed) {
+  if (sealed.empty()) return absl::OkStatus();
+  // One file is flushed alone; a batch with one flush of the file system (its temp
+  // files and the blobs share it), which costs one journal commit instead of many.
+  const std::string what = sealed.size() == 1 ? static_cast<FileWriter*>(sealed[0].get())->tmp_path() : dir_ + "/tmp";
+  const int fd = ::open(what.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Errno(what);
+  const bool synced = (sealed.size() == 1 ? ::fsync(fd) : ::syncfs(fd)) == 0;
+  ::close(fd);
+  if (!synced) return Errno(what);
+  for (std::unique_ptr<Writer>& writer : sealed) {
+    RETURN_IF_ERROR(static_cast<FileWriter*>(writer.get())->Publish());
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<BlobStore::Writer>> FileBlobStore::NewResumableWriter(const std::string& sha256,
@@ -177,7 +221,7 @@ absl::StatusOr<std::unique_ptr<BlobStore::Writer>> FileBlobStore::NewResumableWr
     Release(sha256);
     return st;
   }
-  auto writer = std::make_unique<FileWriter>(fd, path, PathOf(sha256), sha256, size, /*keep=*/true,
+  auto writer = std::make_unique<FileWriter>(this, fd, path, sha256, size, /*keep=*/true,
                                              [this, sha256] { Release(sha256); });
   if (absl::Status st = writer->Resume(offset); !st.ok()) return st;
   return std::unique_ptr<Writer>(std::move(writer));

@@ -20,6 +20,7 @@ class FileBlobStore final : public BlobStore {
   static absl::StatusOr<std::unique_ptr<FileBlobStore>> Open(const std::string& dir);
 
   absl::StatusOr<std::unique_ptr<Writer>> NewWriter(const std::string& sha256, int64_t size) override;
+  absl::Status PublishAll(std::vector<std::unique_ptr<Writer>> sealed) override;
   absl::StatusOr<std::unique_ptr<Writer>> NewResumableWriter(const std::string& sha256, int64_t size,
                                                              int64_t offset) override;
   int64_t PartialSize(const std::string& sha256) override;

@@ -8,6 +8,7 @@
 #include "absl/flags/marshalling.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "common/allocator.h"
 #include "common/flags_help.h"
 #include "absl/time/time.h"
 #include "common/logging.h"
@@ -38,6 +39,7 @@ ABSL_FLAG(int, max_stages, 1000, "the most stages a submitted pipeline may have"
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
 
 int main(int argc, char** argv) {
+  dockyard::TuneAllocator();
   dockyard::ShowMainFlagsInHelp();
   absl::SetProgramUsageMessage(
       "Dockyard controller: accepts pipelines from the `dockyard` CLI and runs their stages on agents.\n"

@@ -22,6 +22,7 @@ packages=(
   tmux                  # the CLI's terminal view, tested in a real terminal
   docker-registry       # a real registry on loopback: image pull tests
   apache2-utils         # htpasswd: that registry's bcrypt password file
+  docker-compose        # bench/run: the wheel workflow by hand with a compose file (baseline)
 )
 
 missing=()

@@ -150,10 +150,10 @@ absl::Status FakeDockerClient::PutArchive(const std::string& id, const std::stri
   return absl::OkStatus();
 }
 
-absl::Status FakeDockerClient::GetArchive(const std::string& id, const std::string& path, const std::string&,
-                                          int64_t) {
+absl::Status FakeDockerClient::StreamArchive(const std::string& id, const std::string& path, int64_t,
+                                             const std::function<absl::Status(std::string_view)>&) {
   absl::MutexLock lock(&mu_);
-  if (absl::Status st = Enter("GetArchive"); !st.ok()) return st;
+  if (absl::Status st = Enter("StreamArchive"); !st.ok()) return st;
   return absl::NotFoundError(absl::StrCat("no ", path, " in container ", id));
 }
 

@@ -55,8 +55,8 @@ class FakeDockerClient final : public DockerClient {
   absl::StatusOr<std::vector<std::string>> ContainerEnv(const std::string& container) override;
   absl::StatusOr<std::string> CreateContainer(const ContainerSpec& spec) override;
   absl::Status PutArchive(const std::string& id, const std::string& dest_dir, const std::string& tar_path) override;
-  absl::Status GetArchive(const std::string& id, const std::string& path, const std::string& out_tar_path,
-                          int64_t max_bytes = 0) override;
+  absl::Status StreamArchive(const std::string& id, const std::string& path, int64_t max_bytes,
+                             const std::function<absl::Status(std::string_view)>& sink) override;
   absl::Status StartContainer(const std::string& id) override;
   absl::Status FollowLogs(const std::string& id, const OutputSink& sink) override;
   absl::Status ReadLogs(const std::string& id, const OutputSink& sink) override;

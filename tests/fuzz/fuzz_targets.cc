@@ -10,6 +10,8 @@
 #include "agent/docker_log_decoder.h"
 #include "common/pipeline_parser.h"
 #include "common/tar_archive.h"
+#include "common/tar_io.h"
+#include "common/tar_matches.h"
 #include "controller/scheduler.h"
 
 namespace dockyard::fuzz {
@@ -49,18 +51,27 @@ void TarExtractInput(std::string_view data) {
   const fs::path root = Scratch();
   std::error_code ec;
   fs::remove_all(root, ec);
-  fs::create_directories(root / "out", ec);
+  fs::create_directories(root, ec);
   const fs::path tar = root / "input.tar";
   std::ofstream(tar, std::ios::binary).write(data.data(), static_cast<std::streamsize>(data.size()));
-  (void)ExtractMatching(tar.string(), "/out", "/out/*", (root / "out").string());
-  // Nothing may land beside the destination: only input.tar and out/ may exist.
-  for (const fs::directory_entry& entry : fs::directory_iterator(root, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name != "input.tar" && name != "out") std::abort();
-  }
-  for (const fs::directory_entry& entry : fs::recursive_directory_iterator(root / "out", ec)) {
-    if (entry.is_symlink() || (!entry.is_regular_file() && !entry.is_directory())) std::abort();
-  }
+  auto reader = tar_io::OpenReader(tar.string());
+  if (!reader.ok()) return;
+  // What the agent would publish: only files below /out, never a path that climbs out
+  // of it, each with exactly the bytes its header announced.
+  (void)VisitMatchingFiles(reader->get(), "input.tar", "/out", "/out/*", [](const MatchedFile& file, archive* a) {
+    if (file.container_path.rfind("/out/", 0) != 0 || file.container_path.find("/../") != std::string::npos ||
+        file.name.empty() || file.name.find('/') != std::string::npos) {
+      std::abort();
+    }
+    if (!file.hardlink_to.empty()) return absl::OkStatus();
+    int64_t read = 0;
+    absl::Status st = ReadEntryData(a, "input.tar", file.size, [&](absl::string_view bytes) {
+      read += static_cast<int64_t>(bytes.size());
+      return absl::OkStatus();
+    });
+    if (st.ok() && read != file.size) std::abort();
+    return st;
+  });
 }
 
 void StateRecordsInput(std::string_view data) {

@@ -13,7 +13,7 @@ void PipelineParserInput(std::string_view data);
 // Bytes from the Docker Engine's multiplexed log stream through the frame decoder,
 // fed in two parts split where the first byte says.
 void DockerLogFramesInput(std::string_view data);
-// A tar archive (as a container's /out) through artifact extraction.
+// A tar archive (as a container's /out) through artifact matching, as the agent reads it.
 void TarExtractInput(std::string_view data);
 // A persisted run record through the scheduler's restore, scheduling and export.
 void StateRecordsInput(std::string_view data);

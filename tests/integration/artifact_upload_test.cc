@@ -1,7 +1,8 @@
 // Artifact uploads against an in-process controller on 127.0.0.1:0 (TLS), with the
 // test playing an enrolled agent over the real gRPC contract: a cut-off or corrupt
 // upload is never listed and leaves no temp file; a cut-off one resumes from what
-// the controller holds; identical content is stored once.
+// the controller holds; identical content is stored once; streamed files (digest at
+// their end) are published together at the call's commit, and never without it.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -11,6 +12,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/strings/str_cat.h"
 #include "common/sha256.h"
 #include "controller/server.h"
 #include "tests/support/scripted_agent.h"
@@ -146,6 +148,44 @@ class ArtifactUpload : public ::testing::Test {
     return HeldOffset("a", sha, data.size());
   }
 
+  struct StreamedFile {
+    std::string path;
+    std::string data;
+    std::string end_sha256;  // what the end message says (the data's digest unless a test lies)
+  };
+  enum class Ending { kCommit, kCancel, kHalfClose };
+  // One call as the agent streams it: per file a header without a digest, the data,
+  // an end with the digest; then (kCommit) a commit naming how many files came.
+  grpc::Status UploadStreamed(const std::string& stage, const std::vector<StreamedFile>& files, Ending ending) {
+    grpc::ClientContext context;
+    v1::UploadArtifactResponse response;
+    auto writer = agents_->UploadArtifact(&context, &response);
+    for (const StreamedFile& file : files) {
+      v1::UploadArtifactRequest request;
+      *request.mutable_header()->mutable_stage() = refs_.at(stage);
+      request.mutable_header()->set_path(file.path);
+      request.mutable_header()->set_size(static_cast<int64_t>(file.data.size()));
+      writer->Write(request);
+      request.set_data(file.data);
+      writer->Write(request);
+      request.mutable_end()->set_sha256(file.end_sha256.empty() ? Sha256Hex(file.data) : file.end_sha256);
+      writer->Write(request);
+    }
+    if (ending == Ending::kCommit) {
+      v1::UploadArtifactRequest commit;
+      commit.mutable_commit()->set_files(static_cast<int32_t>(files.size()));
+      writer->Write(commit);
+    }
+    if (ending == Ending::kCancel) {
+      // Give the controller every message first: what it must not do is publish them.
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      context.TryCancel();
+    } else {
+      writer->WritesDone();
+    }
+    return writer->Finish();
+  }
+
   std::vector<v1::Artifact> Listed() {
     grpc::ClientContext context;
     v1::ListArtifactsRequest request;
@@ -264,6 +304,65 @@ TEST_F(ArtifactUpload, UploadForAStageThatIsNotRunningIsRefused) {
   grpc::Status refused = Upload("a", "/out/x.bin", data, Sha256Hex(data), data.size());
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << refused.error_message();
   EXPECT_TRUE(Listed().empty());
+}
+
+TEST_F(ArtifactUpload, StreamedFilesOfOneCallArePublishedTogetherAtItsCommit) {
+  std::vector<StreamedFile> files;
+  for (int i = 0; i < 50; ++i) files.push_back({absl::StrCat("/out/f", i), Content(1000 + i, 'a' + i % 20), ""});
+  files.push_back({"/out/big.bin", Content(3 << 20, 'b'), ""});
+  ASSERT_TRUE(UploadStreamed("a", files, Ending::kCommit).ok());
+  const std::vector<v1::Artifact> listed = Listed();
+  ASSERT_EQ(listed.size(), files.size());
+  for (size_t i = 0; i < files.size(); ++i) {
+    EXPECT_EQ(listed[i].path(), files[i].path);
+    EXPECT_EQ(listed[i].sha256(), Sha256Hex(files[i].data));
+    EXPECT_EQ(listed[i].size(), static_cast<int64_t>(files[i].data.size()));
+  }
+  EXPECT_EQ(FilesUnder("blobs/sha256"), files.size());
+  EXPECT_TRUE(TempDirEmpties());
+}
+
+TEST_F(ArtifactUpload, AStreamedCallCancelledOrEndedBeforeItsCommitPublishesNothing) {
+  const std::vector<StreamedFile> files = {{"/out/a.whl", Content(5000, 'a'), ""},
+                                           {"/out/b.whl", Content(7000, 'b'), ""}};
+  EXPECT_FALSE(UploadStreamed("a", files, Ending::kCancel).ok());
+  EXPECT_EQ(UploadStreamed("a", files, Ending::kHalfClose).error_code(), grpc::StatusCode::ABORTED);
+  EXPECT_TRUE(Listed().empty());
+  EXPECT_TRUE(TempDirEmpties());
+  EXPECT_EQ(FilesUnder("blobs/sha256"), 0u);
+}
+
+TEST_F(ArtifactUpload, AStreamedFileWhoseEndNamesAnotherDigestFailsTheWholeCall) {
+  const std::vector<StreamedFile> files = {{"/out/good.whl", Content(5000, 'g'), ""},
+                                           {"/out/bad.whl", Content(6000, 'h'), Sha256Hex("other content")}};
+  grpc::Status refused = UploadStreamed("a", files, Ending::kCommit);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::DATA_LOSS) << refused.error_message();
+  EXPECT_TRUE(Listed().empty());
+  EXPECT_TRUE(TempDirEmpties());
+  EXPECT_EQ(FilesUnder("blobs/sha256"), 0u);
+}
+
+TEST_F(ArtifactUpload, AFileOfContentAlreadyHeldNeedsNoData) {
+  const std::string data = Content(4096, 'k');
+  ASSERT_TRUE(UploadStreamed("a", {{"/out/one.bin", data, ""}}, Ending::kCommit).ok());
+  // As a hard link in the container is sent: the digest, offset == size, no data.
+  grpc::ClientContext context;
+  v1::UploadArtifactResponse response;
+  auto writer = agents_->UploadArtifact(&context, &response);
+  v1::UploadArtifactRequest request;
+  *request.mutable_header()->mutable_stage() = refs_.at("b");
+  request.mutable_header()->set_path("/out/same.bin");
+  request.mutable_header()->set_size(static_cast<int64_t>(data.size()));
+  request.mutable_header()->set_sha256(Sha256Hex(data));
+  request.mutable_header()->set_offset(static_cast<int64_t>(data.size()));
+  writer->Write(request);
+  request.mutable_commit()->set_files(1);
+  writer->Write(request);
+  writer->WritesDone();
+  ASSERT_TRUE(writer->Finish().ok());
+  ASSERT_EQ(Listed().size(), 2u);
+  EXPECT_EQ(Listed()[1].sha256(), Sha256Hex(data));
+  EXPECT_EQ(FilesUnder("blobs/sha256"), 1u);
 }
 
 }  // namespace

@@ -1,4 +1,6 @@
 #include "common/tar_archive.h"
+#include "common/tar_matches.h"
+#include "common/tar_io.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -268,7 +270,38 @@ TEST(PrefixTar, RefusesEscapingPrefixesAndEntries) {
   EXPECT_FALSE(fs::exists(dir / "out.tar.tmp"));
 }
 
-TEST(ExtractMatching, WritesOnlyMatchingRegularFilesInArchiveOrder) {
+struct Matched {
+  std::string path;
+  std::string data;
+  std::string hardlink_to;
+};
+
+// What VisitMatchingFiles hands over, with each file's data read as the agent reads it.
+absl::StatusOr<std::vector<Matched>> MatchingFiles(const fs::path& tar, const std::string& root,
+                                                   const std::string& pattern) {
+  auto reader = tar_io::OpenReader(tar);
+  if (!reader.ok()) return reader.status();
+  std::vector<Matched> seen;
+  absl::Status st = VisitMatchingFiles(reader->get(), tar.string(), root, pattern,
+                                       [&](const MatchedFile& file, archive* data) -> absl::Status {
+                                         Matched m{file.container_path, "", file.hardlink_to};
+                                         if (!file.hardlink_to.empty()) {
+                                           seen.push_back(m);
+                                           return absl::OkStatus();
+                                         }
+                                         absl::Status read = ReadEntryData(data, "test", file.size,
+                                                                           [&](absl::string_view bytes) {
+                                                                             m.data.append(bytes.data(), bytes.size());
+                                                                             return absl::OkStatus();
+                                                                           });
+                                         seen.push_back(m);
+                                         return read;
+                                       });
+  if (!st.ok()) return st;
+  return seen;
+}
+
+TEST(MatchingFiles, AreOnlyTheMatchingRegularFilesInArchiveOrder) {
   TempDir dir;
   WriteTar(dir / "docker.tar", {{.name = "wheelhouse/", .type = AE_IFDIR, .perm = 0755},
                                 {.name = "wheelhouse/b-1.0.whl", .contents = "bbb"},
@@ -278,70 +311,61 @@ TEST(ExtractMatching, WritesOnlyMatchingRegularFilesInArchiveOrder) {
                                 {.name = "wheelhouse/sub/c-1.0.whl", .contents = "nested"},
                                 {.name = "wheelhouse/l.whl", .type = AE_IFLNK, .link = "a-1.0.whl"},
                                 {.name = "wheelhouse/d.whl/", .type = AE_IFDIR, .perm = 0755}});
-  absl::StatusOr<std::vector<ExtractedFile>> files =
-      ExtractMatching(dir / "docker.tar", "/wheelhouse", "/wheelhouse/*.whl", dir / "out");
+  auto files = MatchingFiles(dir / "docker.tar", "/wheelhouse", "/wheelhouse/*.whl");
   ASSERT_TRUE(files.ok()) << files.status();
   ASSERT_EQ(files->size(), 2u);
-  EXPECT_EQ((*files)[0].container_path, "/wheelhouse/b-1.0.whl");
-  EXPECT_EQ((*files)[0].local_path, dir / "out/b-1.0.whl");
-  EXPECT_EQ((*files)[0].size, 3);
-  EXPECT_EQ((*files)[1].container_path, "/wheelhouse/a-1.0.whl");
-  EXPECT_EQ(ReadFile((*files)[1].local_path), "aaaa");
-  EXPECT_FALSE(fs::exists(dir / "out/notes.txt"));
-  EXPECT_FALSE(fs::exists(dir / "out/c-1.0.whl"));
-  EXPECT_FALSE(fs::exists(dir / "out/l.whl"));
+  EXPECT_EQ((*files)[0].path, "/wheelhouse/b-1.0.whl");
+  EXPECT_EQ((*files)[0].data, "bbb");
+  EXPECT_EQ((*files)[1].path, "/wheelhouse/a-1.0.whl");
+  EXPECT_EQ((*files)[1].data, "aaaa");
 }
 
-TEST(ExtractMatching, MapsEntriesBelowANestedArchiveRoot) {
+TEST(MatchingFiles, AreMappedBelowANestedArchiveRoot) {
   TempDir dir;
   WriteTar(dir / "docker.tar", {{.name = "dist/", .type = AE_IFDIR, .perm = 0755},
                                 {.name = "dist/app.tar.gz", .contents = "gz"}});
-  absl::StatusOr<std::vector<ExtractedFile>> files =
-      ExtractMatching(dir / "docker.tar", "/srv/app/dist/", "/srv/app/dist/*.tar.gz", dir / "out");
+  auto files = MatchingFiles(dir / "docker.tar", "/srv/app/dist/", "/srv/app/dist/*.tar.gz");
   ASSERT_TRUE(files.ok()) << files.status();
   ASSERT_EQ(files->size(), 1u);
-  EXPECT_EQ((*files)[0].container_path, "/srv/app/dist/app.tar.gz");
+  EXPECT_EQ((*files)[0].path, "/srv/app/dist/app.tar.gz");
 }
 
-TEST(ExtractMatching, RefusesDotDotEntries) {
+TEST(MatchingFiles, RefuseDotDotEntries) {
   TempDir dir;
   WriteTar(dir / "evil.tar", {{.name = "wheelhouse/ok.whl", .contents = "ok"},
                               {.name = "wheelhouse/../../evil.whl", .contents = "evil"}});
-  absl::StatusOr<std::vector<ExtractedFile>> files =
-      ExtractMatching(dir / "evil.tar", "/wheelhouse", "/*", dir / "out");
+  auto files = MatchingFiles(dir / "evil.tar", "/wheelhouse", "/*");
   EXPECT_EQ(files.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(files.status().message()), HasSubstr("\"..\""));
-  EXPECT_FALSE(fs::exists(dir / "evil.whl"));
-  EXPECT_FALSE(fs::exists(dir / "out/evil.whl"));
 }
 
-TEST(ExtractMatching, RefusesAbsoluteEntries) {
+TEST(MatchingFiles, RefuseAbsoluteEntries) {
   TempDir dir;
   WriteTar(dir / "abs.tar", {{.name = "/etc/passwd", .contents = "root"}});
-  EXPECT_EQ(ExtractMatching(dir / "abs.tar", "/etc", "/etc/*", dir / "out").status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(MatchingFiles(dir / "abs.tar", "/etc", "/etc/*").status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST(ExtractMatching, RefusesTwoMatchesWithTheSameBaseName) {
+TEST(MatchingFiles, RefuseTwoMatchesWithTheSameBaseName) {
   TempDir dir;
   WriteTar(dir / "dup.tar", {{.name = "out/a/x.whl", .contents = "1"},
                              {.name = "out/b/x.whl", .contents = "2"}});
-  absl::StatusOr<std::vector<ExtractedFile>> files =
-      ExtractMatching(dir / "dup.tar", "/out", "/out/*/*.whl", dir / "local");
+  auto files = MatchingFiles(dir / "dup.tar", "/out", "/out/*/*.whl");
   EXPECT_EQ(files.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(files.status().message()), HasSubstr("/out/a/x.whl and /out/b/x.whl"));
 }
 
-TEST(ExtractMatching, CopiesAHardLinkedMatchFromItsExtractedTarget) {
+TEST(MatchingFiles, NameTheTargetOfAHardLinkedMatch) {
   TempDir dir;
   WriteTar(dir / "links.tar", {{.name = "w/a.whl", .contents = "wheel"},
                                {.name = "w/b.whl", .type = 0, .link = "w/a.whl"}});
-  absl::StatusOr<std::vector<ExtractedFile>> files =
-      ExtractMatching(dir / "links.tar", "/w", "/w/*.whl", dir / "out");
+  auto files = MatchingFiles(dir / "links.tar", "/w", "/w/*.whl");
   ASSERT_TRUE(files.ok()) << files.status();
   ASSERT_EQ(files->size(), 2u);
-  EXPECT_EQ(ReadFile(dir / "out/b.whl"), "wheel");
-  EXPECT_EQ((*files)[1].size, 5);
+  EXPECT_EQ((*files)[1].path, "/w/b.whl");
+  EXPECT_EQ((*files)[1].hardlink_to, "/w/a.whl");
+  // A link to a file the pattern does not take cannot be published.
+  EXPECT_EQ(MatchingFiles(dir / "links.tar", "/w", "/w/b.whl").status().code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 }  // namespace
