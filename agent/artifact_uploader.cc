@@ -20,13 +20,6 @@ namespace {
 // window of them stays in flight without holding much memory.
 constexpr size_t kChunkBytes = 1 << 20;
 
-RetryPolicy UploadPolicy() {
-  RetryPolicy policy;
-  policy.per_try_deadline = absl::Hours(1);
-  policy.patience = absl::Minutes(10);
-  return policy;
-}
-
 }  // namespace
 
 absl::StatusOr<std::vector<UploadedArtifact>> ArtifactUploader::UploadAll(
@@ -34,7 +27,7 @@ absl::StatusOr<std::vector<UploadedArtifact>> ArtifactUploader::UploadAll(
     const google::protobuf::RepeatedPtrField<v1::ArtifactSpec>& specs, bool reports) {
   std::vector<UploadedArtifact> uploaded;
   absl::Status failure;
-  absl::Status status = Retrier(UploadPolicy()).Run([&](grpc::ClientContext& context) {
+  absl::Status status = Retrier(TransferPolicy(absl::Hours(1))).Run([&](grpc::ClientContext& context) {
     failure = absl::OkStatus();
     return TryUpload(context, ref, container, specs, reports, uploaded, failure);
   });
@@ -171,7 +164,7 @@ absl::StatusOr<UploadedArtifact> ArtifactUploader::UploadServiceLog(const v1::St
 
   // Each try first asks how much the controller already holds (an earlier try cut
   // off half way) and sends only the rest.
-  absl::Status status = Retrier(UploadPolicy()).Run([&](grpc::ClientContext& context) -> grpc::Status {
+  absl::Status status = Retrier(TransferPolicy(absl::Hours(1))).Run([&](grpc::ClientContext& context) -> grpc::Status {
     v1::UploadOffsetResponse held;
     {
       grpc::ClientContext query;

@@ -19,13 +19,6 @@ constexpr size_t kChunkBytes = 1 << 20;
 // One question per this many digests keeps each message small.
 constexpr int kAskBatch = 4096;
 
-RetryPolicy TransferPolicy() {
-  RetryPolicy policy;
-  policy.per_try_deadline = absl::Minutes(30);
-  policy.patience = absl::Minutes(10);
-  return policy;
-}
-
 }  // namespace
 
 absl::StatusOr<TransferCount> CacheTransfer::Publish(const SnapshotTree& tree) {
@@ -56,7 +49,7 @@ absl::StatusOr<int64_t> CacheTransfer::Upload(const std::string& digest) {
   if (::stat(path.c_str(), &st) != 0) {
     return absl::NotFoundError(absl::StrCat("cache content ", digest, " is not on this agent"));
   }
-  absl::Status status = Retrier(TransferPolicy()).Run([&](grpc::ClientContext& context) -> grpc::Status {
+  absl::Status status = Retrier(TransferPolicy(absl::Minutes(30))).Run([&](grpc::ClientContext& context) -> grpc::Status {
     v1::UploadCacheBlobResponse response;
     auto writer = stub_->UploadCacheBlob(&context, &response);
     v1::UploadCacheBlobRequest request;
@@ -76,7 +69,7 @@ absl::StatusOr<int64_t> CacheTransfer::Download(const std::string& digest) {
   v1::FetchCacheBlobRequest request;
   request.set_digest(digest);
   auto fetched = FetchBlob([&](grpc::ClientContext& c) { return stub_->FetchCacheBlob(&c, request); },
-                           store_->PathOf(digest), digest, /*size=*/-1, TransferPolicy());
+                           store_->PathOf(digest), digest, /*size=*/-1, TransferPolicy(absl::Minutes(30)));
   if (absl::IsDataLoss(fetched.status())) {
     return absl::DataLossError(absl::StrCat("cache content ", digest,
                                             " from the controller does not match its digest: not used"));

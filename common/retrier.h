@@ -24,6 +24,15 @@ struct RetryPolicy {
   absl::Duration max_backoff = absl::Seconds(5);
 };
 
+// For the agent's long transfers (artifacts, cache parts): a try may take `per_try`,
+// and a broken one is tried again for up to ten minutes.
+inline RetryPolicy TransferPolicy(absl::Duration per_try) {
+  RetryPolicy policy;
+  policy.per_try_deadline = per_try;
+  policy.patience = absl::Minutes(10);
+  return policy;
+}
+
 // Credentials and metadata every try's context carries (e.g. the CLI's token).
 using ContextSetup = std::function<void(grpc::ClientContext&)>;
 

@@ -170,8 +170,10 @@ void ArtifactUploadReactor::Complete() {
 void ArtifactUploadReactor::FinishWith(const absl::Status& status) {
   writer_.reset();  // an unpublished upload leaves nothing behind (a resumable one its part)
   sealed_.clear();
-  absl::MutexLock lock(&mu_);
-  finished_ = true;
+  {
+    absl::MutexLock lock(&mu_);
+    finished_ = true;  // reads still completing are dropped
+  }
   Finish(ToGrpcStatus(status));  // the last touch: OnDone may delete this at once
 }
 

@@ -558,10 +558,14 @@ std::vector<v1::AgentInfo> ControllerCore::Agents() {
   return scheduler_.Agents();
 }
 
-std::vector<v1::Artifact> ControllerCore::Artifacts(const std::string& run_id) {
+std::vector<v1::Artifact> ControllerCore::Artifacts(const std::string& run_id, const ArtifactFilter& which) {
   absl::MutexLock lock(&mu_);
   auto it = artifacts_.find(run_id);
-  return it == artifacts_.end() ? std::vector<v1::Artifact>{} : it->second;
+  if (it == artifacts_.end()) return {};
+  if (!which) return it->second;
+  std::vector<v1::Artifact> chosen;
+  std::copy_if(it->second.begin(), it->second.end(), std::back_inserter(chosen), which);
+  return chosen;
 }
 
 absl::StatusOr<v1::StageRef> ControllerCore::ResolveAttempt(const std::string& run_id,

@@ -115,7 +115,10 @@ class ControllerCore {
   std::vector<v1::CacheInfo> Caches();
   int64_t cache_max_bytes() const { return options_.cache_max_bytes; }
   absl::Status DrainAgent(const std::string& agent, bool drain);
-  std::vector<v1::Artifact> Artifacts(const std::string& run_id);
+  // The run's artifacts (those `which` takes, when given: a download looks one up
+  // among thousands without copying them all).
+  using ArtifactFilter = std::function<bool(const v1::Artifact&)>;
+  std::vector<v1::Artifact> Artifacts(const std::string& run_id, const ArtifactFilter& which = nullptr);
   // The attempt a log read means: `attempt` 0 is the current one. NOT_FOUND for an
   // unknown run or stage; attempt 0 in the result when the stage never started.
   absl::StatusOr<v1::StageRef> ResolveAttempt(const std::string& run_id, const std::string& stage,

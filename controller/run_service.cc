@@ -286,13 +286,11 @@ grpc::ServerWriteReactor<v1::BlobChunk>* RunServiceImpl::DownloadArtifact(
     grpc::CallbackServerContext* context, const v1::DownloadArtifactRequest* request) {
   auto caller = authorizer_->RequireRole(*context, v1::ROLE_READ, "DownloadArtifact");
   if (!caller.ok()) return new Refusal<grpc::ServerWriteReactor<v1::BlobChunk>>(caller.status());
-  std::string sha256;
-  for (const v1::Artifact& artifact : core_->Artifacts(request->run_id())) {
-    if (artifact.name() != request->name() || artifact.service() != request->service()) continue;
-    if (!request->stage().empty() && artifact.stage() != request->stage()) continue;
-    sha256 = artifact.sha256();
-    break;
-  }
+  std::vector<v1::Artifact> found = core_->Artifacts(request->run_id(), [request](const v1::Artifact& artifact) {
+    return artifact.name() == request->name() && artifact.service() == request->service() &&
+           (request->stage().empty() || artifact.stage() == request->stage());
+  });
+  const std::string sha256 = found.empty() ? "" : found.front().sha256();
   // An unknown name yields NOT_FOUND from the reader ("no blob").
   return NewBlobReader(&core_->blobs(), pool_, sha256);
 }
