@@ -82,7 +82,12 @@ grpc::Status ArtifactUploader::TryUpload(grpc::ClientContext& context, const v1:
       UploadedArtifact sent{file.container_path, file.size, ""};
       if (!file.hardlink_to.empty()) {
         // The same content as a file sent before: its digest, and no data.
-        const UploadedArtifact& target = sent_by_path.at(file.hardlink_to);
+        auto target_it = sent_by_path.find(file.hardlink_to);
+        if (target_it == sent_by_path.end()) {
+          return absl::FailedPreconditionError(
+              absl::StrCat(file.container_path, " is a hard link to ", file.hardlink_to, ", which was not published"));
+        }
+        const UploadedArtifact& target = target_it->second;
         sent.size = target.size;
         sent.sha256 = target.sha256;
         header->set_size(sent.size);
