@@ -140,6 +140,7 @@ void ControllerCore::Persist() {
   StateChanges changes;
   for (const std::string& id : scheduler_.TakeDirtyRuns()) {
     if (auto record = scheduler_.ExportRun(id); record.ok()) changes.runs.push_back(*std::move(record));
+    for (auto& wake : run_watchers_.Take(id)) changes.after_save.push_back(std::move(wake));
   }
   for (const std::string& name : scheduler_.TakeDirtyAgents()) {
     if (auto record = scheduler_.ExportAgent(name); record.ok()) changes.agents.push_back(*std::move(record));
@@ -416,18 +417,6 @@ absl::Status ControllerCore::CheckSourceFetch(const std::string& agent, const st
                                                   digest.substr(0, 12)));
 }
 
-absl::Status ControllerCore::CheckArtifactFetch(const std::string& agent, const std::string& run_id,
-                                                const std::string& sha256) {
-  absl::MutexLock lock(&mu_);
-  if (!agent.empty() && !scheduler_.HoldsAttemptOf(agent, run_id)) {
-    return absl::PermissionDeniedError(absl::StrCat("agent ", agent, " holds no stage of run ", run_id));
-  }
-  for (const v1::Artifact& artifact : artifacts_[run_id]) {
-    if (artifact.sha256() == sha256) return absl::OkStatus();
-  }
-  return absl::NotFoundError(absl::StrCat("run ", run_id, " published no artifact ", sha256));
-}
-
 absl::StatusOr<int> ControllerCore::RevokeAgent(const std::string& agent) {
   if (identity_ == nullptr) return absl::FailedPreconditionError("security is off (--insecure): nothing to revoke");
   RETURN_IF_ERROR(identity_->RevokeAgent(agent));
@@ -448,29 +437,6 @@ absl::StatusOr<int> ControllerCore::RevokeAgent(const std::string& agent) {
   }
   Logger("controller")->info("agent={} revoked; running stages re-queued={}", agent, lost);
   return lost;
-}
-
-absl::Status ControllerCore::RecordArtifacts(const std::vector<v1::Artifact>& artifacts) {
-  {
-    absl::MutexLock lock(&mu_);
-    for (const v1::Artifact& artifact : artifacts) {
-      auto& list = artifacts_[artifact.run_id()];
-      // Artifacts are named per stage: another stage may publish the same file name.
-      auto same = std::find_if(list.begin(), list.end(), [&](const v1::Artifact& existing) {
-        return existing.name() == artifact.name() && existing.stage() == artifact.stage() &&
-               existing.service() == artifact.service();
-      });
-      if (same != list.end()) {
-        *same = artifact;  // a re-run attempt publishes again
-      } else {
-        list.push_back(artifact);
-      }
-      unsaved_artifacts_.push_back(artifact);
-    }
-    Persist();
-  }
-  persister_->Sync();
-  return absl::OkStatus();
 }
 
 absl::StatusOr<ControllerCore::Submitted> ControllerCore::SubmitRun(v1::Pipeline pipeline, const std::string& owner,
@@ -526,6 +492,17 @@ absl::StatusOr<v1::Run> ControllerCore::GetRun(const std::string& run_id) {
   return scheduler_.GetRun(run_id);
 }
 
+uint64_t ControllerCore::WatchRun(const std::string& run_id, int64_t version, std::function<void()> wake) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (scheduler_.RunVersion(run_id) == version) return run_watchers_.Add(run_id, std::move(wake));
+  }
+  wake();
+  return 0;
+}
+
+bool ControllerCore::UnwatchRun(uint64_t id) { return run_watchers_.Remove(id); }
+
 int64_t ControllerCore::RunVersion(const std::string& run_id) {
   absl::MutexLock lock(&mu_);
   return scheduler_.RunVersion(run_id);
@@ -556,16 +533,6 @@ absl::Status ControllerCore::CancelRun(const std::string& run_id, const Caller& 
 std::vector<v1::AgentInfo> ControllerCore::Agents() {
   absl::MutexLock lock(&mu_);
   return scheduler_.Agents();
-}
-
-std::vector<v1::Artifact> ControllerCore::Artifacts(const std::string& run_id, const ArtifactFilter& which) {
-  absl::MutexLock lock(&mu_);
-  auto it = artifacts_.find(run_id);
-  if (it == artifacts_.end()) return {};
-  if (!which) return it->second;
-  std::vector<v1::Artifact> chosen;
-  std::copy_if(it->second.begin(), it->second.end(), std::back_inserter(chosen), which);
-  return chosen;
 }
 
 absl::StatusOr<v1::StageRef> ControllerCore::ResolveAttempt(const std::string& run_id,

@@ -23,6 +23,7 @@
 #include "controller/certificate_authority.h"
 #include "controller/identity_store.h"
 #include "controller/log_store.h"
+#include "controller/run_watchers.h"
 #include "controller/scheduler.h"
 #include "controller/secret_store.h"
 #include "controller/state_persister.h"
@@ -109,6 +110,12 @@ class ControllerCore {
                                       const std::string& idempotency_key = "");
   absl::StatusOr<v1::Run> GetRun(const std::string& run_id);
   int64_t RunVersion(const std::string& run_id);
+  // Calls `wake` once the run's version is other than `version`: at once (returning 0)
+  // when it already is, else once the change is saved, on the persister's thread (post
+  // real work elsewhere). Returns an id for UnwatchRun.
+  uint64_t WatchRun(const std::string& run_id, int64_t version, std::function<void()> wake);
+  // True when the watch was taken back before it fired.
+  bool UnwatchRun(uint64_t id);
   // Any run for role admin (or security off); otherwise only the caller's own.
   absl::Status CancelRun(const std::string& run_id, const Caller& caller);
   std::vector<v1::AgentInfo> Agents();
@@ -177,6 +184,7 @@ class ControllerCore {
   std::vector<v1::Artifact> unsaved_artifacts_ ABSL_GUARDED_BY(mu_);
   std::vector<Delivery> outbox_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<StatePersister> persister_;
+  RunWatchers run_watchers_;
   // The one thread that appends to and closes logs, so reactions never wait for
   // them and an attempt's log closes only after the chunks that came before.
   std::unique_ptr<WorkerPool> log_writer_ = std::make_unique<WorkerPool>(1);

@@ -25,43 +25,60 @@ grpc::ServerUnaryReactor* Respond(grpc::CallbackServerContext* context, const ab
   return reactor;
 }
 
-// Sends the run, then the run again whenever its version changes, until it ends.
+// Sends the run, then the run again whenever it changes, until it ends: woken by the
+// core once a change of the run is saved, not by a timer. Reads run on the worker
+// pool. At any moment exactly one of these is under way: a read on the pool, a write
+// to the client, or a watch — so whoever ends it finishes it once.
 class WatchReactor final : public grpc::ServerWriteReactor<v1::Run> {
  public:
-  WatchReactor(grpc::CallbackServerContext* context, ControllerCore* core, std::string run_id)
-      : context_(context), core_(core), run_id_(std::move(run_id)) {
-    Poll();
+  WatchReactor(grpc::CallbackServerContext* context, ControllerCore* core, WorkerPool* pool, std::string run_id)
+      : context_(context), core_(core), pool_(pool), run_id_(std::move(run_id)) {
+    Schedule();
   }
 
   void OnWriteDone(bool ok) override {
     if (!ok) return Finish(grpc::Status(grpc::StatusCode::CANCELLED, "watcher went away"));
     if (IsFinished(run_.state())) return Finish(grpc::Status::OK);
-    Poll();
+    // 0 when it fired at once (the next read is scheduled). An id left here after
+    // its watch fired is harmless: UnwatchRun then says so and the read in flight ends it.
+    absl::MutexLock lock(&mu_);
+    watch_ = core_->WatchRun(run_id_, sent_version_, [this] { Schedule(); });
+  }
+
+  void OnCancel() override {
+    uint64_t watch;
+    {
+      absl::MutexLock lock(&mu_);
+      watch = std::exchange(watch_, 0);
+    }
+    // Taken back before it fired: nothing else will end the call.
+    if (watch != 0 && core_->UnwatchRun(watch)) Finish(grpc::Status::CANCELLED);
   }
 
   void OnDone() override { delete this; }
 
  private:
-  void Poll() {
+  void Schedule() {
+    pool_->Post([this] { Send(); });
+  }
+
+  void Send() {
     if (context_->IsCancelled()) return Finish(grpc::Status::CANCELLED);
-    const int64_t version = core_->RunVersion(run_id_);
-    if (version == sent_version_) {
-      alarm_.Set(std::chrono::system_clock::now() + kPollInterval, [this](bool) { Poll(); });
-      return;
-    }
+    sent_version_ = core_->RunVersion(run_id_);  // read first: a later change wakes the watch
     auto run = core_->GetRun(run_id_);
     if (!run.ok()) return Finish(ToGrpcStatus(run.status()));
-    sent_version_ = version;
     run_ = *std::move(run);
     StartWrite(&run_);
   }
 
   grpc::CallbackServerContext* context_;
   ControllerCore* core_;
+  WorkerPool* pool_;
   const std::string run_id_;
   int64_t sent_version_ = -1;
   v1::Run run_;
-  grpc::Alarm alarm_;
+  absl::Mutex mu_;
+  uint64_t watch_ ABSL_GUARDED_BY(mu_) = 0;  // the watch waiting for the run to change
 };
 
 // Streams a stage attempt's log from an offset; with follow, until the attempt ends.
@@ -212,7 +229,7 @@ grpc::ServerWriteReactor<v1::Run>* RunServiceImpl::WatchRun(grpc::CallbackServer
                                                             const v1::GetRunRequest* request) {
   auto caller = authorizer_->RequireRole(*context, v1::ROLE_READ, "WatchRun");
   if (!caller.ok()) return new Refusal<grpc::ServerWriteReactor<v1::Run>>(caller.status());
-  return new WatchReactor(context, core_, request->run_id());
+  return new WatchReactor(context, core_, pool_, request->run_id());
 }
 
 grpc::ServerUnaryReactor* RunServiceImpl::CancelRun(grpc::CallbackServerContext* context,

@@ -18,12 +18,13 @@ StatePersister::~StatePersister() {
 }
 
 void StatePersister::Enqueue(StateChanges changes, std::vector<Delivery> deliveries) {
-  if (changes.empty() && deliveries.empty()) return;
+  if (changes.empty() && deliveries.empty() && changes.after_save.empty()) return;
   absl::MutexLock lock(&mu_);
   for (v1::RunRecord& run : changes.runs) runs_[run.run().id()] = std::move(run);
   for (v1::AgentRecord& agent : changes.agents) agents_[agent.registration().name()] = std::move(agent);
   for (v1::Artifact& artifact : changes.artifacts) artifacts_.push_back(std::move(artifact));
   for (Delivery& delivery : deliveries) deliveries_.push_back(std::move(delivery));
+  for (auto& wake : changes.after_save) after_save_.push_back(std::move(wake));
   ++enqueued_;
 }
 
@@ -50,6 +51,8 @@ void StatePersister::Loop() {
     artifacts_.clear();
     std::vector<Delivery> deliveries = std::move(deliveries_);
     deliveries_.clear();
+    std::vector<std::function<void()>> after_save = std::move(after_save_);
+    after_save_.clear();
     mu_.Unlock();
     absl::Status saved = changes.empty() ? absl::OkStatus() : save_(changes);
     mu_.Lock();
@@ -66,6 +69,7 @@ void StatePersister::Loop() {
     }
     mu_.Unlock();
     if (!deliveries.empty()) deliver_(std::move(deliveries));
+    for (auto& wake : after_save) wake();
     mu_.Lock();
     done_ = batch_end;
     // A failed save is tried again on the next batch, not in a loop here.

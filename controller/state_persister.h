@@ -35,6 +35,9 @@ struct StateChanges {
   std::vector<v1::RunRecord> runs;
   std::vector<v1::AgentRecord> agents;
   std::vector<v1::Artifact> artifacts;
+  // Run once these changes are saved and their messages delivered (on the persister's
+  // thread, with no lock held): wakes those who watch the changed runs.
+  std::vector<std::function<void()>> after_save;
   bool empty() const { return runs.empty() && agents.empty() && artifacts.empty(); }
 };
 
@@ -68,6 +71,7 @@ class StatePersister {
   std::map<std::string, v1::AgentRecord> agents_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::Artifact> artifacts_ ABSL_GUARDED_BY(mu_);
   std::vector<Delivery> deliveries_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::function<void()>> after_save_ ABSL_GUARDED_BY(mu_);
   uint64_t enqueued_ ABSL_GUARDED_BY(mu_) = 0;  // batches handed over
   uint64_t done_ ABSL_GUARDED_BY(mu_) = 0;      // batches saved and delivered
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
