@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -19,6 +20,33 @@ namespace {
 // Data messages are this big: large enough for throughput, small enough that a
 // window of them stays in flight without holding much memory.
 constexpr size_t kChunkBytes = 1 << 20;
+
+using Send = std::function<absl::Status(const v1::UploadArtifactRequest&)>;
+
+// Sends the current tar entry's data in kChunkBytes messages, hashing as it goes, then
+// the `end` with the digest, which it returns.
+absl::StatusOr<std::string> SendEntryData(archive* data, const std::string& what, int64_t size, const Send& send) {
+  Sha256 hash;
+  std::string chunk;
+  chunk.reserve(kChunkBytes);
+  auto flush = [&]() -> absl::Status {
+    v1::UploadArtifactRequest message;
+    message.set_data(std::move(chunk));
+    chunk.clear();
+    chunk.reserve(kChunkBytes);
+    return send(message);
+  };
+  RETURN_IF_ERROR(ReadEntryData(data, what, size, [&](absl::string_view bytes) -> absl::Status {
+    hash.Update(std::string_view(bytes.data(), bytes.size()));
+    chunk.append(bytes.data(), bytes.size());
+    return chunk.size() >= kChunkBytes ? flush() : absl::OkStatus();
+  }));
+  if (!chunk.empty()) RETURN_IF_ERROR(flush());
+  v1::UploadArtifactRequest end;
+  end.mutable_end()->set_sha256(hash.HexDigest());
+  RETURN_IF_ERROR(send(end));
+  return end.end().sha256();
+}
 
 }  // namespace
 
@@ -55,7 +83,7 @@ grpc::Status ArtifactUploader::TryUpload(grpc::ClientContext& context, const v1:
   };
   const char* what = reports ? "test reports" : "artifacts";
   std::map<std::string, std::string> path_by_name;      // file name -> container path
-  std::map<std::string, UploadedArtifact> sent_by_path;  // container path -> what went
+  std::map<std::string, size_t> sent_by_path;           // container path -> its place in `uploaded`
   absl::Status st;
   for (const v1::ArtifactSpec& spec : specs) {
     int matched = 0;
@@ -87,7 +115,7 @@ grpc::Status ArtifactUploader::TryUpload(grpc::ClientContext& context, const v1:
           return absl::FailedPreconditionError(
               absl::StrCat(file.container_path, " is a hard link to ", file.hardlink_to, ", which was not published"));
         }
-        const UploadedArtifact& target = target_it->second;
+        const UploadedArtifact& target = uploaded[target_it->second];
         sent.size = target.size;
         sent.sha256 = target.sha256;
         header->set_size(sent.size);
@@ -97,28 +125,9 @@ grpc::Status ArtifactUploader::TryUpload(grpc::ClientContext& context, const v1:
       } else {
         header->set_size(file.size);
         RETURN_IF_ERROR(send(request));
-        Sha256 hash;
-        std::string chunk;
-        chunk.reserve(kChunkBytes);
-        auto flush = [&]() -> absl::Status {
-          v1::UploadArtifactRequest message;
-          message.set_data(std::move(chunk));
-          chunk.clear();
-          chunk.reserve(kChunkBytes);
-          return send(message);
-        };
-        RETURN_IF_ERROR(ReadEntryData(data, container, file.size, [&](absl::string_view bytes) -> absl::Status {
-          hash.Update(std::string_view(bytes.data(), bytes.size()));
-          chunk.append(bytes.data(), bytes.size());
-          return chunk.size() >= kChunkBytes ? flush() : absl::OkStatus();
-        }));
-        if (!chunk.empty()) RETURN_IF_ERROR(flush());
-        sent.sha256 = hash.HexDigest();
-        v1::UploadArtifactRequest end;
-        end.mutable_end()->set_sha256(sent.sha256);
-        RETURN_IF_ERROR(send(end));
+        ASSIGN_OR_RETURN(sent.sha256, SendEntryData(data, container, file.size, send));
       }
-      sent_by_path[file.container_path] = sent;
+      sent_by_path[file.container_path] = uploaded.size();
       uploaded.push_back(std::move(sent));
       return absl::OkStatus();
     });

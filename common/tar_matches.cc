@@ -4,6 +4,7 @@
 #include <fnmatch.h>
 
 #include <map>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -25,7 +26,7 @@ absl::Status VisitMatchingFiles(archive* reader, absl::string_view what, const s
   const std::string parent(root.substr(0, root.rfind('/')));
 
   std::map<std::string, std::string> path_by_name;  // base name -> container path
-  std::map<std::string, bool> matched;              // container paths visited
+  std::set<std::string> matched;                    // container paths visited
   for (;;) {
     archive_entry* e = nullptr;
     const int rc = archive_read_next_header(reader, &e);
@@ -56,7 +57,7 @@ absl::Status VisitMatchingFiles(archive* reader, absl::string_view what, const s
                                                           "\""));
       }
     }
-    matched[file.container_path] = true;
+    matched.insert(file.container_path);
     RETURN_IF_ERROR(visit(file, reader));
   }
 }
