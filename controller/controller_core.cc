@@ -52,7 +52,9 @@ const char* StateWord(v1::StageState state) {
 absl::StatusOr<std::unique_ptr<ControllerCore>> ControllerCore::Create(ControllerOptions options) {
   auto blobs = FileBlobStore::Open(options.data_dir + "/blobs");
   if (!blobs.ok()) return blobs.status();
-  ASSIGN_OR_RETURN(std::unique_ptr<StateStore> state, StateStore::Open(options.data_dir + "/state.db"));
+  StateStoreOptions state_options = options.state;
+  state_options.data_dir = options.data_dir;
+  ASSIGN_OR_RETURN(std::unique_ptr<StateStore> state, OpenStateStore(state_options));
   ASSIGN_OR_RETURN(StateStore::Contents contents, state->Load());
   auto cache_blobs = FileBlobStore::Open(options.data_dir + "/caches");
   if (!cache_blobs.ok()) return cache_blobs.status();
@@ -123,7 +125,7 @@ void ControllerCore::Restore(StateStore::Contents contents) {
   }
   absl::Status restored = scheduler_.Restore(std::move(contents.runs), std::move(contents.agents), absl::Now());
   if (!restored.ok()) {
-    Logger("controller")->error("state database {}: {}", state_->path(), restored.ToString());
+    Logger("controller")->error("{}: {}", state_->Describe(), restored.ToString());
   }
   for (v1::Artifact& artifact : contents.artifacts) {
     auto& list = artifacts_[artifact.run_id()];
@@ -132,8 +134,8 @@ void ControllerCore::Restore(StateStore::Contents contents) {
     std::erase_if(list, [&](const v1::Artifact& a) { return a.stage() == artifact.stage() && a.name() == artifact.name(); });
     list.push_back(std::move(artifact));
   }
-  Logger("controller")->info("restored runs={} agents={} artifacts={} from {}", runs, agents,
-                             contents.artifacts.size(), state_->path());
+  Logger("controller")->info("restored runs={} agents={} artifacts={} from the {}", runs, agents,
+                             contents.artifacts.size(), state_->Describe());
 }
 
 void ControllerCore::Persist() {

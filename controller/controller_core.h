@@ -47,6 +47,8 @@ class AgentChannel {
 
 struct ControllerOptions {
   std::string data_dir;
+  // Where runs, agents and identity records live (data_dir is filled in).
+  StateStoreOptions state;
   // TLS, enrolled agents and client tokens (false: --insecure, plain text, no checks).
   bool secure = true;
   // Host names / addresses clients dial, added to the server certificate.

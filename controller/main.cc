@@ -18,6 +18,11 @@
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7420", "host:port to listen on (port 0 picks a free port)");
 ABSL_FLAG(std::string, data_dir, "/var/lib/dockyard/controller", "where logs, sources and artifacts live");
+ABSL_FLAG(std::string, state, "sqlite",
+          "where runs, agents and identity live: sqlite (DATA_DIR/state.db) or "
+          "postgresql://user@host:5432/database (shared by several controllers; no password in the URL)");
+ABSL_FLAG(std::string, state_password_file, "",
+          "file holding the PostgreSQL password (default: libpq's PGPASSFILE or ~/.pgpass)");
 ABSL_FLAG(std::string, address_file, "", "write the bound host:port here once listening (for scripts and tests)");
 ABSL_FLAG(absl::Duration, lease_timeout, absl::Seconds(30),
           "how long a disconnected agent keeps its stages before they are re-queued");
@@ -52,6 +57,8 @@ int main(int argc, char** argv) {
   dockyard::ServerOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);
   options.controller.data_dir = absl::GetFlag(FLAGS_data_dir);
+  options.controller.state.spec = absl::GetFlag(FLAGS_state);
+  options.controller.state.password_file = absl::GetFlag(FLAGS_state_password_file);
   options.controller.secure = !absl::GetFlag(FLAGS_insecure);
   options.controller.advertise_names = absl::GetFlag(FLAGS_advertise_name);
   options.controller.max_stages = absl::GetFlag(FLAGS_max_stages);

@@ -1,75 +1,14 @@
 #include "controller/state_store.h"
 
-#include <sqlite3.h>
-
-#include <filesystem>
-#include <set>
-
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "common/status_macros.h"
+#include "common/files.h"
+#include "controller/postgres_state_store.h"
+#include "controller/sqlite_state_store.h"
 
 namespace dockyard {
 namespace {
-
-// Keyed by stage and name: two stages may publish the same file name. A service's
-// log sits beside the stage's artifacts and may share a file name.
-std::string ArtifactKey(const v1::Artifact& artifact) {
-  return absl::StrCat(artifact.stage(), "/", artifact.service().empty() ? "" : "services/", artifact.name());
-}
-
-
-// An error naming the database, what we were doing and SQLite's own words.
-absl::Status SqlError(const std::string& path, sqlite3* db, const std::string& what, int rc) {
-  const std::string message =
-      absl::StrCat("state database ", path, ": ", what, ": ",
-                   db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-  switch (rc & 0xff) {  // the primary code of an extended one
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-      return absl::UnavailableError(message);
-    case SQLITE_NOTADB:
-    case SQLITE_CORRUPT:
-      return absl::DataLossError(message);
-    default:
-      return absl::InternalError(message);
-  }
-}
-
-// Finalizes a statement prepared for one call.
-struct StmtCloser {
-  void operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
-};
-using OwnedStmt = std::unique_ptr<sqlite3_stmt, StmtCloser>;
-
-std::string ColumnBytes(sqlite3_stmt* stmt, int column) {
-  const void* data = sqlite3_column_blob(stmt, column);
-  const int size = sqlite3_column_bytes(stmt, column);
-  return data == nullptr ? std::string() : std::string(static_cast<const char*>(data), static_cast<size_t>(size));
-}
-
-constexpr const char* kCreateSchema = R"sql(
-  CREATE TABLE schema_version (version INTEGER NOT NULL);
-  CREATE TABLE runs (id TEXT PRIMARY KEY, record BLOB NOT NULL);
-  CREATE TABLE agents (name TEXT PRIMARY KEY, record BLOB NOT NULL);
-  CREATE TABLE artifacts (
-    run_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    record BLOB NOT NULL,
-    PRIMARY KEY (run_id, name)
-  );
-)sql";
-
-// Version 2: client tokens, enrolment tokens and enrolled agents (hashes and
-// fingerprints only, never a secret), keyed by (kind, key). Pipeline secrets live
-// here too, only ever encrypted (kind "secret").
-constexpr const char* kAddIdentity = R"sql(
-  CREATE TABLE identity (
-    kind TEXT NOT NULL,
-    key TEXT NOT NULL,
-    record BLOB NOT NULL,
-    PRIMARY KEY (kind, key)
-  );
-)sql";
 
 constexpr const char* kTokenKind = "token";
 constexpr const char* kEnrolTokenKind = "enrol_token";
@@ -78,281 +17,69 @@ constexpr const char* kSecretKind = "secret";
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<StateStore>> StateStore::Open(const std::string& path) {
-  std::error_code ec;
-  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-  if (ec) {
-    return absl::InternalError(absl::StrCat("state database ", path, ": cannot create ", parent.string(),
-                                            ": ", ec.message()));
-  }
-  sqlite3* db = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                                 nullptr);
-  if (rc != SQLITE_OK) {
-    absl::Status st = SqlError(path, db, "cannot open", rc);
-    sqlite3_close_v2(db);
-    return st;
-  }
-  std::unique_ptr<StateStore> store(new StateStore(path, db));
-  absl::MutexLock lock(&store->mu_);
-  RETURN_IF_ERROR(store->Init());
-  return store;
-}
-
-StateStore::~StateStore() {
-  absl::MutexLock lock(&mu_);
-  for (sqlite3_stmt* stmt : {put_run_, put_agent_, put_artifact_, put_identity_, delete_identity_, begin_, commit_, rollback_}) {
-    sqlite3_finalize(stmt);
-  }
-  sqlite3_close_v2(db_);
-}
-
-absl::Status StateStore::Exec(const char* sql) {
-  const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
-  if (rc != SQLITE_OK) return SqlError(path_, db_, sql, rc);
-  return absl::OkStatus();
-}
-
-absl::Status StateStore::Prepare(const char* sql, sqlite3_stmt** stmt) {
-  const int rc = sqlite3_prepare_v2(db_, sql, -1, stmt, nullptr);
-  if (rc != SQLITE_OK) return SqlError(path_, db_, absl::StrCat("cannot prepare \"", sql, "\""), rc);
-  return absl::OkStatus();
-}
-
-absl::Status StateStore::Init() {
-  // Another process (an operator's sqlite3 shell, a second controller by mistake)
-  // may hold a lock for a moment: wait rather than fail.
-  sqlite3_busy_timeout(db_, 5000);
-  // WAL: a commit is one append to the log, readers never block the writer. NORMAL
-  // syncs at checkpoints only: a power cut may lose the last commits, a crashed
-  // process never does (what is in the OS's page cache survives SIGKILL).
-  RETURN_IF_ERROR(Exec("PRAGMA journal_mode=WAL"));
-  RETURN_IF_ERROR(Exec("PRAGMA synchronous=NORMAL"));
-  RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-  if (absl::Status st = CheckSchema(); !st.ok()) {
-    (void)Exec("ROLLBACK");
-    return st;
-  }
-  RETURN_IF_ERROR(Exec("COMMIT"));
-
-  RETURN_IF_ERROR(Prepare("INSERT INTO runs (id, record) VALUES (?1, ?2) "
-                          "ON CONFLICT (id) DO UPDATE SET record = excluded.record",
-                          &put_run_));
-  RETURN_IF_ERROR(Prepare("INSERT INTO agents (name, record) VALUES (?1, ?2) "
-                          "ON CONFLICT (name) DO UPDATE SET record = excluded.record",
-                          &put_agent_));
-  RETURN_IF_ERROR(Prepare("INSERT INTO artifacts (run_id, name, record) VALUES (?1, ?2, ?3) "
-                          "ON CONFLICT (run_id, name) DO UPDATE SET record = excluded.record",
-                          &put_artifact_));
-  RETURN_IF_ERROR(Prepare("INSERT INTO identity (kind, key, record) VALUES (?1, ?2, ?3) "
-                          "ON CONFLICT (kind, key) DO UPDATE SET record = excluded.record",
-                          &put_identity_));
-  RETURN_IF_ERROR(Prepare("DELETE FROM identity WHERE kind = ?1 AND key = ?2", &delete_identity_));
-  RETURN_IF_ERROR(Prepare("BEGIN IMMEDIATE", &begin_));
-  RETURN_IF_ERROR(Prepare("COMMIT", &commit_));
-  RETURN_IF_ERROR(Prepare("ROLLBACK", &rollback_));
-  return absl::OkStatus();
-}
-
-absl::Status StateStore::CheckSchema() {
-  std::set<std::string> tables;
-  {
-    sqlite3_stmt* raw = nullptr;
-    RETURN_IF_ERROR(Prepare("SELECT name FROM sqlite_master WHERE type = 'table'", &raw));
-    OwnedStmt stmt(raw);
-    int rc;
-    while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) tables.insert(ColumnBytes(stmt.get(), 0));
-    if (rc != SQLITE_DONE) return SqlError(path_, db_, "cannot list tables", rc);
-  }
-  if (tables.empty()) {  // a new database
-    RETURN_IF_ERROR(Exec(kCreateSchema));
-    RETURN_IF_ERROR(Exec(kAddIdentity));
-    RETURN_IF_ERROR(Exec(absl::StrCat("INSERT INTO schema_version (version) VALUES (", kSchemaVersion, ")").c_str()));
-    return absl::OkStatus();
-  }
-  if (tables.count("schema_version") == 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "state database ", path_, " is not a Dockyard state database (it has tables but no schema_version)"));
-  }
-  sqlite3_stmt* raw = nullptr;
-  RETURN_IF_ERROR(Prepare("SELECT version FROM schema_version", &raw));
-  OwnedStmt stmt(raw);
-  std::vector<int64_t> versions;
-  int rc;
-  while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) versions.push_back(sqlite3_column_int64(stmt.get(), 0));
-  if (rc != SQLITE_DONE) return SqlError(path_, db_, "cannot read schema_version", rc);
-  if (versions.size() != 1) {
-    return absl::FailedPreconditionError(absl::StrCat("state database ", path_, " has ", versions.size(),
-                                                      " schema_version rows; expected exactly one"));
-  }
-  if (versions[0] == 1) {  // before identity: add it, keep everything else
-    RETURN_IF_ERROR(Exec(kAddIdentity));
-    RETURN_IF_ERROR(Exec("UPDATE schema_version SET version = 2"));
-    versions[0] = 2;
-  }
-  if (versions[0] != kSchemaVersion) {
-    return absl::FailedPreconditionError(absl::StrCat("state database ", path_, " has schema version ", versions[0],
-                                                      "; this controller reads version ", kSchemaVersion));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status StateStore::Upsert(sqlite3_stmt* stmt, const std::string& key, const std::string* key2,
-                                const std::string& record) {
-  int index = 1;
-  sqlite3_bind_text(stmt, index++, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
-  if (key2 != nullptr) sqlite3_bind_text(stmt, index++, key2->data(), static_cast<int>(key2->size()), SQLITE_STATIC);
-  sqlite3_bind_blob(stmt, index, record.data(), static_cast<int>(record.size()), SQLITE_STATIC);
-  const int rc = sqlite3_step(stmt);
-  sqlite3_reset(stmt);
-  sqlite3_clear_bindings(stmt);
-  if (rc != SQLITE_DONE) return SqlError(path_, db_, absl::StrCat("cannot save ", key), rc);
-  return absl::OkStatus();
-}
-
-absl::Status StateStore::Save(const std::vector<v1::RunRecord>& runs, const std::vector<v1::AgentRecord>& agents,
-                              const std::vector<v1::Artifact>& artifacts) {
-  if (runs.empty() && agents.empty() && artifacts.empty()) return absl::OkStatus();
-  absl::MutexLock lock(&mu_);
-  int rc = sqlite3_step(begin_);
-  sqlite3_reset(begin_);
-  if (rc != SQLITE_DONE) return SqlError(path_, db_, "cannot begin a transaction", rc);
-  auto save_all = [&]() -> absl::Status {
-    for (const v1::RunRecord& run : runs) {
-      RETURN_IF_ERROR(Upsert(put_run_, run.run().id(), nullptr, run.SerializeAsString()));
-    }
-    for (const v1::AgentRecord& agent : agents) {
-      RETURN_IF_ERROR(Upsert(put_agent_, agent.registration().name(), nullptr, agent.SerializeAsString()));
-    }
-    for (const v1::Artifact& artifact : artifacts) {
-      const std::string key = ArtifactKey(artifact);
-      RETURN_IF_ERROR(Upsert(put_artifact_, artifact.run_id(), &key, artifact.SerializeAsString()));
-    }
-    return absl::OkStatus();
-  };
-  absl::Status st = save_all();
-  if (st.ok()) {
-    rc = sqlite3_step(commit_);
-    sqlite3_reset(commit_);
-    if (rc == SQLITE_DONE) return absl::OkStatus();
-    st = SqlError(path_, db_, "cannot commit", rc);
-  }
-  // Nothing of a failed save stays: the next save writes these records again.
-  if (sqlite3_get_autocommit(db_) == 0) {
-    sqlite3_step(rollback_);
-    sqlite3_reset(rollback_);
-  }
-  return st;
-}
-
-absl::Status StateStore::SaveArtifact(const v1::Artifact& artifact) {
-  absl::MutexLock lock(&mu_);
-  const std::string key = ArtifactKey(artifact);
-  return Upsert(put_artifact_, artifact.run_id(), &key, artifact.SerializeAsString());
+std::string StateStore::ArtifactKey(const v1::Artifact& artifact) {
+  return absl::StrCat(artifact.stage(), "/", artifact.service().empty() ? "" : "services/", artifact.name());
 }
 
 absl::Status StateStore::SaveToken(const v1::TokenRecord& token) {
-  absl::MutexLock lock(&mu_);
-  const std::string kind = kTokenKind;
-  return Upsert(put_identity_, kind, &token.info().id(), token.SerializeAsString());
+  return PutIdentity(kTokenKind, token.info().id(), token.SerializeAsString());
 }
 
 absl::Status StateStore::SaveEnrolToken(const v1::EnrolTokenRecord& token) {
-  absl::MutexLock lock(&mu_);
-  const std::string kind = kEnrolTokenKind;
-  return Upsert(put_identity_, kind, &token.id(), token.SerializeAsString());
+  return PutIdentity(kEnrolTokenKind, token.id(), token.SerializeAsString());
 }
 
 absl::Status StateStore::SaveEnrolledAgent(const v1::EnrolledAgentRecord& agent) {
-  absl::MutexLock lock(&mu_);
-  const std::string kind = kEnrolledAgentKind;
-  return Upsert(put_identity_, kind, &agent.name(), agent.SerializeAsString());
+  return PutIdentity(kEnrolledAgentKind, agent.name(), agent.SerializeAsString());
 }
 
 absl::Status StateStore::SaveSecret(const v1::SecretRecord& secret) {
-  absl::MutexLock lock(&mu_);
-  const std::string kind = kSecretKind;
-  return Upsert(put_identity_, kind, &secret.info().name(), secret.SerializeAsString());
+  return PutIdentity(kSecretKind, secret.info().name(), secret.SerializeAsString());
 }
 
-absl::Status StateStore::DeleteSecret(const std::string& name) {
-  absl::MutexLock lock(&mu_);
-  sqlite3_bind_text(delete_identity_, 1, kSecretKind, -1, SQLITE_STATIC);
-  sqlite3_bind_text(delete_identity_, 2, name.data(), static_cast<int>(name.size()), SQLITE_STATIC);
-  const int rc = sqlite3_step(delete_identity_);
-  sqlite3_reset(delete_identity_);
-  sqlite3_clear_bindings(delete_identity_);
-  if (rc != SQLITE_DONE) return SqlError(path_, db_, absl::StrCat("cannot delete secret ", name), rc);
-  return absl::OkStatus();
-}
+absl::Status StateStore::DeleteSecret(const std::string& name) { return DeleteIdentity(kSecretKind, name); }
 
-absl::Status StateStore::LoadIdentity(Contents& contents) {
-  sqlite3_stmt* raw = nullptr;
-  RETURN_IF_ERROR(Prepare("SELECT kind, key, record FROM identity ORDER BY kind, rowid", &raw));
-  OwnedStmt stmt(raw);
-  int rc;
-  while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
-    const std::string kind = ColumnBytes(stmt.get(), 0);
-    const std::string bytes = ColumnBytes(stmt.get(), 2);
-    bool parsed = true;
-    if (kind == kTokenKind) {
-      parsed = contents.tokens.emplace_back().ParseFromString(bytes);
-    } else if (kind == kEnrolTokenKind) {
-      parsed = contents.enrol_tokens.emplace_back().ParseFromString(bytes);
-    } else if (kind == kEnrolledAgentKind) {
-      parsed = contents.enrolled_agents.emplace_back().ParseFromString(bytes);
-    } else if (kind == kSecretKind) {
-      parsed = contents.secrets.emplace_back().ParseFromString(bytes);
-    }  // else: a kind a newer controller wrote, not ours to read
-    if (!parsed) {
-      return absl::DataLossError(absl::StrCat("state database ", path_, ": the ", kind, " record \"",
-                                              ColumnBytes(stmt.get(), 1), "\" does not parse"));
-    }
+absl::Status StateStore::AddIdentity(const std::string& kind, const std::string& key, const std::string& record,
+                                     Contents& contents) const {
+  bool parsed = true;
+  if (kind == kTokenKind) {
+    parsed = contents.tokens.emplace_back().ParseFromString(record);
+  } else if (kind == kEnrolTokenKind) {
+    parsed = contents.enrol_tokens.emplace_back().ParseFromString(record);
+  } else if (kind == kEnrolledAgentKind) {
+    parsed = contents.enrolled_agents.emplace_back().ParseFromString(record);
+  } else if (kind == kSecretKind) {
+    parsed = contents.secrets.emplace_back().ParseFromString(record);
   }
-  if (rc != SQLITE_DONE) return SqlError(path_, db_, "cannot read identity records", rc);
+  if (!parsed) {
+    return absl::DataLossError(absl::StrCat(Describe(), ": the ", kind, " record \"", key, "\" does not parse"));
+  }
   return absl::OkStatus();
 }
 
-absl::StatusOr<StateStore::Contents> StateStore::Load() {
-  absl::MutexLock lock(&mu_);
-  Contents contents;
-  // One read transaction: the three tables as of one moment.
-  RETURN_IF_ERROR(Exec("BEGIN"));
-  auto read_table = [&](const char* sql, const char* what, auto add) -> absl::Status {
-    sqlite3_stmt* raw = nullptr;
-    RETURN_IF_ERROR(Prepare(sql, &raw));
-    OwnedStmt stmt(raw);
-    int rc;
-    while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
-      const std::string key = ColumnBytes(stmt.get(), 0);
-      if (!add(ColumnBytes(stmt.get(), 1))) {
-        return absl::DataLossError(absl::StrCat("state database ", path_, ": the record of ", what, " \"", key,
-                                                "\" does not parse"));
+absl::StatusOr<std::unique_ptr<StateStore>> OpenStateStore(const StateStoreOptions& options) {
+  if (options.spec.empty() || options.spec == "sqlite") {
+    auto store = SqliteStateStore::Open(options.data_dir + "/state.db");
+    if (!store.ok()) return store.status();
+    return std::unique_ptr<StateStore>(*std::move(store));
+  }
+  if (absl::StartsWith(options.spec, "postgresql://") || absl::StartsWith(options.spec, "postgres://")) {
+    std::string password;
+    if (!options.password_file.empty()) {
+      auto read = ReadFileToString(options.password_file);
+      if (!read.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--state_password_file ", options.password_file, ": ", read.status().message()));
       }
+      password = std::string(absl::StripTrailingAsciiWhitespace(*read));
     }
-    if (rc != SQLITE_DONE) return SqlError(path_, db_, absl::StrCat("cannot read ", what, "s"), rc);
-    return absl::OkStatus();
-  };
-  absl::Status st = read_table("SELECT id, record FROM runs ORDER BY CAST(id AS INTEGER), id", "run",
-                               [&](const std::string& bytes) {
-                                 return contents.runs.emplace_back().ParseFromString(bytes);
-                               });
-  if (st.ok()) {
-    st = read_table("SELECT name, record FROM agents ORDER BY name", "agent", [&](const std::string& bytes) {
-      return contents.agents.emplace_back().ParseFromString(bytes);
-    });
+    auto store = PostgresStateStore::Open(options.spec, password);
+    if (!store.ok()) return store.status();
+    return std::unique_ptr<StateStore>(*std::move(store));
   }
-  if (st.ok()) {
-    st = read_table("SELECT run_id || '/' || name, record FROM artifacts ORDER BY CAST(run_id AS INTEGER), rowid",
-                    "artifact", [&](const std::string& bytes) {
-                      return contents.artifacts.emplace_back().ParseFromString(bytes);
-                    });
-  }
-  if (st.ok()) st = LoadIdentity(contents);
-  (void)Exec("COMMIT");
-  if (!st.ok()) return st;
-  return contents;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--state=", options.spec.substr(0, options.spec.find('@')),
+      ": expected \"sqlite\" or a postgresql://user@host:port/database URL"));
 }
 
 }  // namespace dockyard

@@ -23,6 +23,7 @@ packages=(
   docker-registry       # a real registry on loopback: image pull tests
   apache2-utils         # htpasswd: that registry's bcrypt password file
   docker-compose        # bench/run: the wheel workflow by hand with a compose file (baseline)
+  postgresql libpqxx-dev  # --state=postgresql://: state for more than one controller (scaleout tests)
 )
 
 missing=()

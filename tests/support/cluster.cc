@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "tests/support/postgres_server.h"
 
 namespace dockyard::testing {
 namespace fs = std::filesystem;
@@ -128,6 +129,16 @@ void Cluster::StartController(std::vector<std::string> extra_flags) {
   std::vector<std::string> argv = {Bin("controller/dockyard-controller"), "--listen=" + listen,
                                    "--data_dir=" + dir_ + "/controller", "--address_file=" + address_file};
   if (insecure_) argv.push_back("--insecure");
+  // The scale-out suite: the same test with the controller's state on PostgreSQL,
+  // one database per cluster (a restarted controller finds its runs there).
+  if (const std::string postgres = PostgresForTests(); !postgres.empty()) {
+    if (state_flags_.empty()) {
+      auto database = CreateDatabase(postgres, "cluster");
+      if (!database.ok()) throw std::runtime_error(database.status().ToString());
+      state_flags_ = {"--state=" + database->url, "--state_password_file=" + database->password_file};
+    }
+    argv.insert(argv.end(), state_flags_.begin(), state_flags_.end());
+  }
   for (auto& f : extra_flags) argv.push_back(f);
   controller_ = std::make_unique<Process>(argv, dir_ + "/controller.log");
   const absl::Time deadline = absl::Now() + absl::Seconds(20);

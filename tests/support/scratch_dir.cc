@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <vector>
 
@@ -38,9 +39,13 @@ Sweeper& TheSweeper() {
 
 std::string FreshDir() {
   const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  std::string pattern = ::testing::TempDir() + "dy-" + (info != nullptr ? info->name() : "test") + "-XXXXXX";
+  std::string name = info != nullptr ? info->name() : "test";
+  std::replace(name.begin(), name.end(), '/', '-');  // parameterised tests: "Case/engine"
+  std::string pattern = ::testing::TempDir() + "dy-" + name + "-XXXXXX";
   if (pattern.size() > 90) pattern = ::testing::TempDir() + "dy-XXXXXX";  // unix socket paths stay short
-  std::string dir = ::mkdtemp(pattern.data());
+  const char* made = ::mkdtemp(pattern.data());
+  EXPECT_NE(made, nullptr) << "cannot create " << pattern;
+  std::string dir = made != nullptr ? made : ::testing::TempDir();
   TheSweeper().Add(dir);
   return dir;
 }

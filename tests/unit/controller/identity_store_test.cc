@@ -9,6 +9,7 @@
 #include "common/files.h"
 #include "common/x509.h"
 #include "tests/support/scratch_dir.h"
+#include "controller/sqlite_state_store.h"
 
 namespace dockyard {
 namespace {
@@ -50,7 +51,7 @@ class Identity {
     auto ca = CertificateAuthority::LoadOrCreate(dir_ + "/tls", {});
     ASSERT_TRUE(ca.ok()) << ca.status();
     ca_ = *std::move(ca);
-    auto state = StateStore::Open(dir_ + "/state.db");
+    auto state = SqliteStateStore::Open(dir_ + "/state.db");
     ASSERT_TRUE(state.ok()) << state.status();
     state_ = *std::move(state);
     auto contents = state_->Load();
@@ -60,7 +61,7 @@ class Identity {
 
   std::string dir_;
   std::unique_ptr<CertificateAuthority> ca_;
-  std::unique_ptr<StateStore> state_;
+  std::unique_ptr<SqliteStateStore> state_;
   std::unique_ptr<IdentityStore> identity_;
 };
 

@@ -9,6 +9,7 @@
 
 #include "common/files.h"
 #include "tests/support/scratch_dir.h"
+#include "controller/sqlite_state_store.h"
 
 namespace dockyard {
 namespace {
@@ -27,7 +28,7 @@ class Secrets {
   absl::Status Open() {
     store_.reset();
     state_.reset();
-    auto state = StateStore::Open(dir_ + "/state.db");
+    auto state = SqliteStateStore::Open(dir_ + "/state.db");
     if (!state.ok()) return state.status();
     state_ = *std::move(state);
     auto contents = state_->Load();
@@ -43,7 +44,7 @@ class Secrets {
 
  private:
   std::string dir_;
-  std::unique_ptr<StateStore> state_;
+  std::unique_ptr<SqliteStateStore> state_;
   std::unique_ptr<SecretStore> store_;
 };
 

@@ -1,0 +1,254 @@
+#include "controller/postgres_state_store.h"
+
+#include <pqxx/pqxx>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/status_macros.h"
+
+namespace dockyard {
+namespace {
+
+// Migration N brings the schema from version N to N+1; the list only grows.
+const char* const kMigrations[] = {
+    // 0 -> 1: the records of the SQLite schema version 2. `ordinal` keeps the order
+    // records were first saved (an upsert leaves it alone, as SQLite's rowid).
+    R"sql(
+      CREATE TABLE runs (id TEXT PRIMARY KEY, record BYTEA NOT NULL);
+      CREATE TABLE agents (name TEXT PRIMARY KEY, record BYTEA NOT NULL);
+      CREATE TABLE artifacts (
+        run_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        ordinal BIGSERIAL,
+        record BYTEA NOT NULL,
+        PRIMARY KEY (run_id, name)
+      );
+      CREATE TABLE identity (
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        ordinal BIGSERIAL,
+        record BYTEA NOT NULL,
+        PRIMARY KEY (kind, key)
+      );
+    )sql",
+};
+
+// Any number: the advisory lock under which controllers starting together migrate.
+constexpr int64_t kMigrationLock = 0x646f636b79617264;  // "dockyard"
+
+// Run ids are numbers as text: numeric order, other ids first, as SQLite's CAST.
+constexpr const char* kRunOrder = "(CASE WHEN id ~ '^[0-9]{1,18}$' THEN id::BIGINT END) NULLS FIRST, id";
+
+// libpq's URI form takes parameters after '?': the password joins them there,
+// percent-encoded, so it never needs to be in a flag value.
+std::string WithPassword(const std::string& url, const std::string& password) {
+  if (password.empty()) return url;
+  std::string encoded;
+  for (unsigned char c : password) {
+    if (absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      encoded.push_back(static_cast<char>(c));
+    } else {
+      encoded += absl::StrFormat("%%%02X", c);
+    }
+  }
+  return absl::StrCat(url, url.find('?') == std::string::npos ? "?" : "&", "password=", encoded);
+}
+
+// True when the URL's user part carries a password (postgresql://user:secret@host).
+bool HasInlinePassword(const std::string& url) {
+  const size_t scheme = url.find("://");
+  const size_t start = scheme == std::string::npos ? 0 : scheme + 3;
+  const size_t end = url.find_first_of("/?", start);
+  const std::string authority = url.substr(start, end == std::string::npos ? std::string::npos : end - start);
+  const size_t at = authority.rfind('@');
+  return at != std::string::npos && authority.substr(0, at).find(':') != std::string::npos;
+}
+
+std::string Bytes(const pqxx::field& field) { return pqxx::binarystring(field).str(); }
+
+}  // namespace
+
+struct PostgresStateStore::Link {
+  explicit Link(const std::string& connect_string) : connection(connect_string) {
+    connection.prepare("put_run",
+                       "INSERT INTO runs (id, record) VALUES ($1, $2) "
+                       "ON CONFLICT (id) DO UPDATE SET record = excluded.record");
+    connection.prepare("put_agent",
+                       "INSERT INTO agents (name, record) VALUES ($1, $2) "
+                       "ON CONFLICT (name) DO UPDATE SET record = excluded.record");
+    connection.prepare("put_artifact",
+                       "INSERT INTO artifacts (run_id, name, record) VALUES ($1, $2, $3) "
+                       "ON CONFLICT (run_id, name) DO UPDATE SET record = excluded.record");
+    connection.prepare("put_identity",
+                       "INSERT INTO identity (kind, key, record) VALUES ($1, $2, $3) "
+                       "ON CONFLICT (kind, key) DO UPDATE SET record = excluded.record");
+    connection.prepare("delete_identity", "DELETE FROM identity WHERE kind = $1 AND key = $2");
+  }
+  pqxx::connection connection;
+};
+
+int PostgresStateStore::SchemaVersion() { return static_cast<int>(std::size(kMigrations)); }
+
+PostgresStateStore::PostgresStateStore(std::string url, std::string connect_string)
+    : url_(std::move(url)), connect_string_(std::move(connect_string)) {}
+
+PostgresStateStore::~PostgresStateStore() = default;
+
+absl::StatusOr<std::unique_ptr<PostgresStateStore>> PostgresStateStore::Open(const std::string& url,
+                                                                            const std::string& password) {
+  if (HasInlinePassword(url)) {
+    return absl::InvalidArgumentError(
+        "--state: the URL carries a password, which would show in `ps` and in logs; give it in "
+        "--state_password_file (or PGPASSFILE) and leave it out of the URL");
+  }
+  std::unique_ptr<PostgresStateStore> store(new PostgresStateStore(url, WithPassword(url, password)));
+  absl::MutexLock lock(&store->mu_);
+  RETURN_IF_ERROR(store->Migrate());
+  return store;
+}
+
+template <typename Body>
+absl::Status PostgresStateStore::Guarded(const std::string& what, Body&& body) {
+  try {
+    return body();
+  } catch (const pqxx::broken_connection& e) {
+    link_.reset();
+    return absl::UnavailableError(absl::StrCat(Describe(), ": ", what, ": ", absl::StripAsciiWhitespace(e.what())));
+  } catch (const pqxx::in_doubt_error& e) {
+    link_.reset();
+    return absl::UnavailableError(
+        absl::StrCat(Describe(), ": ", what, ": the connection broke during commit: ", e.what()));
+  } catch (const pqxx::sql_error& e) {
+    return absl::InternalError(absl::StrCat(Describe(), ": ", what, ": ", absl::StripAsciiWhitespace(e.what())));
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat(Describe(), ": ", what, ": ", e.what()));
+  }
+}
+
+absl::StatusOr<PostgresStateStore::Link*> PostgresStateStore::Connected() {
+  if (link_ != nullptr && link_->connection.is_open()) return link_.get();
+  link_.reset();
+  RETURN_IF_ERROR(Guarded("cannot connect", [&] {
+    link_ = std::make_unique<Link>(connect_string_);
+    return absl::OkStatus();
+  }));
+  return link_.get();
+}
+
+absl::Status PostgresStateStore::Migrate() {
+  // A connection of its own, without the prepared statements: they name tables a
+  // new database does not have yet.
+  std::unique_ptr<pqxx::connection> connection;
+  RETURN_IF_ERROR(Guarded("cannot connect", [&] {
+    connection = std::make_unique<pqxx::connection>(connect_string_);
+    return absl::OkStatus();
+  }));
+  return Guarded("cannot migrate the schema", [&]() -> absl::Status {
+    pqxx::work tx(*connection);
+    tx.exec_params("SELECT pg_advisory_xact_lock($1)", kMigrationLock);
+    tx.exec("CREATE TABLE IF NOT EXISTS dockyard_schema (version INTEGER NOT NULL)");
+    const pqxx::result rows = tx.exec("SELECT version FROM dockyard_schema");
+    if (rows.size() > 1) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(Describe(), " has ", rows.size(), " dockyard_schema rows; expected at most one"));
+    }
+    const int version = rows.empty() ? 0 : rows[0][0].as<int>();
+    if (version > SchemaVersion()) {
+      return absl::FailedPreconditionError(absl::StrCat(Describe(), " has schema version ", version,
+                                                        "; this controller reads up to version ", SchemaVersion()));
+    }
+    for (int next = version; next < SchemaVersion(); ++next) tx.exec(kMigrations[next]);
+    if (rows.empty()) {
+      tx.exec_params("INSERT INTO dockyard_schema (version) VALUES ($1)", SchemaVersion());
+    } else if (version != SchemaVersion()) {
+      tx.exec_params("UPDATE dockyard_schema SET version = $1", SchemaVersion());
+    }
+    tx.commit();
+    return absl::OkStatus();
+  });
+}
+
+absl::Status PostgresStateStore::Save(const std::vector<v1::RunRecord>& runs,
+                                      const std::vector<v1::AgentRecord>& agents,
+                                      const std::vector<v1::Artifact>& artifacts) {
+  if (runs.empty() && agents.empty() && artifacts.empty()) return absl::OkStatus();
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Link * link, Connected());
+  // Nothing of a failed save stays (the transaction rolls back when `tx` goes
+  // without a commit): the next save writes these records again.
+  return Guarded("cannot save", [&] {
+    pqxx::work tx(link->connection);
+    for (const v1::RunRecord& run : runs) {
+      tx.exec_prepared("put_run", run.run().id(), pqxx::binarystring(run.SerializeAsString()));
+    }
+    for (const v1::AgentRecord& agent : agents) {
+      tx.exec_prepared("put_agent", agent.registration().name(), pqxx::binarystring(agent.SerializeAsString()));
+    }
+    for (const v1::Artifact& artifact : artifacts) {
+      tx.exec_prepared("put_artifact", artifact.run_id(), ArtifactKey(artifact),
+                       pqxx::binarystring(artifact.SerializeAsString()));
+    }
+    tx.commit();
+    return absl::OkStatus();
+  });
+}
+
+absl::Status PostgresStateStore::PutIdentity(const std::string& kind, const std::string& key,
+                                             const std::string& record) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Link * link, Connected());
+  return Guarded(absl::StrCat("cannot save ", kind, " ", key), [&] {
+    pqxx::work tx(link->connection);
+    tx.exec_prepared("put_identity", kind, key, pqxx::binarystring(record));
+    tx.commit();
+    return absl::OkStatus();
+  });
+}
+
+absl::Status PostgresStateStore::DeleteIdentity(const std::string& kind, const std::string& key) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Link * link, Connected());
+  return Guarded(absl::StrCat("cannot delete ", kind, " ", key), [&] {
+    pqxx::work tx(link->connection);
+    tx.exec_prepared("delete_identity", kind, key);
+    tx.commit();
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<StateStore::Contents> PostgresStateStore::Load() {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Link * link, Connected());
+  Contents contents;
+  RETURN_IF_ERROR(Guarded("cannot load", [&]() -> absl::Status {
+    // One snapshot: every table as of one moment.
+    pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(link->connection);
+    auto read = [&](const std::string& sql, const char* what, auto add) -> absl::Status {
+      for (const pqxx::row& row : tx.exec(sql)) {
+        if (!add(Bytes(row[1]))) {
+          return absl::DataLossError(absl::StrCat(Describe(), ": the record of ", what, " \"",
+                                                  row[0].as<std::string>(), "\" does not parse"));
+        }
+      }
+      return absl::OkStatus();
+    };
+    RETURN_IF_ERROR(read(absl::StrCat("SELECT id, record FROM runs ORDER BY ", kRunOrder), "run",
+                         [&](const std::string& bytes) { return contents.runs.emplace_back().ParseFromString(bytes); }));
+    RETURN_IF_ERROR(read("SELECT name, record FROM agents ORDER BY name", "agent", [&](const std::string& bytes) {
+      return contents.agents.emplace_back().ParseFromString(bytes);
+    }));
+    RETURN_IF_ERROR(read(
+        "SELECT a.run_id || '/' || a.name, a.record FROM artifacts a "
+        "ORDER BY (CASE WHEN a.run_id ~ '^[0-9]{1,18}$' THEN a.run_id::BIGINT END) NULLS FIRST, a.run_id, a.ordinal",
+        "artifact", [&](const std::string& bytes) { return contents.artifacts.emplace_back().ParseFromString(bytes); }));
+    for (const pqxx::row& row : tx.exec("SELECT kind, key, record FROM identity ORDER BY kind, ordinal")) {
+      RETURN_IF_ERROR(AddIdentity(row[0].as<std::string>(), row[1].as<std::string>(), Bytes(row[2]), contents));
+    }
+    tx.commit();
+    return absl::OkStatus();
+  }));
+  return contents;
+}
+
+}  // namespace dockyard

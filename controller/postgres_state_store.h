@@ -1,0 +1,61 @@
+// The shared state engine: the controller's records in a PostgreSQL database
+// (libpqxx), for controllers that outgrow one box or run with a standby. Same
+// contract as the SQLite store; the schema is versioned and migrated at open under an
+// advisory lock, so controllers starting together migrate once. Thread-safe (one
+// connection behind a mutex); a broken connection is reopened by the next call.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "controller/state_store.h"
+
+namespace dockyard {
+
+class PostgresStateStore : public StateStore {
+ public:
+  // The newest schema version this code migrates to; a database at a newer one is
+  // refused (a newer controller wrote it).
+  static int SchemaVersion();
+
+  // Connects to `url` (postgresql://user@host:port/database[?params]) with
+  // `password` ("": libpq's PGPASSFILE or ~/.pgpass) and migrates the schema.
+  // INVALID_ARGUMENT for a URL carrying a password (it would show in `ps`);
+  // UNAVAILABLE when the server cannot be reached or refuses the login. Errors name
+  // the URL, never the password.
+  static absl::StatusOr<std::unique_ptr<PostgresStateStore>> Open(const std::string& url,
+                                                                  const std::string& password);
+  ~PostgresStateStore() override;
+  PostgresStateStore(const PostgresStateStore&) = delete;
+  PostgresStateStore& operator=(const PostgresStateStore&) = delete;
+
+  absl::Status Save(const std::vector<v1::RunRecord>& runs, const std::vector<v1::AgentRecord>& agents,
+                    const std::vector<v1::Artifact>& artifacts = {}) override;
+  absl::StatusOr<Contents> Load() override;
+  std::string Describe() const override { return "state database " + url_; }
+
+ protected:
+  absl::Status PutIdentity(const std::string& kind, const std::string& key, const std::string& record) override;
+  absl::Status DeleteIdentity(const std::string& kind, const std::string& key) override;
+
+ private:
+  struct Link;  // the libpqxx connection with its prepared statements
+
+  PostgresStateStore(std::string url, std::string connect_string);
+  // The open link, (re)connecting and preparing statements when there is none.
+  absl::StatusOr<Link*> Connected() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status Migrate() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Runs `body` and turns what libpqxx throws into a status naming `what`; a broken
+  // connection is dropped so the next call reconnects.
+  template <typename Body>
+  absl::Status Guarded(const std::string& what, Body&& body) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const std::string url_;             // as given: no password
+  const std::string connect_string_;  // with the password: never logged
+  absl::Mutex mu_;
+  std::unique_ptr<Link> link_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace dockyard
