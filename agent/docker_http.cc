@@ -6,6 +6,7 @@
 #include <cstring>
 #include <utility>
 
+#include "common/curl_util.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 
@@ -19,38 +20,11 @@ constexpr long kShortCallTimeoutMs = 120'000;
 constexpr size_t kMaxBufferedBody = 64 << 20;
 constexpr size_t kMaxErrorBody = 64 << 10;
 
-void EnsureCurlGlobalInit() {
-  // curl_global_init is not thread-safe; a function-local static runs it exactly once.
-  static const CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-  (void)rc;
-}
-
-struct CurlDeleter {
-  void operator()(CURL* c) const { curl_easy_cleanup(c); }
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
-};
-using CurlHandle = std::unique_ptr<CURL, CurlDeleter>;
-using CurlList = std::unique_ptr<curl_slist, CurlDeleter>;
-
 }  // namespace
 
 // Percent-encodes one path segment or query value (container ids, volume names,
 // paths inside containers).
-std::string Escape(std::string_view s) {
-  std::string out;
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  for (unsigned char c : s) {
-    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-    if (alnum || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xf]);
-    }
-  }
-  return out;
-}
+std::string Escape(std::string_view s) { return PercentEncode(s); }
 
 // Image references go into the path raw where they are made of '/', ':' and '@'
 // (the engine routes /images/{name:.*}/json), but anything that would change the

@@ -1,6 +1,7 @@
 // Content-addressed storage for source trees and artifacts, keyed by sha256. A blob
 // becomes visible only once written in full and verified; nothing half-written is
-// ever listed. FileBlobStore is the embedded default; an S3-style store comes later.
+// ever listed. FileBlobStore (the data dir) is the embedded default; S3BlobStore keeps
+// blobs in an S3-compatible bucket that several controllers can share.
 #pragma once
 
 #include <cstdint>
@@ -66,5 +67,18 @@ class BlobStore {
   // OK when it is already gone.
   virtual absl::Status Remove(const std::string& sha256) = 0;
 };
+
+// Where blobs live, from --blobs and the --s3_* flags.
+struct BlobStoreOptions {
+  std::string spec = "disk";  // "disk" (under the data dir) or s3://bucket[/prefix]
+  std::string data_dir;
+  std::string s3_endpoint;  // http(s)://host:port
+  std::string s3_region = "us-east-1";
+  std::string s3_credentials_file;  // "": the AWS_* environment variables
+};
+// Opens the store called `name` ("blobs": sources and artifacts; "caches": keyed-cache
+// parts): <data_dir>/<name>, or <prefix>/<name>/ in the bucket. Errors name the flag
+// or the store and say what to fix.
+absl::StatusOr<std::unique_ptr<BlobStore>> OpenBlobStore(const BlobStoreOptions& options, const std::string& name);
 
 }  // namespace dockyard

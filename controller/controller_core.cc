@@ -50,16 +50,16 @@ const char* StateWord(v1::StageState state) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ControllerCore>> ControllerCore::Create(ControllerOptions options) {
-  auto blobs = FileBlobStore::Open(options.data_dir + "/blobs");
-  if (!blobs.ok()) return blobs.status();
+  BlobStoreOptions blob_options = options.blobs;
+  blob_options.data_dir = options.data_dir;
+  ASSIGN_OR_RETURN(std::unique_ptr<BlobStore> blobs, OpenBlobStore(blob_options, "blobs"));
   StateStoreOptions state_options = options.state;
   state_options.data_dir = options.data_dir;
   ASSIGN_OR_RETURN(std::unique_ptr<StateStore> state, OpenStateStore(state_options));
   ASSIGN_OR_RETURN(StateStore::Contents contents, state->Load());
-  auto cache_blobs = FileBlobStore::Open(options.data_dir + "/caches");
-  if (!cache_blobs.ok()) return cache_blobs.status();
-  std::unique_ptr<ControllerCore> core(new ControllerCore(std::move(options), *std::move(blobs), std::move(state)));
-  core->cache_blobs_ = *std::move(cache_blobs);
+  ASSIGN_OR_RETURN(std::unique_ptr<BlobStore> cache_blobs, OpenBlobStore(blob_options, "caches"));
+  std::unique_ptr<ControllerCore> core(new ControllerCore(std::move(options), std::move(blobs), std::move(state)));
+  core->cache_blobs_ = std::move(cache_blobs);
   if (core->options_.secure) {
     ASSIGN_OR_RETURN(core->ca_, CertificateAuthority::LoadOrCreate(core->options_.data_dir + "/tls",
                                                                    core->options_.advertise_names));

@@ -47,8 +47,10 @@ class AgentChannel {
 
 struct ControllerOptions {
   std::string data_dir;
-  // Where runs, agents and identity records live (data_dir is filled in).
+  // Where runs, agents and identity records live, and where blobs do (data_dir is
+  // filled in).
   StateStoreOptions state;
+  BlobStoreOptions blobs;
   // TLS, enrolled agents and client tokens (false: --insecure, plain text, no checks).
   bool secure = true;
   // Host names / addresses clients dial, added to the server certificate.

@@ -23,6 +23,14 @@ ABSL_FLAG(std::string, state, "sqlite",
           "postgresql://user@host:5432/database (shared by several controllers; no password in the URL)");
 ABSL_FLAG(std::string, state_password_file, "",
           "file holding the PostgreSQL password (default: libpq's PGPASSFILE or ~/.pgpass)");
+ABSL_FLAG(std::string, blobs, "disk",
+          "where sources, artifacts and cache snapshots live: disk (DATA_DIR) or s3://bucket/prefix "
+          "(shared by several controllers; with --s3_endpoint)");
+ABSL_FLAG(std::string, s3_endpoint, "", "the S3 service for --blobs=s3://…, e.g. https://s3.example:443");
+ABSL_FLAG(std::string, s3_region, "us-east-1", "the region requests to --s3_endpoint are signed for");
+ABSL_FLAG(std::string, s3_credentials_file, "",
+          "file with aws_access_key_id=… and aws_secret_access_key=… lines "
+          "(default: the AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY variables)");
 ABSL_FLAG(std::string, address_file, "", "write the bound host:port here once listening (for scripts and tests)");
 ABSL_FLAG(absl::Duration, lease_timeout, absl::Seconds(30),
           "how long a disconnected agent keeps its stages before they are re-queued");
@@ -59,6 +67,10 @@ int main(int argc, char** argv) {
   options.controller.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.controller.state.spec = absl::GetFlag(FLAGS_state);
   options.controller.state.password_file = absl::GetFlag(FLAGS_state_password_file);
+  options.controller.blobs.spec = absl::GetFlag(FLAGS_blobs);
+  options.controller.blobs.s3_endpoint = absl::GetFlag(FLAGS_s3_endpoint);
+  options.controller.blobs.s3_region = absl::GetFlag(FLAGS_s3_region);
+  options.controller.blobs.s3_credentials_file = absl::GetFlag(FLAGS_s3_credentials_file);
   options.controller.secure = !absl::GetFlag(FLAGS_insecure);
   options.controller.advertise_names = absl::GetFlag(FLAGS_advertise_name);
   options.controller.max_stages = absl::GetFlag(FLAGS_max_stages);

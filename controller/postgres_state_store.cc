@@ -4,7 +4,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
+#include "common/curl_util.h"
 #include "common/status_macros.h"
 
 namespace dockyard {
@@ -44,15 +44,7 @@ constexpr const char* kRunOrder = "(CASE WHEN id ~ '^[0-9]{1,18}$' THEN id::BIGI
 // percent-encoded, so it never needs to be in a flag value.
 std::string WithPassword(const std::string& url, const std::string& password) {
   if (password.empty()) return url;
-  std::string encoded;
-  for (unsigned char c : password) {
-    if (absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      encoded.push_back(static_cast<char>(c));
-    } else {
-      encoded += absl::StrFormat("%%%02X", c);
-    }
-  }
-  return absl::StrCat(url, url.find('?') == std::string::npos ? "?" : "&", "password=", encoded);
+  return absl::StrCat(url, url.find('?') == std::string::npos ? "?" : "&", "password=", PercentEncode(password));
 }
 
 // True when the URL's user part carries a password (postgresql://user:secret@host).

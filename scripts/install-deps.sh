@@ -24,6 +24,8 @@ packages=(
   apache2-utils         # htpasswd: that registry's bcrypt password file
   docker-compose        # bench/run: the wheel workflow by hand with a compose file (baseline)
   postgresql libpqxx-dev  # --state=postgresql://: state for more than one controller (scaleout tests)
+  libxml2-dev           # --blobs=s3://: S3's XML answers
+  swift swift-proxy swift-account swift-container swift-object  # a real S3 (Swift's s3api) for scaleout tests
 )
 
 missing=()

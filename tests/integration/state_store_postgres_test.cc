@@ -21,7 +21,7 @@ using ::testing::HasSubstr;
 
 StateStoreOptions FreshDatabase() {
   const std::string server = testing::PostgresForTests();
-  EXPECT_FALSE(server.empty()) << "DOCKYARD_TEST_POSTGRES is not set: run through ctest (fixture postgres)";
+  EXPECT_FALSE(server.empty()) << "DOCKYARD_TEST_SCALEOUT is not set: run through ctest (fixture scaleout)";
   auto database = testing::CreateDatabase(server, "contract");
   EXPECT_TRUE(database.ok()) << database.status();
   StateStoreOptions options;

@@ -20,6 +20,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "tests/support/postgres_server.h"
+#include "tests/support/s3_server.h"
 
 namespace dockyard::testing {
 namespace fs = std::filesystem;
@@ -129,16 +130,22 @@ void Cluster::StartController(std::vector<std::string> extra_flags) {
   std::vector<std::string> argv = {Bin("controller/dockyard-controller"), "--listen=" + listen,
                                    "--data_dir=" + dir_ + "/controller", "--address_file=" + address_file};
   if (insecure_) argv.push_back("--insecure");
-  // The scale-out suite: the same test with the controller's state on PostgreSQL,
-  // one database per cluster (a restarted controller finds its runs there).
-  if (const std::string postgres = PostgresForTests(); !postgres.empty()) {
-    if (state_flags_.empty()) {
-      auto database = CreateDatabase(postgres, "cluster");
-      if (!database.ok()) throw std::runtime_error(database.status().ToString());
-      state_flags_ = {"--state=" + database->url, "--state_password_file=" + database->password_file};
-    }
-    argv.insert(argv.end(), state_flags_.begin(), state_flags_.end());
+  // The scale-out suite: the same test with the controller's state on PostgreSQL and
+  // its blobs in S3, one database and bucket per cluster (a restarted controller
+  // finds its runs and blobs there).
+  if (const std::string postgres = PostgresForTests(); !postgres.empty() && state_flags_.empty()) {
+    auto database = CreateDatabase(postgres, "cluster");
+    if (!database.ok()) throw std::runtime_error(database.status().ToString());
+    state_flags_ = {"--state=" + database->url, "--state_password_file=" + database->password_file};
   }
+  if (const std::string s3 = S3ForTests(); !s3.empty() && blob_flags_.empty()) {
+    auto bucket = CreateBucket(s3, "cluster");
+    if (!bucket.ok()) throw std::runtime_error(bucket.status().ToString());
+    blob_flags_ = {"--blobs=" + bucket->url + "/controller", "--s3_endpoint=" + bucket->endpoint,
+                   "--s3_credentials_file=" + bucket->credentials_file};
+  }
+  argv.insert(argv.end(), state_flags_.begin(), state_flags_.end());
+  argv.insert(argv.end(), blob_flags_.begin(), blob_flags_.end());
   for (auto& f : extra_flags) argv.push_back(f);
   controller_ = std::make_unique<Process>(argv, dir_ + "/controller.log");
   const absl::Time deadline = absl::Now() + absl::Seconds(20);

@@ -1,8 +1,8 @@
 // Test support: a real controller and real agents as child processes on this
 // machine (controller on 127.0.0.1:0), a scratch directory, and the real CLI, so
 // integration tests can kill, pause and restart them like an operator would. With
-// DOCKYARD_TEST_POSTGRES set (the scale-out suite) the controller keeps its state in
-// a fresh PostgreSQL database.
+// DOCKYARD_TEST_SCALEOUT set (the scale-out suite) the controller
+// keeps its state in a fresh PostgreSQL database and its blobs in a fresh bucket.
 // Secured as a user would run it: TLS, the CLI with the controller's CA and admin
 // token (from a file, never on a command line), agents enrolled with one-time
 // tokens on their first start.
@@ -103,6 +103,7 @@ class Cluster {
   std::string dir_;
   bool insecure_ = false;
   std::vector<std::string> state_flags_;  // --state=postgresql://… in the scale-out suite
+  std::vector<std::string> blob_flags_;   // --blobs=s3://… in the scale-out suite
   std::unique_ptr<Process> controller_;
   std::string address_;
   std::map<std::string, std::unique_ptr<Process>> agents_;

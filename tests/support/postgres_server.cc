@@ -103,8 +103,8 @@ absl::Status StopPostgres(const std::string& dir) {
 }
 
 std::string PostgresForTests() {
-  const char* dir = std::getenv("DOCKYARD_TEST_POSTGRES");
-  return dir == nullptr ? std::string() : std::string(dir);
+  const char* dir = std::getenv("DOCKYARD_TEST_SCALEOUT");
+  return dir == nullptr ? std::string() : std::string(dir) + "/postgres";
 }
 
 absl::StatusOr<PostgresDatabase> CreateDatabase(const std::string& dir, const std::string& hint) {

@@ -1,7 +1,7 @@
 // Test support: a real PostgreSQL server on 127.0.0.1 for the scale-out tests, and a
 // fresh database per test on it. One server serves a whole ctest run: the
 // `postgres_for_tests` program starts it as a ctest fixture and tells the tests
-// where it is through DOCKYARD_TEST_POSTGRES (its directory).
+// where it is through DOCKYARD_TEST_SCALEOUT (its directory + /postgres).
 #pragma once
 
 #include <string>
@@ -22,7 +22,7 @@ struct PostgresDatabase {
   std::string url;            // postgresql://dockyard@127.0.0.1:PORT/NAME (no password)
   std::string password_file;  // for --state_password_file
 };
-// The server named by DOCKYARD_TEST_POSTGRES, or "" when this run has none.
+// The server under DOCKYARD_TEST_SCALEOUT, or "" when this run has none.
 std::string PostgresForTests();
 // A new empty database on the server in `dir`, named after `hint` (made unique).
 absl::StatusOr<PostgresDatabase> CreateDatabase(const std::string& dir, const std::string& hint);

@@ -12,12 +12,14 @@
 #include "gtest/gtest.h"
 
 #include "tests/support/scratch_dir.h"
+#include "tests/unit/controller/blob_store_contract.h"
 
 namespace dockyard {
 namespace {
 
 namespace fs = std::filesystem;
 
+using ::dockyard::testing::BlobStoreContract;
 using ::dockyard::testing::FreshDir;
 
 std::unique_ptr<FileBlobStore> OpenStore(const std::string& dir) {
@@ -45,6 +47,12 @@ absl::Status Upload(FileBlobStore& store, const std::string& sha256, int64_t siz
   }
   return (*writer)->Commit();
 }
+
+// The contract every blob store meets (blob_store_contract.cc), on the local disk.
+INSTANTIATE_TEST_SUITE_P(Disk, BlobStoreContract,
+                         ::testing::Values(testing::BlobStoreBackend{
+                             "disk", []() -> std::unique_ptr<BlobStore> { return OpenStore(FreshDir()); }}),
+                         [](const auto& info) { return info.param.name; });
 
 TEST(FileBlobStore, CommittedBlobIsReadable) {
   const std::string dir = FreshDir();
