@@ -58,7 +58,9 @@ absl::StatusOr<std::unique_ptr<ControllerCore>> ControllerCore::Create(Controlle
   ASSIGN_OR_RETURN(std::unique_ptr<StateStore> state, OpenStateStore(state_options));
   ASSIGN_OR_RETURN(StateStore::Contents contents, state->Load());
   ASSIGN_OR_RETURN(std::unique_ptr<BlobStore> cache_blobs, OpenBlobStore(blob_options, "caches"));
-  std::unique_ptr<ControllerCore> core(new ControllerCore(std::move(options), std::move(blobs), std::move(state)));
+  std::unique_ptr<LogBackend> log_backend = state->NewLogBackend(options.data_dir + "/logs", blobs.get());
+  std::unique_ptr<ControllerCore> core(
+      new ControllerCore(std::move(options), std::move(blobs), std::move(state), std::move(log_backend)));
   core->cache_blobs_ = std::move(cache_blobs);
   if (core->options_.secure) {
     ASSIGN_OR_RETURN(core->ca_, CertificateAuthority::LoadOrCreate(core->options_.data_dir + "/tls",
@@ -88,11 +90,11 @@ absl::StatusOr<std::unique_ptr<ControllerCore>> ControllerCore::Create(Controlle
 }
 
 ControllerCore::ControllerCore(ControllerOptions options, std::unique_ptr<BlobStore> blobs,
-                               std::unique_ptr<StateStore> state)
+                               std::unique_ptr<StateStore> state, std::unique_ptr<LogBackend> log_backend)
     : options_(std::move(options)),
-      logs_(options_.data_dir + "/logs"),
       blobs_(std::move(blobs)),
       state_(std::move(state)),
+      logs_(std::move(log_backend)),
       scheduler_(options_.scheduler) {}
 
 ControllerCore::~ControllerCore() {

@@ -146,7 +146,8 @@ class ControllerCore {
   const CertificateAuthority* ca() const { return ca_.get(); }
 
  private:
-  ControllerCore(ControllerOptions options, std::unique_ptr<BlobStore> blobs, std::unique_ptr<StateStore> state);
+  ControllerCore(ControllerOptions options, std::unique_ptr<BlobStore> blobs, std::unique_ptr<StateStore> state,
+                 std::unique_ptr<LogBackend> log_backend);
   // Takes over what a previous process saved (before any agent or client is served).
   void Restore(StateStore::Contents contents) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Hands every run and agent changed since the last call, the artifacts recorded
@@ -167,10 +168,10 @@ class ControllerCore {
   void CollectCaches(bool evicted) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const ControllerOptions options_;
-  LogStore logs_;
   std::unique_ptr<BlobStore> blobs_;
   std::unique_ptr<BlobStore> cache_blobs_;
   const std::unique_ptr<StateStore> state_;
+  LogStore logs_;  // after the stores: its backend may archive into blobs_
   std::unique_ptr<CertificateAuthority> ca_;
   std::unique_ptr<IdentityStore> identity_;
   std::unique_ptr<SecretStore> secrets_;

@@ -1,139 +1,41 @@
 #include "controller/log_store.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
+#include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/logging.h"
 #include "common/status_macros.h"
+#include "controller/file_log_backend.h"
 
 namespace dockyard {
-namespace {
 
-absl::Status Errno(const std::string& what) {
-  return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
-}
+LogStore::LogStore(std::unique_ptr<LogBackend> backend) : backend_(std::move(backend)) {}
 
-// One .idx record: the piece's sequence number (-1 for a system line) and the log's
-// size once the piece is in, as two int64 in host byte order.
-constexpr int64_t kIndexRecord = 16;
-
-// Writes all of `data` at `offset`.
-bool WriteAt(int fd, std::string_view data, int64_t offset) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done, offset + static_cast<int64_t>(done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return false;
-    done += static_cast<size_t>(n);
-  }
-  return true;
-}
-
-// The whole file, or "" when it cannot be read.
-std::string ReadWhole(const std::string& path) {
-  std::string out;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return out;
-  char buf[64 * 1024];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return out;
-}
-
-}  // namespace
-
-LogStore::LogStore(std::string dir) : dir_(std::move(dir)) {}
-
-std::string LogStore::PathOf(const v1::StageRef& ref) const {
-  return absl::StrCat(dir_, "/", ref.run_id(), "/", ref.stage(), ".", ref.attempt(), ".log");
-}
-
-std::string LogStore::IndexPathOf(const v1::StageRef& ref) const {
-  return absl::StrCat(dir_, "/", ref.run_id(), "/", ref.stage(), ".", ref.attempt(), ".idx");
-}
+LogStore::LogStore(std::string dir) : LogStore(std::make_unique<FileLogBackend>(std::move(dir))) {}
 
 LogStore::Attempt& LogStore::Load(const v1::StageRef& ref) {
-  Key key{ref.run_id(), ref.stage(), ref.attempt()};
-  auto it = attempts_.find(key);
-  if (it != attempts_.end()) return it->second;
-  Attempt& attempt = attempts_[key];
-  Recover(ref, attempt);
+  Attempt& attempt = attempts_[Key{ref.run_id(), ref.stage(), ref.attempt()}];
+  if (attempt.known) return attempt;
+  auto recovered = backend_->Recover(ref);
+  if (!recovered.ok()) {  // asked again on the next use; until then nothing is appended
+    Logger("controller")->warn("run={} stage={} attempt={} log unreadable for now: {}", ref.run_id(), ref.stage(),
+                               ref.attempt(), recovered.status().ToString());
+    return attempt;
+  }
+  attempt.size = recovered->size;
+  attempt.next_seq = recovered->next_seq;
+  attempt.known = true;
   return attempt;
 }
 
-void LogStore::Recover(const v1::StageRef& ref, Attempt& attempt) {
-  const std::string path = PathOf(ref);
-  const std::string index_path = IndexPathOf(ref);
-  struct stat st;
-  const int64_t log_size = ::stat(path.c_str(), &st) == 0 ? st.st_size : 0;
-  const std::string index = ReadWhole(index_path);
-  // Walk the complete records; stop at one whose data did not make it to the log.
-  int64_t records = 0;
-  for (int64_t at = 0; at + kIndexRecord <= static_cast<int64_t>(index.size()); at += kIndexRecord) {
-    int64_t seq = 0;
-    int64_t end = 0;
-    std::memcpy(&seq, index.data() + at, sizeof seq);
-    std::memcpy(&end, index.data() + at + sizeof seq, sizeof end);
-    if (end < attempt.size || end > log_size) break;
-    attempt.size = end;
-    if (seq >= 0) attempt.next_seq = seq + 1;
-    ++records;
-  }
-  attempt.index_size = records * kIndexRecord;
-  // Drop what no record covers: a torn chunk (its sender never got an ack and sends
-  // it again) or a torn index record. Writes go at the known offsets either way, so
-  // a failed truncate only leaves bytes past the end that readers never see.
-  if (log_size > attempt.size && ::truncate(path.c_str(), attempt.size) != 0) { /* best effort */ }
-  if (static_cast<int64_t>(index.size()) > attempt.index_size &&
-      ::truncate(index_path.c_str(), attempt.index_size) != 0) { /* best effort */ }
+absl::Status LogStore::Unknown(const v1::StageRef& ref) {
+  return absl::UnavailableError(absl::StrCat("the log of ", ref.stage(), " attempt ", ref.attempt(),
+                                             " cannot be read from its store now; try again"));
 }
 
 absl::Status LogStore::Write(const v1::StageRef& ref, Attempt& attempt, int64_t seq, std::string_view data) {
-  const std::string path = PathOf(ref);
-  const std::string index_path = IndexPathOf(ref);
-  std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-  // At the known offsets rather than O_APPEND: whatever a failed write left past
-  // them is overwritten, never built upon.
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return Errno(path);
-  if (!WriteAt(fd, data, attempt.size)) {
-    absl::Status st = Errno(path);
-    // Keep the file at the size we know, so a retry appends at a clean boundary.
-    if (::ftruncate(fd, attempt.size) != 0) { /* best effort */ }
-    ::close(fd);
-    return st;
-  }
-  const int64_t end = attempt.size + static_cast<int64_t>(data.size());
-  // The index record goes second: a complete record always covers data on disk.
-  char record[kIndexRecord];
-  std::memcpy(record, &seq, sizeof seq);
-  std::memcpy(record + sizeof seq, &end, sizeof end);
-  int index_fd = ::open(index_path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-  if (index_fd < 0 || !WriteAt(index_fd, std::string_view(record, sizeof record), attempt.index_size)) {
-    absl::Status st = Errno(index_path);
-    if (index_fd >= 0) {
-      if (::ftruncate(index_fd, attempt.index_size) != 0) { /* best effort */ }
-      ::close(index_fd);
-    }
-    if (::ftruncate(fd, attempt.size) != 0) { /* best effort */ }
-    ::close(fd);
-    return st;
-  }
-  ::close(index_fd);
-  ::close(fd);
-  attempt.size = end;
-  attempt.index_size += kIndexRecord;
+  RETURN_IF_ERROR(backend_->Write(ref, seq, attempt.size, data));
+  attempt.size += static_cast<int64_t>(data.size());
   return absl::OkStatus();
 }
 
@@ -142,6 +44,7 @@ absl::StatusOr<int64_t> LogStore::Append(const v1::StageRef& ref, int64_t seq, s
   absl::StatusOr<int64_t> next = [&]() -> absl::StatusOr<int64_t> {
     absl::MutexLock lock(&mu_);
     Attempt& attempt = Load(ref);
+    if (!attempt.known) return Unknown(ref);
     if (seq < attempt.next_seq) return attempt.next_seq;  // a resend of what we have
     if (attempt.closed) {
       return absl::FailedPreconditionError(absl::StrCat("log of ", ref.stage(), " attempt ",
@@ -169,6 +72,7 @@ absl::Status LogStore::AppendSystemLine(const v1::StageRef& ref, std::string_vie
   absl::Status written = [&]() -> absl::Status {
     absl::MutexLock lock(&mu_);
     Attempt& attempt = Load(ref);
+    if (!attempt.known) return Unknown(ref);
     if (attempt.closed) return absl::OkStatus();
     // Indexed with seq -1: it has its place in the offsets but uses no sequence number.
     RETURN_IF_ERROR(Write(ref, attempt, -1, absl::StrCat("[dockyard] ", absl::string_view(line.data(), line.size()), "\n")));
@@ -184,6 +88,7 @@ void LogStore::Close(const v1::StageRef& ref) {
   {
     absl::MutexLock lock(&mu_);
     Attempt& attempt = Load(ref);
+    if (!attempt.closed && attempt.known) backend_->Settled(ref, attempt.size);
     attempt.closed = true;
     wakes = Ready(ref, attempt);
   }
@@ -244,22 +149,16 @@ absl::StatusOr<LogStore::Slice> LogStore::Read(const v1::StageRef& ref, int64_t 
   {
     absl::MutexLock lock(&mu_);
     Attempt& attempt = Load(ref);
+    if (!attempt.known) return Unknown(ref);
     slice.size = attempt.size;
     slice.closed = attempt.closed;
   }
   if (offset < 0 || offset > slice.size) {
     return absl::OutOfRangeError(absl::StrCat("offset ", offset, " is past the log's end (", slice.size, ")"));
   }
+  ASSIGN_OR_RETURN(slice.data, backend_->Read(ref, offset, max_bytes, slice.size));
   const int64_t want = std::min(max_bytes, slice.size - offset);
-  if (want == 0) return slice;
-  const std::string path = PathOf(ref);
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Errno(path);
-  slice.data.resize(static_cast<size_t>(want));
-  ssize_t n = ::pread(fd, slice.data.data(), slice.data.size(), offset);
-  ::close(fd);
-  if (n < 0) return Errno(path);
-  slice.data.resize(static_cast<size_t>(n));
+  const int64_t n = static_cast<int64_t>(slice.data.size());
   // Only bytes that were complete when we sampled the size are returned, so a
   // concurrent append never shows a torn chunk; `closed` applies to that size.
   if (n < want) slice.closed = false;

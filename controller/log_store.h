@@ -1,19 +1,16 @@
-// Stage logs on disk: one append-only file per stage attempt under
-// <dir>/<run>/<stage>.<attempt>.log. Chunks arrive with sequence numbers and are
-// appended exactly once, in order; readers follow by byte offset, woken by new data
-// (Watch). Thread-safe.
+// Stage logs: chunks arrive with sequence numbers and are appended exactly once, in
+// order; readers follow by byte offset, woken by new data (Watch). Thread-safe. The
+// bytes live in a LogBackend (files, or PostgreSQL then the blob store).
 //
-// Crash safety: next to each log, <stage>.<attempt>.idx gets one fixed-size record
-// (sequence number, end offset) per stored piece, written after its data. The first
-// use of an attempt after a restart trusts only what complete index records cover:
-// the log is cut back to the last one's end (dropping a torn tail) and the next
-// sequence number follows from it, so a resend of an unacknowledged chunk appends
-// cleanly, without a gap or a duplicate.
+// Crash safety: the first use of an attempt after a restart asks the backend what it
+// holds complete; the next sequence number follows from it, so a resend of an
+// unacknowledged chunk appends cleanly, without a gap or a duplicate.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -22,12 +19,15 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "controller/log_backend.h"
 #include "dockyard/v1/pipeline.pb.h"
 
 namespace dockyard {
 
 class LogStore {
  public:
+  explicit LogStore(std::unique_ptr<LogBackend> backend);
+  // Files under `dir` (FileLogBackend).
   explicit LogStore(std::string dir);
 
   // Appends chunk `seq` when it is the next one the attempt expects; a chunk below
@@ -39,7 +39,7 @@ class LogStore {
   int64_t NextSeq(const v1::StageRef& ref);
   // Appends a line Dockyard itself writes (e.g. why a stage was skipped or lost).
   absl::Status AppendSystemLine(const v1::StageRef& ref, std::string_view line);
-  // No more data will come for this attempt.
+  // No more data will come for this attempt (the backend may now archive it).
   void Close(const v1::StageRef& ref);
 
   struct Slice {
@@ -58,20 +58,20 @@ class LogStore {
   // Drops a watch that has not fired: true; false when it fired (or is firing).
   bool Unwatch(uint64_t id);
 
+  LogBackend& backend() { return *backend_; }
+
  private:
   struct Attempt {
     int64_t next_seq = 0;
     int64_t size = 0;
-    int64_t index_size = 0;  // bytes of complete records in the .idx file
     bool closed = false;
+    bool known = false;  // recovered from the backend (else sizes are unknown)
   };
   using Key = std::tuple<std::string, std::string, int>;
-  std::string PathOf(const v1::StageRef& ref) const;
-  std::string IndexPathOf(const v1::StageRef& ref) const;
+  // The attempt, recovered from the backend on first use.
   Attempt& Load(const v1::StageRef& ref) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Rebuilds an attempt from its files (see the crash-safety note above).
-  void Recover(const v1::StageRef& ref, Attempt& attempt) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Appends `data`, then its index record; `seq` is -1 for a system line.
+  static absl::Status Unknown(const v1::StageRef& ref);
+  // Appends `data` as piece `seq` (-1 for a system line).
   absl::Status Write(const v1::StageRef& ref, Attempt& attempt, int64_t seq, std::string_view data)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -84,7 +84,7 @@ class LogStore {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static void WakeAll(std::vector<std::function<void()>> wakes);
 
-  const std::string dir_;
+  const std::unique_ptr<LogBackend> backend_;
   absl::Mutex mu_;
   std::map<Key, Attempt> attempts_ ABSL_GUARDED_BY(mu_);
   std::map<Key, std::map<uint64_t, Waiter>> waiters_ ABSL_GUARDED_BY(mu_);

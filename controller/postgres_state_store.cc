@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/curl_util.h"
 #include "common/status_macros.h"
+#include "controller/postgres_log_backend.h"
 
 namespace dockyard {
 namespace {
@@ -30,6 +31,28 @@ const char* const kMigrations[] = {
         ordinal BIGSERIAL,
         record BYTEA NOT NULL,
         PRIMARY KEY (kind, key)
+      );
+    )sql",
+    // 1 -> 2: stage logs. Live pieces by offset while an attempt runs; once it
+    // settles, one blob in the blob store (by digest) and the pieces are dropped.
+    R"sql(
+      CREATE TABLE log_pieces (
+        run_id TEXT NOT NULL,
+        stage TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        start_offset BIGINT NOT NULL,
+        seq BIGINT NOT NULL,
+        data BYTEA NOT NULL,
+        PRIMARY KEY (run_id, stage, attempt, start_offset)
+      );
+      CREATE TABLE log_archives (
+        run_id TEXT NOT NULL,
+        stage TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        next_seq BIGINT NOT NULL,
+        PRIMARY KEY (run_id, stage, attempt)
       );
     )sql",
 };
@@ -61,29 +84,29 @@ std::string Bytes(const pqxx::field& field) { return pqxx::binarystring(field).s
 
 }  // namespace
 
-struct PostgresStateStore::Link {
-  explicit Link(const std::string& connect_string) : connection(connect_string) {
-    connection.prepare("put_run",
-                       "INSERT INTO runs (id, record) VALUES ($1, $2) "
-                       "ON CONFLICT (id) DO UPDATE SET record = excluded.record");
-    connection.prepare("put_agent",
-                       "INSERT INTO agents (name, record) VALUES ($1, $2) "
-                       "ON CONFLICT (name) DO UPDATE SET record = excluded.record");
-    connection.prepare("put_artifact",
-                       "INSERT INTO artifacts (run_id, name, record) VALUES ($1, $2, $3) "
-                       "ON CONFLICT (run_id, name) DO UPDATE SET record = excluded.record");
-    connection.prepare("put_identity",
-                       "INSERT INTO identity (kind, key, record) VALUES ($1, $2, $3) "
-                       "ON CONFLICT (kind, key) DO UPDATE SET record = excluded.record");
-    connection.prepare("delete_identity", "DELETE FROM identity WHERE kind = $1 AND key = $2");
-  }
-  pqxx::connection connection;
-};
-
 int PostgresStateStore::SchemaVersion() { return static_cast<int>(std::size(kMigrations)); }
 
+// The statements every save uses, on each new connection.
+static void PrepareStatements(pqxx::connection& connection) {
+  connection.prepare("put_run",
+                     "INSERT INTO runs (id, record) VALUES ($1, $2) "
+                     "ON CONFLICT (id) DO UPDATE SET record = excluded.record");
+  connection.prepare("put_agent",
+                     "INSERT INTO agents (name, record) VALUES ($1, $2) "
+                     "ON CONFLICT (name) DO UPDATE SET record = excluded.record");
+  connection.prepare("put_artifact",
+                     "INSERT INTO artifacts (run_id, name, record) VALUES ($1, $2, $3) "
+                     "ON CONFLICT (run_id, name) DO UPDATE SET record = excluded.record");
+  connection.prepare("put_identity",
+                     "INSERT INTO identity (kind, key, record) VALUES ($1, $2, $3) "
+                     "ON CONFLICT (kind, key) DO UPDATE SET record = excluded.record");
+  connection.prepare("delete_identity", "DELETE FROM identity WHERE kind = $1 AND key = $2");
+}
+
 PostgresStateStore::PostgresStateStore(std::string url, std::string connect_string)
-    : url_(std::move(url)), connect_string_(std::move(connect_string)) {}
+    : url_(std::move(url)),
+      connect_string_(std::move(connect_string)),
+      connection_(connect_string_, "state database " + url_, PrepareStatements) {}
 
 PostgresStateStore::~PostgresStateStore() = default;
 
@@ -95,49 +118,16 @@ absl::StatusOr<std::unique_ptr<PostgresStateStore>> PostgresStateStore::Open(con
         "--state_password_file (or PGPASSFILE) and leave it out of the URL");
   }
   std::unique_ptr<PostgresStateStore> store(new PostgresStateStore(url, WithPassword(url, password)));
-  absl::MutexLock lock(&store->mu_);
   RETURN_IF_ERROR(store->Migrate());
   return store;
-}
-
-template <typename Body>
-absl::Status PostgresStateStore::Guarded(const std::string& what, Body&& body) {
-  try {
-    return body();
-  } catch (const pqxx::broken_connection& e) {
-    link_.reset();
-    return absl::UnavailableError(absl::StrCat(Describe(), ": ", what, ": ", absl::StripAsciiWhitespace(e.what())));
-  } catch (const pqxx::in_doubt_error& e) {
-    link_.reset();
-    return absl::UnavailableError(
-        absl::StrCat(Describe(), ": ", what, ": the connection broke during commit: ", e.what()));
-  } catch (const pqxx::sql_error& e) {
-    return absl::InternalError(absl::StrCat(Describe(), ": ", what, ": ", absl::StripAsciiWhitespace(e.what())));
-  } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat(Describe(), ": ", what, ": ", e.what()));
-  }
-}
-
-absl::StatusOr<PostgresStateStore::Link*> PostgresStateStore::Connected() {
-  if (link_ != nullptr && link_->connection.is_open()) return link_.get();
-  link_.reset();
-  RETURN_IF_ERROR(Guarded("cannot connect", [&] {
-    link_ = std::make_unique<Link>(connect_string_);
-    return absl::OkStatus();
-  }));
-  return link_.get();
 }
 
 absl::Status PostgresStateStore::Migrate() {
   // A connection of its own, without the prepared statements: they name tables a
   // new database does not have yet.
-  std::unique_ptr<pqxx::connection> connection;
-  RETURN_IF_ERROR(Guarded("cannot connect", [&] {
-    connection = std::make_unique<pqxx::connection>(connect_string_);
-    return absl::OkStatus();
-  }));
-  return Guarded("cannot migrate the schema", [&]() -> absl::Status {
-    pqxx::work tx(*connection);
+  PostgresConnection migrating(connect_string_, Describe());
+  return migrating.Run("cannot migrate the schema", [&](pqxx::connection& connection) -> absl::Status {
+    pqxx::work tx(connection);
     tx.exec_params("SELECT pg_advisory_xact_lock($1)", kMigrationLock);
     tx.exec("CREATE TABLE IF NOT EXISTS dockyard_schema (version INTEGER NOT NULL)");
     const pqxx::result rows = tx.exec("SELECT version FROM dockyard_schema");
@@ -165,12 +155,10 @@ absl::Status PostgresStateStore::Save(const std::vector<v1::RunRecord>& runs,
                                       const std::vector<v1::AgentRecord>& agents,
                                       const std::vector<v1::Artifact>& artifacts) {
   if (runs.empty() && agents.empty() && artifacts.empty()) return absl::OkStatus();
-  absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Link * link, Connected());
   // Nothing of a failed save stays (the transaction rolls back when `tx` goes
   // without a commit): the next save writes these records again.
-  return Guarded("cannot save", [&] {
-    pqxx::work tx(link->connection);
+  return connection_.Run("cannot save", [&](pqxx::connection& connection) {
+    pqxx::work tx(connection);
     for (const v1::RunRecord& run : runs) {
       tx.exec_prepared("put_run", run.run().id(), pqxx::binarystring(run.SerializeAsString()));
     }
@@ -188,10 +176,8 @@ absl::Status PostgresStateStore::Save(const std::vector<v1::RunRecord>& runs,
 
 absl::Status PostgresStateStore::PutIdentity(const std::string& kind, const std::string& key,
                                              const std::string& record) {
-  absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Link * link, Connected());
-  return Guarded(absl::StrCat("cannot save ", kind, " ", key), [&] {
-    pqxx::work tx(link->connection);
+  return connection_.Run(absl::StrCat("cannot save ", kind, " ", key), [&](pqxx::connection& connection) {
+    pqxx::work tx(connection);
     tx.exec_prepared("put_identity", kind, key, pqxx::binarystring(record));
     tx.commit();
     return absl::OkStatus();
@@ -199,10 +185,8 @@ absl::Status PostgresStateStore::PutIdentity(const std::string& kind, const std:
 }
 
 absl::Status PostgresStateStore::DeleteIdentity(const std::string& kind, const std::string& key) {
-  absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Link * link, Connected());
-  return Guarded(absl::StrCat("cannot delete ", kind, " ", key), [&] {
-    pqxx::work tx(link->connection);
+  return connection_.Run(absl::StrCat("cannot delete ", kind, " ", key), [&](pqxx::connection& connection) {
+    pqxx::work tx(connection);
     tx.exec_prepared("delete_identity", kind, key);
     tx.commit();
     return absl::OkStatus();
@@ -210,12 +194,10 @@ absl::Status PostgresStateStore::DeleteIdentity(const std::string& kind, const s
 }
 
 absl::StatusOr<StateStore::Contents> PostgresStateStore::Load() {
-  absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Link * link, Connected());
   Contents contents;
-  RETURN_IF_ERROR(Guarded("cannot load", [&]() -> absl::Status {
+  RETURN_IF_ERROR(connection_.Run("cannot load", [&](pqxx::connection& connection) -> absl::Status {
     // One snapshot: every table as of one moment.
-    pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(link->connection);
+    pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(connection);
     auto read = [&](const std::string& sql, const char* what, auto add) -> absl::Status {
       for (const pqxx::row& row : tx.exec(sql)) {
         if (!add(Bytes(row[1]))) {
@@ -241,6 +223,10 @@ absl::StatusOr<StateStore::Contents> PostgresStateStore::Load() {
     return absl::OkStatus();
   }));
   return contents;
+}
+
+std::unique_ptr<LogBackend> PostgresStateStore::NewLogBackend(const std::string&, BlobStore* archive) {
+  return std::make_unique<PostgresLogBackend>(connect_string_, Describe(), archive);
 }
 
 }  // namespace dockyard

@@ -2,14 +2,14 @@
 // (libpqxx), for controllers that outgrow one box or run with a standby. Same
 // contract as the SQLite store; the schema is versioned and migrated at open under an
 // advisory lock, so controllers starting together migrate once. Thread-safe (one
-// connection behind a mutex); a broken connection is reopened by the next call.
+// connection, calls take turns); a broken connection is reopened by the next call.
+// Stage logs live in the same database (PostgresLogBackend).
 #pragma once
 
 #include <memory>
 #include <string>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "controller/postgres_connection.h"
 #include "controller/state_store.h"
 
 namespace dockyard {
@@ -35,27 +35,19 @@ class PostgresStateStore : public StateStore {
                     const std::vector<v1::Artifact>& artifacts = {}) override;
   absl::StatusOr<Contents> Load() override;
   std::string Describe() const override { return "state database " + url_; }
+  std::unique_ptr<LogBackend> NewLogBackend(const std::string& dir, BlobStore* archive) override;
 
  protected:
   absl::Status PutIdentity(const std::string& kind, const std::string& key, const std::string& record) override;
   absl::Status DeleteIdentity(const std::string& kind, const std::string& key) override;
 
  private:
-  struct Link;  // the libpqxx connection with its prepared statements
-
   PostgresStateStore(std::string url, std::string connect_string);
-  // The open link, (re)connecting and preparing statements when there is none.
-  absl::StatusOr<Link*> Connected() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status Migrate() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Runs `body` and turns what libpqxx throws into a status naming `what`; a broken
-  // connection is dropped so the next call reconnects.
-  template <typename Body>
-  absl::Status Guarded(const std::string& what, Body&& body) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status Migrate();
 
   const std::string url_;             // as given: no password
   const std::string connect_string_;  // with the password: never logged
-  absl::Mutex mu_;
-  std::unique_ptr<Link> link_ ABSL_GUARDED_BY(mu_);
+  PostgresConnection connection_;
 };
 
 }  // namespace dockyard

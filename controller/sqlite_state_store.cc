@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "controller/file_log_backend.h"
 
 namespace dockyard {
 namespace {
@@ -303,6 +304,10 @@ absl::StatusOr<SqliteStateStore::Contents> SqliteStateStore::Load() {
   (void)Exec("COMMIT");
   if (!st.ok()) return st;
   return contents;
+}
+
+std::unique_ptr<LogBackend> SqliteStateStore::NewLogBackend(const std::string& dir, BlobStore*) {
+  return std::make_unique<FileLogBackend>(dir);
 }
 
 }  // namespace dockyard

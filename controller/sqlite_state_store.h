@@ -32,6 +32,7 @@ class SqliteStateStore : public StateStore {
                     const std::vector<v1::Artifact>& artifacts = {}) override;
   absl::StatusOr<Contents> Load() override;
   std::string Describe() const override { return "state database " + path_; }
+  std::unique_ptr<LogBackend> NewLogBackend(const std::string& dir, BlobStore* archive) override;
 
   const std::string& path() const { return path_; }
 

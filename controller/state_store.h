@@ -11,6 +11,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "controller/blob_store.h"
+#include "controller/log_backend.h"
 #include "dockyard/v1/run.pb.h"
 #include "dockyard/v1/state.pb.h"
 
@@ -47,6 +49,11 @@ class StateStore {
 
   // Where the state lives, for messages: a path or a URL without its password.
   virtual std::string Describe() const = 0;
+
+  // Where stage logs go with this state: files under `dir` beside an SQLite
+  // database; the shared database itself (each settled attempt archived as one blob
+  // in `archive`, which must outlive the backend) for PostgreSQL.
+  virtual std::unique_ptr<LogBackend> NewLogBackend(const std::string& dir, BlobStore* archive) = 0;
 
  protected:
   // Identity records are one table keyed by (kind, key): kinds below.

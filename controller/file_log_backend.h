@@ -1,0 +1,36 @@
+// Stage logs as files: one append-only file per attempt under
+// <dir>/<run>/<stage>.<attempt>.log. Crash safety: next to each log,
+// <stage>.<attempt>.idx gets one fixed-size record (sequence number, end offset) per
+// piece, written after its data; Recover trusts only what complete records cover and
+// cuts the log back to the last one's end (dropping a torn tail).
+#pragma once
+
+#include <map>
+#include <string>
+#include <tuple>
+
+#include "controller/log_backend.h"
+
+namespace dockyard {
+
+class FileLogBackend final : public LogBackend {
+ public:
+  explicit FileLogBackend(std::string dir) : dir_(std::move(dir)) {}
+
+  absl::StatusOr<Recovered> Recover(const v1::StageRef& ref) override;
+  absl::Status Write(const v1::StageRef& ref, int64_t seq, int64_t offset, std::string_view data) override;
+  absl::StatusOr<std::string> Read(const v1::StageRef& ref, int64_t offset, int64_t max_bytes,
+                                   int64_t size) override;
+
+ private:
+  using Key = std::tuple<std::string, std::string, int>;
+  std::string PathOf(const v1::StageRef& ref) const;
+  std::string IndexPathOf(const v1::StageRef& ref) const;
+
+  const std::string dir_;
+  // Bytes of complete records in each attempt's .idx file (Recover and Write only,
+  // which LogStore calls one at a time).
+  std::map<Key, int64_t> index_sizes_;
+};
+
+}  // namespace dockyard
