@@ -132,6 +132,14 @@ absl::StatusOr<std::vector<v1::AgentInfo>> DockyardClient::ListAgents() {
   return std::vector<v1::AgentInfo>(response.agents().begin(), response.agents().end());
 }
 
+absl::StatusOr<v1::CollectGarbageResponse> DockyardClient::CollectGarbage(bool dry_run) {
+  v1::CollectGarbageRequest request;
+  request.set_dry_run(dry_run);
+  v1::CollectGarbageResponse response;
+  RETURN_IF_ERROR(Call([&](grpc::ClientContext& c) { return admin_->CollectGarbage(&c, request, &response); }));
+  return response;
+}
+
 absl::Status DockyardClient::DrainAgent(const std::string& name, bool undo) {
   v1::DrainAgentRequest request;
   request.set_name(name);

@@ -29,6 +29,7 @@ class DockyardClient {
   absl::Status CancelRun(const std::string& run_id);
   absl::StatusOr<std::vector<v1::AgentInfo>> ListAgents();
   absl::Status DrainAgent(const std::string& name, bool undo);
+  absl::StatusOr<v1::CollectGarbageResponse> CollectGarbage(bool dry_run);
   absl::StatusOr<std::vector<v1::Artifact>> ListArtifacts(const std::string& run_id);
 
   // Calls `on_change` with the run now and after every change until it finishes.

@@ -330,6 +330,17 @@ int Artifacts(DockyardClient& client, const std::string& run_id, const std::stri
   return kExitOk;
 }
 
+int CollectGarbage(DockyardClient& client, bool dry_run, std::ostream& out, std::ostream& err) {
+  auto report = client.CollectGarbage(dry_run);
+  if (!report.ok()) return ReportError(report.status(), err);
+  const char* verb = dry_run ? "would remove" : "removed";
+  out << verb << " " << report->runs_size() << " finished runs"
+      << (report->runs().empty() ? "" : ": " + absl::StrJoin(report->runs(), " ")) << "\n";
+  out << verb << " " << report->blobs() << " blobs nothing else references (" << HumanBytes(report->blob_bytes())
+      << ")\n";
+  return kExitOk;
+}
+
 int CancelRun(DockyardClient& client, const std::string& run_id, std::ostream& out, std::ostream& err) {
   if (absl::Status st = client.CancelRun(run_id); !st.ok()) return ReportError(st, err);
   out << "run " << run_id << " cancelled\n";

@@ -62,6 +62,8 @@ int ShowServiceLog(DockyardClient& client, const std::string& run_id, const std:
                    const std::string& service, std::ostream& out, std::ostream& err);
 // `dockyard caches`: the keyed caches the controller keeps, most recently used first.
 int ListCaches(DockyardClient& client, bool json, std::ostream& out, std::ostream& err);
+// Runs retention now (or, with dry_run, shows what it would remove).
+int CollectGarbage(DockyardClient& client, bool dry_run, std::ostream& out, std::ostream& err);
 // `dockyard agents`
 int ListAgents(DockyardClient& client, bool json, std::ostream& out, std::ostream& err);
 // `dockyard agents drain NAME` / `dockyard agents undrain NAME`

@@ -58,6 +58,12 @@ const std::map<std::string, std::string>& Commands() {
   last use, the agent holding it locally, its snapshot digest. Beyond the controller's
   --cache_max_bytes the least recently used key is evicted (new runs start empty).
 )"},
+      {"gc", R"(dockyard gc [--dry-run]   (admin)
+  Runs retention now: finished runs past the controller's --retain_runs (age) or
+  --retain_max_runs (count) go with their logs and artifact records, then every blob
+  (source, artifact, archived log) nothing else references. Runs in progress and the
+  newest run are never removed. --dry-run only shows what would go.
+)"},
       {"agents", R"(dockyard agents [--json]                     connected agents, slots and labels
 dockyard agents drain|undrain NAME           finish running stages, take no new ones (admin)
 dockyard agents enrol [--uses=N] [--ttl=1h]  print a one-time enrolment token (admin)
@@ -98,6 +104,7 @@ Commands:
   agents            list agents; drain, undrain, enrol, revoke
   tokens            create, list, revoke client tokens
   secrets           set, list, delete secrets that stages use
+  gc                retention now: old finished runs, their logs, unreferenced blobs
 `dockyard COMMAND --help` tells more about one command.
 
 )";

@@ -46,6 +46,7 @@ ABSL_FLAG(bool, long, false, "status: whole cache snapshot digests");
 ABSL_FLAG(int, uses, 1, "agents enrol: how many agents may enrol with the token");
 ABSL_FLAG(absl::Duration, ttl, absl::Hours(1), "agents enrol: how long the token stays valid");
 ABSL_FLAG(std::string, role, "", "tokens create: read, submit or admin");
+ABSL_FLAG(bool, dry_run, false, "gc: only show what would be removed");
 ABSL_FLAG(std::string, name, "", "tokens create: a name for the token (shown in lists and audit lines)");
 
 namespace {
@@ -227,6 +228,10 @@ int main(int argc, char** argv) {
   if (command == "caches") {
     if (count != 0) return Usage("caches takes no arguments");
     return dockyard::ListCaches(client, options.json, std::cout, std::cerr);
+  }
+  if (command == "gc") {
+    if (count != 0) return Usage("gc takes no arguments");
+    return dockyard::CollectGarbage(client, absl::GetFlag(FLAGS_dry_run), std::cout, std::cerr);
   }
   if (command == "agents") {
     if (count == 0) return dockyard::ListAgents(client, options.json, std::cout, std::cerr);

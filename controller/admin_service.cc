@@ -114,4 +114,20 @@ grpc::ServerUnaryReactor* AdminServiceImpl::DeleteSecret(grpc::CallbackServerCon
                  [=](const Caller&) { return secrets->Delete(request->name()); });
 }
 
+grpc::ServerUnaryReactor* AdminServiceImpl::CollectGarbage(grpc::CallbackServerContext* context,
+                                                           const v1::CollectGarbageRequest* request,
+                                                           v1::CollectGarbageResponse* response) {
+  ControllerCore* core = core_;
+  const bool dry_run = request->dry_run();
+  return AsAdmin(context, absl::StrCat("CollectGarbage dry_run=", dry_run), [=](const Caller&) {
+    auto report = core->CollectGarbage(dry_run);
+    if (!report.ok()) return report.status();
+    for (const std::string& run : report->runs) response->add_runs(run);
+    response->set_blobs(report->blobs);
+    response->set_blob_bytes(report->blob_bytes);
+    response->set_dry_run(dry_run);
+    return absl::OkStatus();
+  });
+}
+
 }  // namespace dockyard

@@ -33,6 +33,9 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
                                         v1::ListSecretsResponse* response) override;
   grpc::ServerUnaryReactor* DeleteSecret(grpc::CallbackServerContext* context, const v1::DeleteSecretRequest* request,
                                          v1::DeleteSecretResponse* response) override;
+  grpc::ServerUnaryReactor* CollectGarbage(grpc::CallbackServerContext* context,
+                                           const v1::CollectGarbageRequest* request,
+                                           v1::CollectGarbageResponse* response) override;
 
  private:
   // Checks role admin, then runs `work` on the pool and finishes with its status

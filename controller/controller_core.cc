@@ -84,6 +84,7 @@ absl::StatusOr<std::unique_ptr<ControllerCore>> ControllerCore::Create(Controlle
     // The first clean-up of the cache store waits a grace period: none at start-up.
     absl::MutexLock lock(&core->mu_);
     core->last_collected_ = absl::Now();
+    core->last_garbage_collection_ = absl::Now();
   }
   core->housekeeping_ = std::thread([core = core.get()] { core->Housekeeping(); });
   return core;
@@ -172,6 +173,14 @@ void ControllerCore::Housekeeping() {
     }
     if (!evicted.empty()) Persist();
     if (!evicted.empty() || now - last_collected_ > options_.cache_part_grace) CollectCaches(!evicted.empty());
+    if (now - last_garbage_collection_ > options_.gc_interval) {
+      last_garbage_collection_ = now;
+      mu_.Unlock();  // state, log and blob I/O: agents and clients go on meanwhile
+      if (auto report = CollectGarbage(/*dry_run=*/false); !report.ok()) {
+        Logger("controller")->warn("retention: {}", report.status().ToString());
+      }
+      mu_.Lock();
+    }
   }
 }
 

@@ -26,6 +26,7 @@
 #include "controller/run_watchers.h"
 #include "controller/scheduler.h"
 #include "controller/secret_store.h"
+#include "controller/retention.h"
 #include "controller/state_persister.h"
 #include "controller/state_store.h"
 #include "dockyard/v1/agent.pb.h"
@@ -65,6 +66,11 @@ struct ControllerOptions {
   // and how young an unreferenced cache part must be to stay (it may be mid-publish).
   int64_t cache_max_bytes = int64_t{10} << 30;
   absl::Duration cache_part_grace = absl::Minutes(10);
+  // Retention: finished runs kept (age, count), how old an unreferenced blob must be
+  // before it goes (it may belong to a run being submitted), how often it runs.
+  RetentionPolicy retention;
+  absl::Duration blob_grace = absl::Hours(1);
+  absl::Duration gc_interval = absl::Hours(1);
   // Wraps each save of the state store (tests give it a slow disk); empty: as is.
   std::function<StatePersister::Save(StatePersister::Save)> wrap_save;
 };
@@ -99,6 +105,18 @@ class ControllerCore {
   // Revokes the agent's identity, closes its session now and re-queues its
   // stages. Blocking (disk). Returns how many running attempts it lost.
   absl::StatusOr<int> RevokeAgent(const std::string& agent);
+
+  // --- retention (controller_retention.cc) ---
+  struct GarbageReport {
+    std::vector<std::string> runs;  // removed, oldest id first
+    int64_t blobs = 0;
+    int64_t blob_bytes = 0;
+  };
+  // Removes finished runs past options().retention with their logs and artifact
+  // records, then blobs nothing references that are older than blob_grace. A run in
+  // progress is never touched. With `dry_run` nothing changes; the report says what
+  // would go. Blocking (state store, log and blob I/O): never from a reaction.
+  absl::StatusOr<GarbageReport> CollectGarbage(bool dry_run);
   // Blocking: returns once the artifacts are saved in the index (in one save).
   absl::Status RecordArtifacts(const std::vector<v1::Artifact>& artifacts);
 
@@ -195,6 +213,8 @@ class ControllerCore {
   std::unique_ptr<WorkerPool> log_writer_ = std::make_unique<WorkerPool>(1);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time last_collected_ ABSL_GUARDED_BY(mu_);
+  absl::Time last_garbage_collection_ ABSL_GUARDED_BY(mu_);
+  absl::Mutex gc_mu_;  // one garbage collection at a time
   std::thread housekeeping_;
 };
 

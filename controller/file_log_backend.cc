@@ -131,6 +131,14 @@ absl::Status FileLogBackend::Write(const v1::StageRef& ref, int64_t seq, int64_t
   return absl::OkStatus();
 }
 
+absl::Status FileLogBackend::RemoveRun(const std::string& run_id) {
+  std::error_code ec;
+  std::filesystem::remove_all(absl::StrCat(dir_, "/", run_id), ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot remove the logs of run ", run_id, ": ", ec.message()));
+  std::erase_if(index_sizes_, [&](const auto& entry) { return std::get<0>(entry.first) == run_id; });
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> FileLogBackend::Read(const v1::StageRef& ref, int64_t offset, int64_t max_bytes,
                                                  int64_t size) {
   std::string data;

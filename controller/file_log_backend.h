@@ -21,6 +21,7 @@ class FileLogBackend final : public LogBackend {
   absl::Status Write(const v1::StageRef& ref, int64_t seq, int64_t offset, std::string_view data) override;
   absl::StatusOr<std::string> Read(const v1::StageRef& ref, int64_t offset, int64_t max_bytes,
                                    int64_t size) override;
+  absl::Status RemoveRun(const std::string& run_id) override;
 
  private:
   using Key = std::tuple<std::string, std::string, int>;

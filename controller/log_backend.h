@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -37,6 +38,16 @@ class LogBackend {
                                            int64_t size) = 0;
   // No more pieces will come (the attempt settled at `size` bytes). Must not block.
   virtual void Settled(const v1::StageRef& ref, int64_t size) { (void)ref, (void)size; }
+
+  // Retention: deletes every log of the run (its archive blobs stay until nothing
+  // references them).
+  virtual absl::Status RemoveRun(const std::string& run_id) = 0;
+  // Digests of the archive blobs the logs of runs other than `except_runs` use (the
+  // blob collector keeps them).
+  virtual absl::StatusOr<std::set<std::string>> ArchiveDigests(const std::set<std::string>& except_runs) {
+    (void)except_runs;
+    return std::set<std::string>();
+  }
 };
 
 }  // namespace dockyard

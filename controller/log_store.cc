@@ -95,6 +95,12 @@ void LogStore::Close(const v1::StageRef& ref) {
   WakeAll(std::move(wakes));
 }
 
+absl::Status LogStore::RemoveRun(const std::string& run_id) {
+  absl::MutexLock lock(&mu_);
+  std::erase_if(attempts_, [&](const auto& entry) { return std::get<0>(entry.first) == run_id; });
+  return backend_->RemoveRun(run_id);
+}
+
 uint64_t LogStore::Watch(const v1::StageRef& ref, int64_t offset, std::function<void()> wake) {
   {
     absl::MutexLock lock(&mu_);

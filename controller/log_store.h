@@ -58,6 +58,9 @@ class LogStore {
   // Drops a watch that has not fired: true; false when it fired (or is firing).
   bool Unwatch(uint64_t id);
 
+  // Retention: forgets the run's attempts and deletes its logs.
+  absl::Status RemoveRun(const std::string& run_id);
+
   LogBackend& backend() { return *backend_; }
 
  private:

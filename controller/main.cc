@@ -49,6 +49,13 @@ ABSL_FLAG(std::vector<std::string>, advertise_name, {},
           "comma-separated host names / IP addresses clients dial, added to the server certificate "
           "(localhost, 127.0.0.1 and the host name are always in it)");
 ABSL_FLAG(int, max_stages, 1000, "the most stages a submitted pipeline may have");
+ABSL_FLAG(absl::Duration, retain_runs, absl::Hours(24 * 90),
+          "finished runs older than this go with their logs and the blobs nothing else references "
+          "(0: keep them however old); runs in progress are never touched");
+ABSL_FLAG(int64_t, retain_max_runs, 0, "keep at most this many finished runs, the newest (0: no count limit)");
+ABSL_FLAG(absl::Duration, blob_grace, absl::Hours(1),
+          "how old a blob nothing references must be before retention removes it (it may be on its way into a run)");
+ABSL_FLAG(absl::Duration, gc_interval, absl::Hours(1), "how often retention runs (`dockyard gc` runs it at once)");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
 
 int main(int argc, char** argv) {
@@ -85,6 +92,10 @@ int main(int argc, char** argv) {
   }
   options.controller.cache_max_bytes = *cache_max_bytes;
   options.controller.cache_part_grace = absl::GetFlag(FLAGS_cache_part_grace);
+  options.controller.retention.max_age = absl::GetFlag(FLAGS_retain_runs);
+  options.controller.retention.max_runs = absl::GetFlag(FLAGS_retain_max_runs);
+  options.controller.blob_grace = absl::GetFlag(FLAGS_blob_grace);
+  options.controller.gc_interval = absl::GetFlag(FLAGS_gc_interval);
   auto server = dockyard::ControllerServer::Start(options);
   if (!server.ok()) {
     dockyard::Logger("controller")->error("cannot start: {}", server.status().ToString());

@@ -103,6 +103,28 @@ absl::StatusOr<std::string> PostgresLogBackend::Read(const v1::StageRef& ref, in
   return data;
 }
 
+absl::Status PostgresLogBackend::RemoveRun(const std::string& run_id) {
+  return writer_.Run("cannot remove logs", [&](pqxx::connection& connection) {
+    pqxx::work tx(connection);
+    tx.exec_params("DELETE FROM log_pieces WHERE run_id = $1", run_id);
+    tx.exec_params("DELETE FROM log_archives WHERE run_id = $1", run_id);
+    tx.commit();
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::set<std::string>> PostgresLogBackend::ArchiveDigests(const std::set<std::string>& except_runs) {
+  std::set<std::string> digests;
+  RETURN_IF_ERROR(reader_.Run("cannot list log archives", [&](pqxx::connection& connection) {
+    pqxx::read_transaction tx(connection);
+    for (const pqxx::row& row : tx.exec("SELECT run_id, sha256 FROM log_archives")) {
+      if (except_runs.count(row[0].as<std::string>()) == 0) digests.insert(row[1].as<std::string>());
+    }
+    return absl::OkStatus();
+  }));
+  return digests;
+}
+
 void PostgresLogBackend::Settled(const v1::StageRef& ref, int64_t size) {
   absl::MutexLock lock(&mu_);
   queue_.emplace_back(ref, size);

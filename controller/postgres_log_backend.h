@@ -32,6 +32,8 @@ class PostgresLogBackend final : public LogBackend {
   absl::StatusOr<std::string> Read(const v1::StageRef& ref, int64_t offset, int64_t max_bytes,
                                    int64_t size) override;
   void Settled(const v1::StageRef& ref, int64_t size) override;
+  absl::Status RemoveRun(const std::string& run_id) override;
+  absl::StatusOr<std::set<std::string>> ArchiveDigests(const std::set<std::string>& except_runs) override;
 
   // Waits until every attempt queued so far is archived (or failed to be); for tests.
   void WaitForArchives();

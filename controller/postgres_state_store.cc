@@ -225,6 +225,19 @@ absl::StatusOr<StateStore::Contents> PostgresStateStore::Load() {
   return contents;
 }
 
+absl::Status PostgresStateStore::DeleteRuns(const std::vector<std::string>& run_ids) {
+  if (run_ids.empty()) return absl::OkStatus();
+  return connection_.Run("cannot delete runs", [&](pqxx::connection& connection) {
+    pqxx::work tx(connection);
+    for (const std::string& id : run_ids) {
+      tx.exec_params("DELETE FROM runs WHERE id = $1", id);
+      tx.exec_params("DELETE FROM artifacts WHERE run_id = $1", id);
+    }
+    tx.commit();
+    return absl::OkStatus();
+  });
+}
+
 std::unique_ptr<LogBackend> PostgresStateStore::NewLogBackend(const std::string&, BlobStore* archive) {
   return std::make_unique<PostgresLogBackend>(connect_string_, Describe(), archive);
 }

@@ -111,6 +111,18 @@ class Scheduler {
   absl::StatusOr<v1::Pipeline> GetPipeline(const std::string& run_id) const;
   std::vector<v1::AgentInfo> Agents() const;
 
+  // --- retention ---
+  struct RunSummary {
+    std::string id;
+    bool finished = false;
+    absl::Time finished_at;
+    std::string source_digest;
+  };
+  // Every run, in id order.
+  std::vector<RunSummary> RunSummaries() const;
+  // Forgets finished runs (retention); an id of a run in progress is ignored.
+  void ForgetRuns(const std::vector<std::string>& ids);
+
   // --- keyed caches ---
   // Each key's latest snapshot, most recently used first.
   std::vector<v1::CacheInfo> Caches() const;

@@ -1,11 +1,13 @@
 // The scheduler's read-only answers: a run, its version and pipeline, the agents,
-// and whether an agent holds a stage of a run (for source and artifact fetches).
+// and whether an agent holds a stage of a run (for source and artifact fetches);
+// and what retention needs (every run's summary, forgetting finished runs).
 #include "controller/scheduler.h"
 
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/states.h"
 #include "controller/scheduler_refs.h"
 
 namespace dockyard {
@@ -49,6 +51,26 @@ absl::StatusOr<v1::Pipeline> Scheduler::GetPipeline(const std::string& run_id) c
   auto it = runs_.find(run_id);
   if (it == runs_.end()) return absl::NotFoundError(absl::StrCat("no run ", run_id));
   return it->second.pipeline;
+}
+
+std::vector<Scheduler::RunSummary> Scheduler::RunSummaries() const {
+  std::vector<RunSummary> out;
+  out.reserve(runs_.size());
+  for (const auto& [id, run] : runs_) {
+    RunSummary& summary = out.emplace_back();
+    summary.id = id;
+    summary.finished = IsFinished(run.run.state());
+    summary.finished_at = absl::FromUnixMillis(run.run.finished_unix_ms());
+    summary.source_digest = run.pipeline.source_digest();
+  }
+  return out;
+}
+
+void Scheduler::ForgetRuns(const std::vector<std::string>& ids) {
+  for (const std::string& id : ids) {
+    auto it = runs_.find(id);
+    if (it != runs_.end() && IsFinished(it->second.run.state())) runs_.erase(it);
+  }
 }
 
 std::vector<v1::AgentInfo> Scheduler::Agents() const {

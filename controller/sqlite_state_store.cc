@@ -306,6 +306,30 @@ absl::StatusOr<SqliteStateStore::Contents> SqliteStateStore::Load() {
   return contents;
 }
 
+absl::Status SqliteStateStore::DeleteRuns(const std::vector<std::string>& run_ids) {
+  if (run_ids.empty()) return absl::OkStatus();
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  auto delete_all = [&]() -> absl::Status {
+    for (const char* sql : {"DELETE FROM runs WHERE id = ?1", "DELETE FROM artifacts WHERE run_id = ?1"}) {
+      sqlite3_stmt* raw = nullptr;
+      RETURN_IF_ERROR(Prepare(sql, &raw));
+      OwnedStmt stmt(raw);
+      for (const std::string& id : run_ids) {
+        sqlite3_bind_text(stmt.get(), 1, id.data(), static_cast<int>(id.size()), SQLITE_STATIC);
+        const int rc = sqlite3_step(stmt.get());
+        sqlite3_reset(stmt.get());
+        if (rc != SQLITE_DONE) return SqlError(path_, db_, absl::StrCat("cannot delete run ", id), rc);
+      }
+    }
+    return absl::OkStatus();
+  };
+  absl::Status st = delete_all();
+  if (st.ok()) return Exec("COMMIT");
+  (void)Exec("ROLLBACK");
+  return st;
+}
+
 std::unique_ptr<LogBackend> SqliteStateStore::NewLogBackend(const std::string& dir, BlobStore*) {
   return std::make_unique<FileLogBackend>(dir);
 }

@@ -30,6 +30,7 @@ class SqliteStateStore : public StateStore {
 
   absl::Status Save(const std::vector<v1::RunRecord>& runs, const std::vector<v1::AgentRecord>& agents,
                     const std::vector<v1::Artifact>& artifacts = {}) override;
+  absl::Status DeleteRuns(const std::vector<std::string>& run_ids) override;
   absl::StatusOr<Contents> Load() override;
   std::string Describe() const override { return "state database " + path_; }
   std::unique_ptr<LogBackend> NewLogBackend(const std::string& dir, BlobStore* archive) override;

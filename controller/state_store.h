@@ -25,6 +25,8 @@ class StateStore {
   // Inserts or replaces the records, all in one transaction (all or nothing).
   virtual absl::Status Save(const std::vector<v1::RunRecord>& runs, const std::vector<v1::AgentRecord>& agents,
                             const std::vector<v1::Artifact>& artifacts = {}) = 0;
+  // Deletes the runs and their artifact records, in one transaction (retention).
+  virtual absl::Status DeleteRuns(const std::vector<std::string>& run_ids) = 0;
   // Inserts or replaces the artifact named (run_id, stage, name).
   absl::Status SaveArtifact(const v1::Artifact& artifact) { return Save({}, {}, {artifact}); }
   // Identity: inserts or replaces by token id / enrolment token id / agent name.

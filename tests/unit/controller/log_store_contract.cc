@@ -218,6 +218,24 @@ TEST_P(LogStoreContract, WatchAWatchTakenBackNeverFires) {
   EXPECT_FALSE(woken);
 }
 
+TEST_P(LogStoreContract, RemovingARunDeletesItsLogsOnly) {
+  const auto open = GetParam().fresh();
+  {
+    LogStore store(open());
+    ASSERT_TRUE(store.Append(Ref("1", "build", 1), 0, "gone\n").ok());
+    ASSERT_TRUE(store.Append(Ref("1", "build", 2), 0, "gone too\n").ok());
+    ASSERT_TRUE(store.Append(Ref("2", "build", 1), 0, "kept\n").ok());
+    store.Close(Ref("1", "build", 1));
+    GetParam().settle(store.backend());
+    ASSERT_TRUE(store.RemoveRun("1").ok());
+    EXPECT_EQ(store.Read(Ref("1", "build", 1), 0, 100)->size, 0);
+  }
+  LogStore store(open());
+  EXPECT_EQ(store.Read(Ref("1", "build", 1), 0, 100)->size, 0);
+  EXPECT_EQ(store.Read(Ref("1", "build", 2), 0, 100)->size, 0);
+  EXPECT_EQ(ReadAll(store, Ref("2", "build", 1)), "kept\n");
+}
+
 TEST_P(LogStoreContract, ASettledLogReadsTheSameAfterItsArchiveAndAfterARestart) {
   const auto open = GetParam().fresh();
   const v1::StageRef ref = Ref("7", "build", 2);

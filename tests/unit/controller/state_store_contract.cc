@@ -188,6 +188,27 @@ TEST_P(StateStoreContract, IdentityRecordsLoadBackByKindAndASecretCanBeDeleted) 
   EXPECT_EQ(loaded->secrets[0].info().name(), "DB_PASSWORD");
 }
 
+TEST_P(StateStoreContract, DeletedRunsGoWithTheirArtifactsAndTheOthersStay) {
+  const StateStoreOptions options = GetParam().fresh();
+  {
+    auto store = OpenOrDie(options);
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->Save({RunAt("1", v1::STAGE_SUCCEEDED), RunAt("2", v1::STAGE_SUCCEEDED),
+                             RunAt("3", v1::STAGE_RUNNING)},
+                            {}, {Artifact("1", "a.whl"), Artifact("2", "b.whl"), Artifact("3", "c.whl")})
+                    .ok());
+    ASSERT_TRUE(store->DeleteRuns({"1", "2", "never-was"}).ok());
+  }
+  auto store = OpenOrDie(options);  // deleted for good, not only in this process
+  ASSERT_NE(store, nullptr);
+  auto loaded = store->Load();
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_EQ(loaded->runs.size(), 1u);
+  EXPECT_EQ(loaded->runs[0].run().id(), "3");
+  ASSERT_EQ(loaded->artifacts.size(), 1u);
+  EXPECT_EQ(loaded->artifacts[0].name(), "c.whl");
+}
+
 TEST_P(StateStoreContract, SavesFromManyThreadsAllLand) {
   auto store = OpenOrDie(GetParam().fresh());
   ASSERT_NE(store, nullptr);
