@@ -29,3 +29,32 @@ start_agent() {
 wait_for_agents() {
   for _ in $(seq 1 100); do [ "$(dy agents | grep -c ' connected ')" = "$1" ] && return; sleep 0.1; done
 }
+
+# --scaleout: a throw-away PostgreSQL and Swift (S3) under $work, as the scaleout tests
+# use, a database and a bucket for the controller; sets scaleout_flags.
+start_scaleout_stores() {
+  chmod 755 "$work"  # the servers run as nobody and swift
+  "$bin/tests/postgres_for_tests" start "$work/postgres" >/dev/null
+  tests/support/swift_for_tests.sh start "$work/swift" >/dev/null
+  scaleout_database main
+  # The bucket, through Swift's own API (a container is a bucket to its S3 layer).
+  local key auth storage token
+  key=$(sed -n 's/^aws_secret_access_key=//p' "$work/swift/credentials")
+  auth=$(curl -fsS -D - -o /dev/null -H "X-Auth-User: dockyard:ci" -H "X-Auth-Key: $key" \
+    "$(cat "$work/swift/endpoint")/auth/v1.0")
+  storage=$(awk -F': ' 'tolower($1) == "x-storage-url" { print $2 }' <<<"$auth" | tr -d '\r')
+  token=$(awk -F': ' 'tolower($1) == "x-auth-token" { print $2 }' <<<"$auth" | tr -d '\r')
+  curl -fsS -X PUT -H "X-Auth-Token: $token" "$storage/bench" >/dev/null
+}
+
+# A fresh database NAME on the --scaleout server; sets scaleout_flags for a controller.
+scaleout_database() {
+  local url port
+  url=$(cat "$work/postgres/admin_url")
+  port=${url##*:}; port=${port%%/*}
+  PGPASSWORD=$(cat "$work/postgres/password") psql -q -h 127.0.0.1 -p "$port" -U dockyard postgres \
+    -c "CREATE DATABASE bench_$1" >/dev/null
+  scaleout_flags=(--state="${url%/*}/bench_$1" --state_password_file="$work/postgres/password"
+    --blobs="s3://bench/$1" --s3_endpoint="$(cat "$work/swift/endpoint")"
+    --s3_credentials_file="$work/swift/credentials")
+}
