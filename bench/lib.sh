@@ -37,14 +37,7 @@ start_scaleout_stores() {
   "$bin/tests/postgres_for_tests" start "$work/postgres" >/dev/null
   tests/support/swift_for_tests.sh start "$work/swift" >/dev/null
   scaleout_database main
-  # The bucket, through Swift's own API (a container is a bucket to its S3 layer).
-  local key auth storage token
-  key=$(sed -n 's/^aws_secret_access_key=//p' "$work/swift/credentials")
-  auth=$(curl -fsS -D - -o /dev/null -H "X-Auth-User: dockyard:ci" -H "X-Auth-Key: $key" \
-    "$(cat "$work/swift/endpoint")/auth/v1.0")
-  storage=$(awk -F': ' 'tolower($1) == "x-storage-url" { print $2 }' <<<"$auth" | tr -d '\r')
-  token=$(awk -F': ' 'tolower($1) == "x-auth-token" { print $2 }' <<<"$auth" | tr -d '\r')
-  curl -fsS -X PUT -H "X-Auth-Token: $token" "$storage/bench" >/dev/null
+  "$bin/bench/make_bucket" "$(cat "$work/swift/endpoint")" "$work/swift/credentials" bench
 }
 
 # A fresh database NAME on the --scaleout server; sets scaleout_flags for a controller.
