@@ -55,6 +55,16 @@ const char* const kMigrations[] = {
         PRIMARY KEY (run_id, stage, attempt)
       );
     )sql",
+    // 2 -> 3: the leader lease of controllers sharing this database (LeaderLease).
+    R"sql(
+      CREATE TABLE leader (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        holder TEXT NOT NULL,
+        address TEXT NOT NULL,
+        epoch BIGINT NOT NULL,
+        expires_at TIMESTAMPTZ NOT NULL
+      );
+    )sql",
 };
 
 // Any number: the advisory lock under which controllers starting together migrate.
