@@ -21,6 +21,13 @@ void BlockTerminationSignals() {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
+int PollTerminationSignal(long milliseconds) {
+  sigset_t set = TerminationSignals();
+  timespec timeout{milliseconds / 1000, (milliseconds % 1000) * 1000000};
+  const int sig = sigtimedwait(&set, nullptr, &timeout);
+  return sig > 0 ? sig : 0;
+}
+
 int WaitForTerminationSignal() {
   sigset_t set = TerminationSignals();
   int sig = 0;

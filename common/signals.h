@@ -7,5 +7,7 @@ namespace dockyard {
 void BlockTerminationSignals();
 // Returns the signal number that arrived.
 int WaitForTerminationSignal();
+// Waits up to `milliseconds` for one; returns its number, or 0 when none came.
+int PollTerminationSignal(long milliseconds);
 
 }  // namespace dockyard

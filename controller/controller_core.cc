@@ -1,5 +1,7 @@
 #include "controller/controller_core.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
@@ -56,6 +58,13 @@ absl::StatusOr<std::unique_ptr<ControllerCore>> ControllerCore::Create(Controlle
   StateStoreOptions state_options = options.state;
   state_options.data_dir = options.data_dir;
   ASSIGN_OR_RETURN(std::unique_ptr<StateStore> state, OpenStateStore(state_options));
+  StateStore::Leadership leadership = options.leadership;
+  if (leadership.holder.empty()) {
+    char host[256] = {0};
+    ::gethostname(host, sizeof host - 1);
+    leadership.holder = absl::StrCat(host, "/", ::getpid(), "/", absl::ToUnixNanos(absl::Now()));
+  }
+  RETURN_IF_ERROR(state->Lead(leadership));  // a standby waits here, before it loads anything
   ASSIGN_OR_RETURN(StateStore::Contents contents, state->Load());
   ASSIGN_OR_RETURN(std::unique_ptr<BlobStore> cache_blobs, OpenBlobStore(blob_options, "caches"));
   std::unique_ptr<LogBackend> log_backend = state->NewLogBackend(options.data_dir + "/logs", blobs.get());

@@ -52,6 +52,9 @@ struct ControllerOptions {
   // filled in).
   StateStoreOptions state;
   BlobStoreOptions blobs;
+  // With a shared database: waits for the leader lease before loading anything (a
+  // standby); `holder` is made unique to this process when empty.
+  StateStore::Leadership leadership;
   // TLS, enrolled agents and client tokens (false: --insecure, plain text, no checks).
   bool secure = true;
   // Host names / addresses clients dial, added to the server certificate.

@@ -12,6 +12,18 @@ LeaderLease::LeaderLease(PostgresConnection* connection, std::string holder, std
       address_(std::move(address)),
       term_ms_(absl::ToInt64Milliseconds(term)) {}
 
+absl::Status LeaderLease::Fence(pqxx::work& tx, const std::string& holder, int64_t epoch, const std::string& what) {
+  if (epoch == 0) return absl::OkStatus();
+  if (epoch < 0 || tx.exec_params("SELECT 1 FROM leader WHERE id = 1 AND holder = $1 AND epoch = $2 "
+                                  "AND expires_at > now() FOR SHARE",
+                                  holder, epoch)
+                       .empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(what, ": this controller no longer holds the leader lease; nothing is written"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<bool> LeaderLease::TryAcquire() {
   int64_t epoch = 0;
   RETURN_IF_ERROR(connection_->Run("cannot take the leader lease", [&](pqxx::connection& connection) {

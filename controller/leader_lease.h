@@ -30,6 +30,11 @@ class LeaderLease {
   absl::StatusOr<std::string> Leader();
 
   int64_t epoch() const { return epoch_; }
+
+  // The fence of a writing transaction: OK when `holder` still holds the lease of
+  // term `epoch` (0: no lease in use); FAILED_PRECONDITION naming `what` otherwise. It
+  // locks the lease row for share, so a takeover waits for the transaction to end.
+  static absl::Status Fence(pqxx::work& tx, const std::string& holder, int64_t epoch, const std::string& what);
   const std::string& holder() const { return holder_; }
 
  private:

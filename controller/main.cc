@@ -1,5 +1,6 @@
 // dockyard-controller: schedules pipeline stages onto agents and serves the CLI.
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -23,6 +24,9 @@ ABSL_FLAG(std::string, state, "sqlite",
           "postgresql://user@host:5432/database (shared by several controllers; no password in the URL)");
 ABSL_FLAG(std::string, state_password_file, "",
           "file holding the PostgreSQL password (default: libpq's PGPASSFILE or ~/.pgpass)");
+ABSL_FLAG(absl::Duration, leader_term, absl::Seconds(6),
+          "with a shared --state=postgresql://…: how long the leader's lease lasts unrenewed; a standby "
+          "controller on the same database takes over within 1.25 terms once the leader is gone");
 ABSL_FLAG(std::string, blobs, "disk",
           "where sources, artifacts and cache snapshots live: disk (DATA_DIR) or s3://bucket/prefix "
           "(shared by several controllers; with --s3_endpoint)");
@@ -74,6 +78,16 @@ int main(int argc, char** argv) {
   options.controller.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.controller.state.spec = absl::GetFlag(FLAGS_state);
   options.controller.state.password_file = absl::GetFlag(FLAGS_state_password_file);
+  options.controller.leadership.address = absl::GetFlag(FLAGS_listen);
+  options.controller.leadership.term = absl::GetFlag(FLAGS_leader_term);
+  options.controller.leadership.on_lost = [](const absl::Status& status) {
+    // Step down at once: another controller leads, nothing more may be served or written.
+    dockyard::Logger("controller")->error("stepping down: {}", std::string(status.message()));
+    std::_Exit(3);
+  };
+  options.controller.leadership.pause = [](absl::Duration wait) {
+    return dockyard::PollTerminationSignal(static_cast<long>(absl::ToInt64Milliseconds(wait))) != 0;
+  };
   options.controller.blobs.spec = absl::GetFlag(FLAGS_blobs);
   options.controller.blobs.s3_endpoint = absl::GetFlag(FLAGS_s3_endpoint);
   options.controller.blobs.s3_region = absl::GetFlag(FLAGS_s3_region);
@@ -97,6 +111,10 @@ int main(int argc, char** argv) {
   options.controller.blob_grace = absl::GetFlag(FLAGS_blob_grace);
   options.controller.gc_interval = absl::GetFlag(FLAGS_gc_interval);
   auto server = dockyard::ControllerServer::Start(options);
+  if (server.status().code() == absl::StatusCode::kCancelled) {  // a standby asked to stop
+    dockyard::Logger("controller")->info("{}", std::string(server.status().message()));
+    return 0;
+  }
   if (!server.ok()) {
     dockyard::Logger("controller")->error("cannot start: {}", server.status().ToString());
     return 1;

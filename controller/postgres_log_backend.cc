@@ -4,6 +4,7 @@
 #include "common/logging.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
+#include "controller/leader_lease.h"
 
 namespace dockyard {
 namespace {
@@ -55,8 +56,9 @@ absl::StatusOr<LogBackend::Recovered> PostgresLogBackend::Recover(const v1::Stag
 }
 
 absl::Status PostgresLogBackend::Write(const v1::StageRef& ref, int64_t seq, int64_t offset, std::string_view data) {
-  return writer_.Run("cannot store a log piece", [&](pqxx::connection& connection) {
+  return writer_.Run("cannot store a log piece", [&](pqxx::connection& connection) -> absl::Status {
     pqxx::work tx(connection);
+    if (fence_epoch_ != nullptr) RETURN_IF_ERROR(LeaderLease::Fence(tx, fence_holder_, fence_epoch_->load(), writer_.describe()));
     tx.exec_params("INSERT INTO log_pieces (run_id, stage, attempt, start_offset, seq, data) "
                    "VALUES ($1, $2, $3, $4, $5, $6)",
                    ref.run_id(), ref.stage(), ref.attempt(), offset, seq,

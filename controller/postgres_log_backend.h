@@ -6,6 +6,7 @@
 // the bytes at every offset are the same either way.
 #pragma once
 
+#include <atomic>
 #include <deque>
 #include <string>
 #include <thread>
@@ -35,6 +36,13 @@ class PostgresLogBackend final : public LogBackend {
   absl::Status RemoveRun(const std::string& run_id) override;
   absl::StatusOr<std::set<std::string>> ArchiveDigests(const std::set<std::string>& except_runs) override;
 
+  // Every piece written from now on first checks that `holder` still leads in term
+  // `*epoch` (LeaderLease::Fence); `epoch` must outlive the backend.
+  void SetFence(std::string holder, const std::atomic<int64_t>* epoch) {
+    fence_holder_ = std::move(holder);
+    fence_epoch_ = epoch;
+  }
+
   // Waits until every attempt queued so far is archived (or failed to be); for tests.
   void WaitForArchives();
 
@@ -43,6 +51,8 @@ class PostgresLogBackend final : public LogBackend {
   absl::Status Archive(const v1::StageRef& ref, int64_t size);
 
   BlobStore* const archive_;
+  std::string fence_holder_;
+  const std::atomic<int64_t>* fence_epoch_ = nullptr;
   PostgresConnection writer_;    // Recover and Write (LogStore calls them one at a time)
   PostgresConnection reader_;    // Read, beside them
   PostgresConnection archiver_;  // the archive loop

@@ -5,6 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/curl_util.h"
+#include "common/logging.h"
 #include "common/status_macros.h"
 #include "controller/postgres_log_backend.h"
 
@@ -118,7 +119,71 @@ PostgresStateStore::PostgresStateStore(std::string url, std::string connect_stri
       connect_string_(std::move(connect_string)),
       connection_(connect_string_, "state database " + url_, PrepareStatements) {}
 
-PostgresStateStore::~PostgresStateStore() = default;
+PostgresStateStore::~PostgresStateStore() {
+  {
+    absl::MutexLock lock(&lease_mu_);
+    stopping_ = true;
+  }
+  if (keeper_.joinable()) keeper_.join();
+}
+
+absl::Status PostgresStateStore::Fence(pqxx::work& tx) {
+  return LeaderLease::Fence(tx, fence_holder_, fence_epoch_.load(), Describe());
+}
+
+absl::Status PostgresStateStore::Lead(const Leadership& leadership) {
+  lease_connection_ = std::make_unique<PostgresConnection>(connect_string_, Describe());
+  lease_ = std::make_unique<LeaderLease>(lease_connection_.get(), leadership.holder, leadership.address,
+                                         leadership.term);
+  auto pause = leadership.pause ? leadership.pause : [](absl::Duration d) {
+    absl::SleepFor(d);
+    return false;
+  };
+  std::string announced;
+  for (;;) {
+    auto taken = lease_->TryAcquire();
+    if (taken.ok() && *taken) break;
+    if (!taken.ok()) {
+      Logger("controller")->warn("leader lease: {}", taken.status().ToString());
+    } else if (auto leader = lease_->Leader(); leader.ok() && *leader != announced) {
+      announced = *leader;
+      Logger("controller")->info("standing by: the controller at {} leads; taking over when its lease runs out",
+                                 announced.empty() ? "(none yet)" : announced);
+    }
+    if (pause(leadership.term / 4)) return absl::CancelledError("stopped while standing by");
+  }
+  fence_holder_ = leadership.holder;
+  fence_epoch_ = lease_->epoch();
+  Logger("controller")->info("leading (lease term {}, renewed every {})", fence_epoch_.load(),
+                             absl::FormatDuration(leadership.term / 3));
+  keeper_ = std::thread([this, leadership] { KeepLease(leadership); });
+  return absl::OkStatus();
+}
+
+void PostgresStateStore::KeepLease(Leadership leadership) {
+  absl::Time last_renewed = absl::Now();
+  for (;;) {
+    {
+      absl::MutexLock lock(&lease_mu_);
+      if (lease_mu_.AwaitWithTimeout(absl::Condition(&stopping_), leadership.term / 3)) return;
+    }
+    absl::Status renewed = lease_->Renew();
+    if (renewed.ok()) {
+      last_renewed = absl::Now();
+      continue;
+    }
+    // An unreachable database is lost only once a whole term passed without a renewal
+    // (by then a standby may lead); a refusal is lost at once.
+    if (renewed.code() != absl::StatusCode::kFailedPrecondition && absl::Now() - last_renewed < leadership.term) {
+      Logger("controller")->warn("leader lease: {}", renewed.ToString());
+      continue;
+    }
+    fence_epoch_ = -1;  // no write passes the fence any more
+    Logger("controller")->error("leader lease lost: {}", renewed.ToString());
+    if (leadership.on_lost) leadership.on_lost(renewed);
+    return;
+  }
+}
 
 absl::StatusOr<std::unique_ptr<PostgresStateStore>> PostgresStateStore::Open(const std::string& url,
                                                                             const std::string& password) {
@@ -167,8 +232,9 @@ absl::Status PostgresStateStore::Save(const std::vector<v1::RunRecord>& runs,
   if (runs.empty() && agents.empty() && artifacts.empty()) return absl::OkStatus();
   // Nothing of a failed save stays (the transaction rolls back when `tx` goes
   // without a commit): the next save writes these records again.
-  return connection_.Run("cannot save", [&](pqxx::connection& connection) {
+  return connection_.Run("cannot save", [&](pqxx::connection& connection) -> absl::Status {
     pqxx::work tx(connection);
+    RETURN_IF_ERROR(Fence(tx));
     for (const v1::RunRecord& run : runs) {
       tx.exec_prepared("put_run", run.run().id(), pqxx::binarystring(run.SerializeAsString()));
     }
@@ -186,8 +252,9 @@ absl::Status PostgresStateStore::Save(const std::vector<v1::RunRecord>& runs,
 
 absl::Status PostgresStateStore::PutIdentity(const std::string& kind, const std::string& key,
                                              const std::string& record) {
-  return connection_.Run(absl::StrCat("cannot save ", kind, " ", key), [&](pqxx::connection& connection) {
+  return connection_.Run(absl::StrCat("cannot save ", kind, " ", key), [&](pqxx::connection& connection) -> absl::Status {
     pqxx::work tx(connection);
+    RETURN_IF_ERROR(Fence(tx));
     tx.exec_prepared("put_identity", kind, key, pqxx::binarystring(record));
     tx.commit();
     return absl::OkStatus();
@@ -195,8 +262,9 @@ absl::Status PostgresStateStore::PutIdentity(const std::string& kind, const std:
 }
 
 absl::Status PostgresStateStore::DeleteIdentity(const std::string& kind, const std::string& key) {
-  return connection_.Run(absl::StrCat("cannot delete ", kind, " ", key), [&](pqxx::connection& connection) {
+  return connection_.Run(absl::StrCat("cannot delete ", kind, " ", key), [&](pqxx::connection& connection) -> absl::Status {
     pqxx::work tx(connection);
+    RETURN_IF_ERROR(Fence(tx));
     tx.exec_prepared("delete_identity", kind, key);
     tx.commit();
     return absl::OkStatus();
@@ -237,8 +305,9 @@ absl::StatusOr<StateStore::Contents> PostgresStateStore::Load() {
 
 absl::Status PostgresStateStore::DeleteRuns(const std::vector<std::string>& run_ids) {
   if (run_ids.empty()) return absl::OkStatus();
-  return connection_.Run("cannot delete runs", [&](pqxx::connection& connection) {
+  return connection_.Run("cannot delete runs", [&](pqxx::connection& connection) -> absl::Status {
     pqxx::work tx(connection);
+    RETURN_IF_ERROR(Fence(tx));
     for (const std::string& id : run_ids) {
       tx.exec_params("DELETE FROM runs WHERE id = $1", id);
       tx.exec_params("DELETE FROM artifacts WHERE run_id = $1", id);
@@ -249,7 +318,9 @@ absl::Status PostgresStateStore::DeleteRuns(const std::vector<std::string>& run_
 }
 
 std::unique_ptr<LogBackend> PostgresStateStore::NewLogBackend(const std::string&, BlobStore* archive) {
-  return std::make_unique<PostgresLogBackend>(connect_string_, Describe(), archive);
+  auto backend = std::make_unique<PostgresLogBackend>(connect_string_, Describe(), archive);
+  if (fence_epoch_.load() != 0) backend->SetFence(fence_holder_, &fence_epoch_);
+  return backend;
 }
 
 }  // namespace dockyard

@@ -9,6 +9,11 @@
 #include <memory>
 #include <string>
 
+#include <atomic>
+#include <thread>
+
+#include "absl/synchronization/mutex.h"
+#include "controller/leader_lease.h"
 #include "controller/postgres_connection.h"
 #include "controller/state_store.h"
 
@@ -35,6 +40,10 @@ class PostgresStateStore : public StateStore {
                     const std::vector<v1::Artifact>& artifacts = {}) override;
   absl::Status DeleteRuns(const std::vector<std::string>& run_ids) override;
   absl::StatusOr<Contents> Load() override;
+  // Waits for the lease (logging who leads meanwhile), then renews it on a thread of
+  // its own every term/3; a renewal refused, or none that succeeded for a whole term,
+  // is the lease lost.
+  absl::Status Lead(const Leadership& leadership) override;
   std::string Describe() const override { return "state database " + url_; }
   std::unique_ptr<LogBackend> NewLogBackend(const std::string& dir, BlobStore* archive) override;
 
@@ -46,9 +55,22 @@ class PostgresStateStore : public StateStore {
   PostgresStateStore(std::string url, std::string connect_string);
   absl::Status Migrate();
 
+  // FAILED_PRECONDITION unless this controller leads: the first statement of every
+  // writing transaction once Lead returned.
+  absl::Status Fence(pqxx::work& tx);
+  void KeepLease(Leadership leadership);
+
   const std::string url_;             // as given: no password
   const std::string connect_string_;  // with the password: never logged
   PostgresConnection connection_;
+  // Set once by Lead, before any other thread writes; read by every write.
+  std::string fence_holder_;
+  std::atomic<int64_t> fence_epoch_{0};  // 0: no lease in use; -1: lost
+  std::unique_ptr<PostgresConnection> lease_connection_;
+  std::unique_ptr<LeaderLease> lease_;
+  absl::Mutex lease_mu_;
+  bool stopping_ ABSL_GUARDED_BY(lease_mu_) = false;
+  std::thread keeper_;
 };
 
 }  // namespace dockyard

@@ -5,12 +5,14 @@
 // every call does blocking I/O, so none is made from a gRPC reaction.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "controller/blob_store.h"
 #include "controller/log_backend.h"
 #include "dockyard/v1/run.pb.h"
@@ -48,6 +50,25 @@ class StateStore {
   };
   // Everything saved, as of one moment. DATA_LOSS when a record does not parse.
   virtual absl::StatusOr<Contents> Load() = 0;
+
+  // Several controllers may share a database: this one waits until it holds the
+  // leader lease (`term` long, renewed inside it, `address` telling others where it
+  // serves), then fences every write with it; `on_lost` runs (from another thread)
+  // if the lease is ever lost, and the store refuses writes from then on. Embedded
+  // engines (SQLite) lead at once. Blocks; call before Load.
+  struct Leadership {
+    std::string holder;   // unique to this process
+    std::string address;  // host:port clients dial
+    absl::Duration term = absl::Seconds(10);
+    std::function<void(const absl::Status&)> on_lost;
+    // Waits up to the given time between tries; true: stop waiting (the process is
+    // asked to end), and Lead returns CANCELLED. Default: sleeps.
+    std::function<bool(absl::Duration)> pause;
+  };
+  virtual absl::Status Lead(const Leadership& leadership) {
+    (void)leadership;
+    return absl::OkStatus();
+  }
 
   // Where the state lives, for messages: a path or a URL without its password.
   virtual std::string Describe() const = 0;

@@ -159,6 +159,12 @@ void Cluster::StartController(std::vector<std::string> extra_flags) {
   while (!address_.empty() && (address_.back() == '\n')) address_.pop_back();
 }
 
+std::vector<std::string> Cluster::SharedStoreFlags() const {
+  std::vector<std::string> flags = state_flags_;
+  flags.insert(flags.end(), blob_flags_.begin(), blob_flags_.end());
+  return flags;
+}
+
 Process& Cluster::StartAgent(const AgentSpec& spec) {
   const std::string work_dir = dir_ + "/agent-" + spec.name;
   std::vector<std::string> argv = {Bin("agent/dockyard-agent"),

@@ -67,6 +67,9 @@ class Cluster {
   std::string ca_file() const { return dir_ + "/controller/tls/ca.crt"; }
   std::string admin_token_file() const { return dir_ + "/controller/admin.token"; }
   Process& controller() { return *controller_; }
+  // The --state/--blobs flags of the scale-out suite's database and bucket (empty
+  // outside it), for a second controller on the same stores.
+  std::vector<std::string> SharedStoreFlags() const;
   const std::string& address() const { return address_; }
   Process& StartAgent(const AgentSpec& spec);
   Process& agent(const std::string& name) { return *agents_.at(name); }
