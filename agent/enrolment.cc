@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "common/controller_channel.h"
 #include "common/files.h"
 #include "common/logging.h"
 #include "common/retrier.h"
@@ -54,7 +55,7 @@ absl::StatusOr<ClientSecurity> LoadOrEnrol(const EnrolmentOptions& options) {
   // Only the CA so far: this call is the one an agent makes without a certificate.
   ClientSecurity enrolling;
   enrolling.ca_pem = *ca;
-  auto stub = v1::AgentService::NewStub(grpc::CreateChannel(options.controller, ChannelCredentials(enrolling)));
+  auto stub = v1::AgentService::NewStub(ControllerChannel(options.controller, ChannelCredentials(enrolling)));
   v1::EnrolRequest request;
   request.set_token(*token);
   request.set_name(options.name);

@@ -12,6 +12,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "common/controller_channel.h"
 #include "common/allocator.h"
 #include "common/flags_help.h"
 #include "absl/strings/str_split.h"
@@ -24,7 +25,8 @@
 #include "common/logging.h"
 #include "common/signals.h"
 
-ABSL_FLAG(std::string, controller, "127.0.0.1:7420", "controller host:port");
+ABSL_FLAG(std::string, controller, "127.0.0.1:7420",
+          "controller host:port; a leader and its standbys comma-separated (a:7420,b:7420)");
 ABSL_FLAG(std::string, name, "", "agent name, unique per controller (default: the host name)");
 ABSL_FLAG(std::string, labels, "", "comma-separated labels stages can select, e.g. linux,python");
 ABSL_FLAG(int, slots, 0, "stages run at once (default: number of CPUs)");
@@ -196,7 +198,7 @@ int main(int argc, char** argv) {
     }
     security = *std::move(loaded);
   }
-  auto channel = grpc::CreateCustomChannel(absl::GetFlag(FLAGS_controller), dockyard::ChannelCredentials(security),
+  auto channel = dockyard::ControllerChannel(absl::GetFlag(FLAGS_controller), dockyard::ChannelCredentials(security),
                                            args);
 
   dockyard::Agent agent(options, channel, &docker);

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/controller_channel.h"
 #include "common/blob_receiver.h"
 #include "common/grpc_status.h"
 #include "common/retrier.h"
@@ -45,7 +46,7 @@ DockyardClient::DockyardClient(const std::string& address, ClientSecurity securi
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(16 << 20);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  auto channel = grpc::CreateCustomChannel(address, ChannelCredentials(security_), args);
+  auto channel = ControllerChannel(address, ChannelCredentials(security_), args);
   stub_ = v1::RunService::NewStub(channel);
   admin_ = v1::AdminService::NewStub(channel);
 }

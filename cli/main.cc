@@ -23,7 +23,9 @@
 #include "cli/help.h"
 #include "cli/run_follower.h"
 
-ABSL_FLAG(std::string, controller, "", "controller host:port (default: $DOCKYARD_CONTROLLER, else 127.0.0.1:7420)");
+ABSL_FLAG(std::string, controller, "",
+          "controller host:port, or a leader and its standbys comma-separated "
+          "(default: $DOCKYARD_CONTROLLER, else 127.0.0.1:7420)");
 ABSL_FLAG(std::string, artifacts_dir, "target", "run: where the run's artifacts are downloaded");
 ABSL_FLAG(bool, no_artifacts, false, "run: do not download artifacts");
 ABSL_FLAG(std::string, idempotency_key, "",

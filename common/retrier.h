@@ -43,11 +43,17 @@ class Retrier {
 
   // Runs `call` until it succeeds or fails for good; returns its last status.
   absl::Status Run(const std::function<grpc::Status(grpc::ClientContext&)>& call) const;
+  // The same back-off for anything else (e.g. an HTTP request): `attempt` is tried
+  // again while it returns UNAVAILABLE, DEADLINE_EXCEEDED or RESOURCE_EXHAUSTED.
+  absl::Status RunPlain(const std::function<absl::Status()>& attempt) const;
 
   // True for the codes worth another try.
   static bool Retryable(grpc::StatusCode code);
 
  private:
+  // The loop both share: `attempt` returns its status and whether it may be retried.
+  absl::Status Loop(const std::function<absl::Status(bool& retryable)>& attempt) const;
+
   RetryPolicy policy_;
   ContextSetup setup_;
 };

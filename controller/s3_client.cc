@@ -13,6 +13,7 @@
 #include "absl/strings/strip.h"
 #include "common/curl_util.h"
 #include "common/files.h"
+#include "common/retrier.h"
 #include "common/sha256.h"
 
 namespace dockyard {
@@ -135,11 +136,6 @@ absl::StatusOr<S3Client::Response> S3Client::Send(const std::string& method, con
                                                   const std::vector<std::pair<std::string, std::string>>& query,
                                                   std::string_view body,
                                                   const std::vector<std::string>& headers) const {
-  EnsureCurlGlobalInit();
-  CurlHandle handle(curl_easy_init());
-  if (!handle) return absl::InternalError("curl_easy_init failed");
-  CURL* c = handle.get();
-
   // SigV4 signs the query as given: it must already be in canonical form (sorted by
   // name, RFC 3986 encoded, "name=" for a bare flag).
   std::vector<std::pair<std::string, std::string>> sorted = query;
@@ -153,6 +149,26 @@ absl::StatusOr<S3Client::Response> S3Client::Send(const std::string& method, con
     for (absl::string_view segment : absl::StrSplit(key, '/')) absl::StrAppend(&path, "/", PercentEncode({segment.data(), segment.size()}));
   }
   const std::string url = options_.endpoint + path + query_string;
+  absl::StatusOr<Response> result;
+  RetryPolicy policy;
+  policy.patience = options_.patience;
+  policy.max_backoff = absl::Seconds(2);
+  (void)Retrier(policy).RunPlain([&]() -> absl::Status {
+    result = SendOnce(method, path, url, body, headers);
+    if (!result.ok()) return result.status();
+    if (result->status == 500 || result->status == 503) return absl::UnavailableError("S3 busy");
+    return absl::OkStatus();
+  });
+  return result;
+}
+
+absl::StatusOr<S3Client::Response> S3Client::SendOnce(const std::string& method, const std::string& path,
+                                                      const std::string& url, std::string_view body,
+                                                      const std::vector<std::string>& headers) const {
+  EnsureCurlGlobalInit();
+  CurlHandle handle(curl_easy_init());
+  if (!handle) return absl::InternalError("curl_easy_init failed");
+  CURL* c = handle.get();
   const std::string sigv4 = "aws:amz:" + options_.region + ":s3";
 
   Response response;

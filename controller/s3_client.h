@@ -32,6 +32,7 @@ struct S3ClientOptions {
   std::string region = "us-east-1";
   S3Credentials credentials;
   absl::Duration timeout = absl::Minutes(10);  // one request, a large part included
+  absl::Duration patience = absl::Seconds(30);  // retrying a busy or silent service
 };
 
 class S3Client {
@@ -46,6 +47,9 @@ class S3Client {
   // One request: `method` on /bucket/key with `query` given as name/value pairs
   // (they are put in SigV4's canonical order and encoding) and `body`. Returns any
   // HTTP status; UNAVAILABLE naming the endpoint when no answer came.
+  // A busy service (HTTP 500, 503 SlowDown) or no answer is tried again with the
+  // common back-off for up to `S3ClientOptions::patience`; then the last answer
+  // (or UNAVAILABLE) is returned.
   absl::StatusOr<Response> Send(const std::string& method, const std::string& bucket, const std::string& key,
                                 const std::vector<std::pair<std::string, std::string>>& query,
                                 std::string_view body = {}, const std::vector<std::string>& headers = {}) const;
@@ -59,6 +63,9 @@ class S3Client {
   const std::string& endpoint() const { return options_.endpoint; }
 
  private:
+  absl::StatusOr<Response> SendOnce(const std::string& method, const std::string& path, const std::string& url,
+                                    std::string_view body, const std::vector<std::string>& headers) const;
+
   S3ClientOptions options_;
 };
 

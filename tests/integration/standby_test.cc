@@ -8,7 +8,10 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <iostream>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -20,6 +23,57 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+
+// A standby for `cluster`'s controller: the leader's CA, secrets key and admin token
+// (a deployment's identity is shared), the same database and bucket, `listen`.
+std::unique_ptr<Process> StartStandby(Cluster& cluster, const std::string& listen) {
+  const std::string dir = cluster.dir() + "/standby";
+  fs::create_directories(dir);
+  for (const char* item : {"tls", "secrets.key", "admin.token"}) {
+    fs::copy(cluster.dir() + "/controller/" + item, dir + "/" + item, fs::copy_options::recursive);
+  }
+  std::vector<std::string> argv = {Bin("controller/dockyard-controller"), "--listen=" + listen, "--data_dir=" + dir,
+                                   "--address_file=" + dir + "/address", "--leader_term=3s"};
+  for (const std::string& flag : cluster.SharedStoreFlags()) argv.push_back(flag);
+  return std::make_unique<Process>(argv, cluster.dir() + "/standby.log");
+}
+
+TEST(Standby, WhenTheLeaderIsKilledMidStageTheStandbyLeadsAndAgentAndCliFollowItByThemselves) {
+  Cluster cluster;
+  cluster.StartController({"--leader_term=3s"});
+  ASSERT_FALSE(cluster.SharedStoreFlags().empty()) << "needs the scaleout fixture";
+  const std::string standby_address = absl::StrCat("127.0.0.1:", FreeLoopbackPort());
+  auto standby = StartStandby(cluster, standby_address);
+  const std::string both = "--controller=" + cluster.address() + "," + standby_address;
+  cluster.StartAgent({.name = UniqueName("failover"), .labels = {"linux"}, .flags = {both}});
+  cluster.WaitForAgents(1);
+  const std::string pipeline = cluster.WriteFile(
+      "p.yml", "name: failover\nstages:\n  - name: count\n    image: dockyard/busybox\n    run: |\n"
+               "      for i in $(seq 1 30); do echo line-$i; sleep 0.4; done\n"
+               "      mkdir /out && echo survived > /out/result.txt\n"
+               "    artifacts: [/out/result.txt]\n");
+  auto cli = cluster.SpawnCli({both, "run", pipeline, "--artifacts-dir=" + cluster.dir() + "/target"});
+  ASSERT_TRUE(Eventually([&] { return cli->Log().find("line-5") != std::string::npos; }, absl::Seconds(60)))
+      << cli->Log();
+
+  const absl::Time killed = absl::Now();
+  cluster.controller().Signal(SIGKILL);
+  ASSERT_TRUE(Eventually([&] { return fs::exists(cluster.dir() + "/standby/address"); }, absl::Seconds(10)))
+      << standby->Log();
+  std::cout << "standby leads " << absl::FormatDuration(absl::Now() - killed) << " after the leader's SIGKILL\n";
+
+  ASSERT_EQ(cli->Wait(absl::Minutes(3)), 0) << cli->Log() << standby->Log();
+  const std::string out = cli->Log();
+  for (int i = 1; i <= 30; ++i) {  // every line exactly once, across the switch
+    const std::string line = absl::StrCat("line-", i, "\n");
+    const size_t first = out.find(line);
+    ASSERT_NE(first, std::string::npos) << line << out;
+    EXPECT_EQ(out.find(line, first + 1), std::string::npos) << "twice: " << line << out;
+  }
+  EXPECT_EQ(Shell("cat " + cluster.dir() + "/target/result.txt"), "survived\n");  // verified by the CLI
+  standby->Signal(SIGTERM);
+  EXPECT_EQ(standby->Wait(absl::Seconds(20)), 0) << standby->Log();
+}
 
 TEST(Standby, APausedLeaderIsReplacedAndStepsDownWhenItWakes) {
   Cluster cluster;

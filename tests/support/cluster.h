@@ -118,6 +118,9 @@ class Cluster {
 std::string UniqueName(const std::string& base);
 // From `dockyard status` output: the agent the stage's current attempt ran on.
 std::string AgentOfStage(const std::string& status_out, const std::string& stage);
+// A port on 127.0.0.1 nothing listens on (free when asked; for a server that must
+// know its port before it listens).
+int FreeLoopbackPort();
 // Polls `probe` every 50 ms until it returns true or `timeout` passes.
 bool Eventually(const std::function<bool()>& probe, absl::Duration timeout);
 
