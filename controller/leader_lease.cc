@@ -67,6 +67,18 @@ absl::Status LeaderLease::Renew() {
   return absl::OkStatus();
 }
 
+absl::Status LeaderLease::Release() {
+  if (epoch_ <= 0) return absl::OkStatus();
+  const int64_t epoch = epoch_;
+  epoch_ = 0;
+  return connection_->Run("cannot release the leader lease", [&](pqxx::connection& connection) {
+    pqxx::work tx(connection);
+    tx.exec_params("UPDATE leader SET expires_at = now() WHERE id = 1 AND holder = $1 AND epoch = $2", holder_, epoch);
+    tx.commit();
+    return absl::OkStatus();
+  });
+}
+
 absl::StatusOr<std::string> LeaderLease::Leader() {
   std::string address;
   RETURN_IF_ERROR(connection_->Run("cannot read the leader lease", [&](pqxx::connection& connection) {

@@ -26,6 +26,8 @@ class LeaderLease {
   // Extends the term from now. FAILED_PRECONDITION when the lease is no longer ours
   // (it expired, or another controller took it): stop leading at once.
   absl::Status Renew();
+  // Ends our term now (a clean shutdown): a standby need not wait for it to run out.
+  absl::Status Release();
   // The address of the controller holding an unexpired lease; "" when none does.
   absl::StatusOr<std::string> Leader();
 

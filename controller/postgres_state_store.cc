@@ -125,6 +125,8 @@ PostgresStateStore::~PostgresStateStore() {
     stopping_ = true;
   }
   if (keeper_.joinable()) keeper_.join();
+  // A clean stop (everything saved by now): a standby takes over at once.
+  if (lease_ != nullptr && fence_epoch_.load() > 0) (void)lease_->Release();
 }
 
 absl::Status PostgresStateStore::Fence(pqxx::work& tx) {

@@ -93,6 +93,18 @@ TEST_F(LeaderLeaseTest, ALeaderThatRenewsInTimeKeepsTheLease) {
   EXPECT_EQ(*b.Leader(), "127.0.0.1:7001");
 }
 
+TEST_F(LeaderLeaseTest, ALeaseReleasedOnACleanStopIsTakenAtOnce) {
+  auto a_db = Connect();
+  auto b_db = Connect();
+  LeaderLease a(a_db.get(), "a", "127.0.0.1:7001", absl::Seconds(60));
+  LeaderLease b(b_db.get(), "b", "127.0.0.1:7002", absl::Seconds(60));
+  ASSERT_TRUE(*a.TryAcquire());
+  EXPECT_FALSE(*b.TryAcquire());
+  ASSERT_TRUE(a.Release().ok());
+  EXPECT_TRUE(*b.TryAcquire());  // no minute-long wait
+  EXPECT_EQ(a.Renew().code(), absl::StatusCode::kFailedPrecondition);
+}
+
 TEST_F(LeaderLeaseTest, AnExpiredLeaseCannotBeRenewedEvenWhenNobodyTookIt) {
   auto a_db = Connect();
   LeaderLease a(a_db.get(), "a", "127.0.0.1:7001", absl::Milliseconds(300));
