@@ -146,7 +146,9 @@ absl::StatusOr<S3Client::Response> S3Client::Send(const std::string& method, con
   }
   std::string path = "/" + PercentEncode(bucket);
   if (!key.empty()) {
-    for (absl::string_view segment : absl::StrSplit(key, '/')) absl::StrAppend(&path, "/", PercentEncode({segment.data(), segment.size()}));
+    for (absl::string_view segment : absl::StrSplit(key, '/')) {
+      absl::StrAppend(&path, "/", PercentEncode({segment.data(), segment.size()}));
+    }
   }
   const std::string url = options_.endpoint + path + query_string;
   absl::StatusOr<Response> result;
