@@ -33,7 +33,8 @@ class S3Writer final : public BlobStore::Writer {
  public:
   // `stored`: the announced digest is in the bucket already; the data is only checked.
   S3Writer(S3BlobStore* store, std::string sha256, int64_t size, bool stored)
-      : store_(store), want_sha256_(std::move(sha256)), want_size_(size), stored_(stored) {}
+      : store_(store), announced_(!sha256.empty()), want_sha256_(std::move(sha256)), want_size_(size),
+        stored_(stored) {}
 
   ~S3Writer() override {
     if (!upload_id_.empty() && !completed_) {  // nothing of it becomes visible
@@ -93,7 +94,9 @@ class S3Writer final : public BlobStore::Writer {
     const std::string final_key = store_->KeyOf(want_sha256_);
     if (upload_id_.empty()) {  // small: one PUT, now that its digest is proven
       completed_ = true;
-      if (store_->Contains(want_sha256_)) return absl::OkStatus();
+      // An announced digest was looked up when the writer began; only one told at the
+      // end is looked up now.
+      if (!announced_ && store_->Contains(want_sha256_)) return absl::OkStatus();
       ASSIGN_OR_RETURN(auto response, store_->client().Send("PUT", store_->bucket(), final_key, {}, buffer_));
       if (!Ok(response)) return store_->client().ErrorOf(response, "cannot store blob " + want_sha256_);
       return absl::OkStatus();
@@ -141,6 +144,7 @@ class S3Writer final : public BlobStore::Writer {
   }
 
   S3BlobStore* const store_;
+  const bool announced_;     // the digest came with NewWriter (and was looked up then)
   std::string want_sha256_;  // "" until sealed when the sender hashes as it sends
   const int64_t want_size_;
   const bool stored_;
