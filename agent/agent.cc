@@ -6,7 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "agent/stage_spool.h"
-#include "common/allocator.h"
+#include "common/process_tuning.h"
 #include "common/logging.h"
 
 namespace dockyard {

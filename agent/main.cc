@@ -13,7 +13,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "common/controller_channel.h"
-#include "common/allocator.h"
+#include "common/process_tuning.h"
 #include "common/flags_help.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
@@ -68,7 +68,7 @@ ABSL_FLAG(bool, insecure, false, "plain text to a controller started with --inse
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
 
 int main(int argc, char** argv) {
-  dockyard::TuneAllocator();
+  dockyard::TuneProcess();
   dockyard::ShowMainFlagsInHelp();
   absl::SetProgramUsageMessage(
       "Dockyard agent: runs pipeline stages in local Docker containers for a controller.\n"

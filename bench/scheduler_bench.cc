@@ -33,6 +33,7 @@
 #include "absl/time/clock.h"
 #include "dockyard/v1/agent.grpc.pb.h"
 #include "dockyard/v1/run.grpc.pb.h"
+#include "common/process_tuning.h"
 #include "tests/support/test_credentials.h"
 
 ABSL_FLAG(std::string, controller, "", "the controller's host:port");
@@ -277,6 +278,7 @@ int Main() {
 }  // namespace dockyard
 
 int main(int argc, char** argv) {
+  dockyard::TuneProcess();  // as a real agent does
   absl::ParseCommandLine(argc, argv);
   return dockyard::Main();
 }

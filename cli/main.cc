@@ -11,7 +11,7 @@
 #include "absl/time/time.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "common/allocator.h"
+#include "common/process_tuning.h"
 #include "common/flags_help.h"
 #include "absl/strings/numbers.h"
 #include "absl/synchronization/mutex.h"
@@ -81,7 +81,7 @@ int Usage(const char* why) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  dockyard::TuneAllocator();
+  dockyard::TuneProcess();
   // Users type --artifacts-dir; absl flag names cannot hold '-'.
   std::vector<std::string> fixed(argv, argv + argc);
   std::vector<char*> args;

@@ -84,7 +84,7 @@ absl::StatusOr<std::unique_ptr<ControllerCore>> ControllerCore::Create(Controlle
     core->Restore(std::move(contents));
   }
   StatePersister::Save save = [state = core->state_.get()](const StateChanges& changes) {
-    return state->Save(changes.runs, changes.agents, changes.artifacts);
+    return state->Save(changes.runs, changes.agents, changes.artifacts, changes.stages);
   };
   if (core->options_.wrap_save) save = core->options_.wrap_save(std::move(save));
   core->persister_ = std::make_unique<StatePersister>(
@@ -155,6 +155,10 @@ void ControllerCore::Persist() {
   for (const std::string& id : scheduler_.TakeDirtyRuns()) {
     if (auto record = scheduler_.ExportRun(id); record.ok()) changes.runs.push_back(*std::move(record));
     for (auto& wake : run_watchers_.Take(id)) changes.after_save.push_back(std::move(wake));
+  }
+  changes.stages = scheduler_.TakeDirtyStages();
+  for (const v1::StageRecord& stage : changes.stages) {
+    for (auto& wake : run_watchers_.Take(stage.run_id())) changes.after_save.push_back(std::move(wake));
   }
   for (const std::string& name : scheduler_.TakeDirtyAgents()) {
     if (auto record = scheduler_.ExportAgent(name); record.ok()) changes.agents.push_back(*std::move(record));

@@ -67,6 +67,16 @@ absl::StatusOr<LogBackend::Recovered> FileLogBackend::Recover(const v1::StageRef
   const std::string index_path = IndexPathOf(ref);
   struct stat st;
   const int64_t log_size = ::stat(path.c_str(), &st) == 0 ? st.st_size : 0;
+  Index& index_state = indexes_[Key{ref.run_id(), ref.stage(), ref.attempt()}];
+  if (::stat(index_path.c_str(), &st) != 0) {
+    // No agent chunk yet: the log holds whole system lines; a torn last one goes.
+    const std::string log = ReadWhole(path);
+    const size_t last_line_end = log.rfind('\n');
+    recovered.size = last_line_end == std::string::npos ? 0 : static_cast<int64_t>(last_line_end) + 1;
+    index_state = Index{};
+    if (log_size > recovered.size && ::truncate(path.c_str(), recovered.size) != 0) { /* best effort */ }
+    return recovered;
+  }
   const std::string index = ReadWhole(index_path);
   // Walk the complete records; stop at one whose data did not make it to the log.
   int64_t records = 0;
@@ -81,7 +91,7 @@ absl::StatusOr<LogBackend::Recovered> FileLogBackend::Recover(const v1::StageRef
     ++records;
   }
   const int64_t index_size = records * kIndexRecord;
-  index_sizes_[Key{ref.run_id(), ref.stage(), ref.attempt()}] = index_size;
+  index_state = Index{true, index_size};
   // Drop what no record covers: a torn chunk (its sender never got an ack and sends
   // it again) or a torn index record. Writes go at the known offsets either way, so
   // a failed truncate only leaves bytes past the end that readers never see.
@@ -94,10 +104,17 @@ absl::StatusOr<LogBackend::Recovered> FileLogBackend::Recover(const v1::StageRef
 
 absl::Status FileLogBackend::Write(const v1::StageRef& ref, int64_t seq, int64_t offset, std::string_view data) {
   const std::string path = PathOf(ref);
-  const std::string index_path = IndexPathOf(ref);
-  int64_t& index_size = index_sizes_[Key{ref.run_id(), ref.stage(), ref.attempt()}];
-  std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  Index& index = indexes_[Key{ref.run_id(), ref.stage(), ref.attempt()}];
+  if (offset == 0) {
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  }
+  // Single system lines need no index (Recover keeps whole lines): an attempt that
+  // prints nothing then costs one file, not two. Anything else starts the index
+  // before its data goes in.
+  const bool one_line = !data.empty() && data.find('\n') == data.size() - 1;
+  const bool indexed = index.exists || seq >= 0 || !one_line;
+  if (indexed && !index.exists) RETURN_IF_ERROR(StartIndex(ref, index, offset));
   // At the known offsets rather than O_APPEND: whatever a failed write left past
   // them is overwritten, never built upon.
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
@@ -110,15 +127,20 @@ absl::Status FileLogBackend::Write(const v1::StageRef& ref, int64_t seq, int64_t
     return st;
   }
   const int64_t end = offset + static_cast<int64_t>(data.size());
+  if (!indexed) {
+    ::close(fd);
+    return absl::OkStatus();
+  }
   // The index record goes second: a complete record always covers data on disk.
   char record[kIndexRecord];
   std::memcpy(record, &seq, sizeof seq);
   std::memcpy(record + sizeof seq, &end, sizeof end);
-  int index_fd = ::open(index_path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-  if (index_fd < 0 || !WriteAt(index_fd, std::string_view(record, sizeof record), index_size)) {
+  const std::string index_path = IndexPathOf(ref);
+  int index_fd = ::open(index_path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (index_fd < 0 || !WriteAt(index_fd, std::string_view(record, sizeof record), index.size)) {
     absl::Status st = Errno(index_path);
     if (index_fd >= 0) {
-      if (::ftruncate(index_fd, index_size) != 0) { /* best effort */ }
+      if (::ftruncate(index_fd, index.size) != 0) { /* best effort */ }
       ::close(index_fd);
     }
     if (::ftruncate(fd, offset) != 0) { /* best effort */ }
@@ -127,7 +149,32 @@ absl::Status FileLogBackend::Write(const v1::StageRef& ref, int64_t seq, int64_t
   }
   ::close(index_fd);
   ::close(fd);
-  index_size += kIndexRecord;
+  index.size += kIndexRecord;
+  return absl::OkStatus();
+}
+
+absl::Status FileLogBackend::StartIndex(const v1::StageRef& ref, Index& index, int64_t covered) {
+  const std::string index_path = IndexPathOf(ref);
+  // One record for the system lines already in the log, and the file appears with it
+  // (renamed into place): a crash never leaves an index that disowns them.
+  std::string record;
+  if (covered > 0) {
+    const int64_t seq = -1;
+    record.resize(kIndexRecord);
+    std::memcpy(record.data(), &seq, sizeof seq);
+    std::memcpy(record.data() + sizeof seq, &covered, sizeof covered);
+  }
+  const std::string temp_path = absl::StrCat(index_path, ".new");
+  int fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Errno(temp_path);
+  const bool written = WriteAt(fd, record, 0);
+  ::close(fd);
+  if (!written || ::rename(temp_path.c_str(), index_path.c_str()) != 0) {
+    absl::Status st = Errno(index_path);
+    ::unlink(temp_path.c_str());
+    return st;
+  }
+  index = Index{true, static_cast<int64_t>(record.size())};
   return absl::OkStatus();
 }
 
@@ -135,7 +182,7 @@ absl::Status FileLogBackend::RemoveRun(const std::string& run_id) {
   std::error_code ec;
   std::filesystem::remove_all(absl::StrCat(dir_, "/", run_id), ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot remove the logs of run ", run_id, ": ", ec.message()));
-  std::erase_if(index_sizes_, [&](const auto& entry) { return std::get<0>(entry.first) == run_id; });
+  std::erase_if(indexes_, [&](const auto& entry) { return std::get<0>(entry.first) == run_id; });
   return absl::OkStatus();
 }
 

@@ -9,7 +9,7 @@
 #include "absl/flags/marshalling.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "common/allocator.h"
+#include "common/process_tuning.h"
 #include "common/flags_help.h"
 #include "absl/time/time.h"
 #include "common/logging.h"
@@ -63,7 +63,7 @@ ABSL_FLAG(absl::Duration, gc_interval, absl::Hours(1), "how often retention runs
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
 
 int main(int argc, char** argv) {
-  dockyard::TuneAllocator();
+  dockyard::TuneProcess();
   dockyard::ShowMainFlagsInHelp();
   absl::SetProgramUsageMessage(
       "Dockyard controller: accepts pipelines from the `dockyard` CLI and runs their stages on agents.\n"

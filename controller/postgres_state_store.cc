@@ -66,6 +66,17 @@ const char* const kMigrations[] = {
         expires_at TIMESTAMPTZ NOT NULL
       );
     )sql",
+    // 3 -> 4: a stage that changed alone is saved alone (StageRecord), beside its
+    // run's record; `version` is the run version it carries.
+    R"sql(
+      CREATE TABLE stages (
+        run_id TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        version BIGINT NOT NULL,
+        record BYTEA NOT NULL,
+        PRIMARY KEY (run_id, idx)
+      );
+    )sql",
 };
 
 // Any number: the advisory lock under which controllers starting together migrate.
@@ -102,6 +113,12 @@ static void PrepareStatements(pqxx::connection& connection) {
   connection.prepare("put_run",
                      "INSERT INTO runs (id, record) VALUES ($1, $2) "
                      "ON CONFLICT (id) DO UPDATE SET record = excluded.record");
+  // A run's record holds all its stages: the stage records it is newer than go.
+  connection.prepare("drop_stages", "DELETE FROM stages WHERE run_id = $1 AND version <= $2");
+  connection.prepare("put_stage",
+                     "INSERT INTO stages (run_id, idx, version, record) VALUES ($1, $2, $3, $4) "
+                     "ON CONFLICT (run_id, idx) DO UPDATE SET version = excluded.version, "
+                     "record = excluded.record WHERE excluded.version > stages.version");
   connection.prepare("put_agent",
                      "INSERT INTO agents (name, record) VALUES ($1, $2) "
                      "ON CONFLICT (name) DO UPDATE SET record = excluded.record");
@@ -230,8 +247,9 @@ absl::Status PostgresStateStore::Migrate() {
 
 absl::Status PostgresStateStore::Save(const std::vector<v1::RunRecord>& runs,
                                       const std::vector<v1::AgentRecord>& agents,
-                                      const std::vector<v1::Artifact>& artifacts) {
-  if (runs.empty() && agents.empty() && artifacts.empty()) return absl::OkStatus();
+                                      const std::vector<v1::Artifact>& artifacts,
+                                      const std::vector<v1::StageRecord>& stages) {
+  if (runs.empty() && agents.empty() && artifacts.empty() && stages.empty()) return absl::OkStatus();
   // Nothing of a failed save stays (the transaction rolls back when `tx` goes
   // without a commit): the next save writes these records again.
   return connection_.Run("cannot save", [&](pqxx::connection& connection) -> absl::Status {
@@ -239,6 +257,11 @@ absl::Status PostgresStateStore::Save(const std::vector<v1::RunRecord>& runs,
     RETURN_IF_ERROR(Fence(tx));
     for (const v1::RunRecord& run : runs) {
       tx.exec_prepared("put_run", run.run().id(), pqxx::binarystring(run.SerializeAsString()));
+      tx.exec_prepared("drop_stages", run.run().id(), run.version());
+    }
+    for (const v1::StageRecord& stage : stages) {
+      tx.exec_prepared("put_stage", stage.run_id(), stage.index(), stage.run_version(),
+                       pqxx::binarystring(stage.SerializeAsString()));
     }
     for (const v1::AgentRecord& agent : agents) {
       tx.exec_prepared("put_agent", agent.registration().name(), pqxx::binarystring(agent.SerializeAsString()));
@@ -289,6 +312,10 @@ absl::StatusOr<StateStore::Contents> PostgresStateStore::Load() {
     };
     RETURN_IF_ERROR(read(absl::StrCat("SELECT id, record FROM runs ORDER BY ", kRunOrder), "run",
                          [&](const std::string& bytes) { return contents.runs.emplace_back().ParseFromString(bytes); }));
+    std::vector<v1::StageRecord> stages;
+    RETURN_IF_ERROR(read("SELECT run_id || '/' || idx, record FROM stages", "stage",
+                         [&](const std::string& bytes) { return stages.emplace_back().ParseFromString(bytes); }));
+    ApplyStageRecords(stages, contents.runs);
     RETURN_IF_ERROR(read("SELECT name, record FROM agents ORDER BY name", "agent", [&](const std::string& bytes) {
       return contents.agents.emplace_back().ParseFromString(bytes);
     }));
@@ -312,6 +339,7 @@ absl::Status PostgresStateStore::DeleteRuns(const std::vector<std::string>& run_
     RETURN_IF_ERROR(Fence(tx));
     for (const std::string& id : run_ids) {
       tx.exec_params("DELETE FROM runs WHERE id = $1", id);
+      tx.exec_params("DELETE FROM stages WHERE run_id = $1", id);
       tx.exec_params("DELETE FROM artifacts WHERE run_id = $1", id);
     }
     tx.commit();

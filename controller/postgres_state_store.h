@@ -37,7 +37,8 @@ class PostgresStateStore : public StateStore {
   PostgresStateStore& operator=(const PostgresStateStore&) = delete;
 
   absl::Status Save(const std::vector<v1::RunRecord>& runs, const std::vector<v1::AgentRecord>& agents,
-                    const std::vector<v1::Artifact>& artifacts = {}) override;
+                    const std::vector<v1::Artifact>& artifacts = {},
+                    const std::vector<v1::StageRecord>& stages = {}) override;
   absl::Status DeleteRuns(const std::vector<std::string>& run_ids) override;
   absl::StatusOr<Contents> Load() override;
   // Waits for the lease (logging who leads meanwhile), then renews it on a thread of

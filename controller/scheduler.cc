@@ -239,9 +239,9 @@ void Scheduler::LoseAttempt(RunEntry& run, StageEntry& stage, const std::string&
   if (stage.lost_retries_left > 0) {
     --stage.lost_retries_left;
     effects.ended.push_back({ref, v1::STAGE_LOST});
-    stage.info.set_state(v1::STAGE_QUEUED);
+    Queue(run, stage);
     stage.info.set_message(absl::StrCat("attempt ", ref.attempt(), " lost (", why, "); retrying"));
-    Touch(run);
+    TouchStage(run, stage);
     return;
   }
   FinishStage(run, stage, v1::STAGE_LOST, -1, why, now, effects);
@@ -299,8 +299,13 @@ SchedulerEffects Scheduler::Schedule(absl::Time now) {
   while (placed_any) {
     placed_any = false;
     for (RunEntry* run : order) {
-      for (StageEntry& stage : run->stages) {
-        if (stage.info.state() != v1::STAGE_QUEUED) continue;
+      for (auto next = run->queued.begin(); next != run->queued.end();) {
+        StageEntry& stage = run->stages[*next];
+        if (stage.info.state() != v1::STAGE_QUEUED) {
+          next = run->queued.erase(next);  // placed, cancelled or skipped since
+          continue;
+        }
+        ++next;
         if (stage.ready_since == absl::InfinitePast()) stage.ready_since = now;
         std::vector<Candidate> candidates;
         for (auto& [name, agent] : agents_) {
@@ -318,7 +323,7 @@ SchedulerEffects Scheduler::Schedule(absl::Time now) {
         if (placement.agent.empty()) {
           if (!placement.why.empty() && stage.info.message() != placement.why) {
             stage.info.set_message(placement.why);
-            Touch(*run);
+            TouchStage(*run, stage);
           }
           continue;
         }
@@ -333,8 +338,11 @@ SchedulerEffects Scheduler::Schedule(absl::Time now) {
         const v1::StageRef ref = Ref(run->run.id(), stage.info);
         best->running.insert(Key(ref));
         TouchAgent(agent_name);
-        if (run->run.state() == v1::RUN_QUEUED) run->run.set_state(v1::RUN_RUNNING);
-        Touch(*run);
+        TouchStage(*run, stage);
+        if (run->run.state() == v1::RUN_QUEUED) {
+          run->run.set_state(v1::RUN_RUNNING);
+          Touch(*run);
+        }
 
         AgentOrder order_msg{agent_name, {}};
         v1::StageAssignment* assign = order_msg.message.mutable_assign();
@@ -360,7 +368,7 @@ SchedulerEffects Scheduler::Schedule(absl::Time now) {
           start->set_consumed(run->cache_snapshot[mount.name()]);
           start->set_source(run->cache_source[mount.name()]);
           *stage.info.add_caches() = *start;
-          run->cache_hosts.insert(agent_name);
+          if (run->cache_hosts.insert(agent_name).second) Touch(*run);
         }
         effects.orders.push_back(std::move(order_msg));
         last_turn_seq_ = run->seq;
@@ -371,7 +379,8 @@ SchedulerEffects Scheduler::Schedule(absl::Time now) {
   }
 
   for (RunEntry* run : order) {
-    for (StageEntry& stage : run->stages) {
+    for (const int index : run->queued) {
+      StageEntry& stage = run->stages[index];
       if (stage.info.state() != v1::STAGE_QUEUED) continue;
       std::string reason = WaitReason(stage);
       // Keep "attempt N lost; retrying" (and a cache wait) visible until the stage is placed.
@@ -379,7 +388,7 @@ SchedulerEffects Scheduler::Schedule(absl::Time now) {
       if (absl::StartsWith(stage.info.message(), "waiting up to")) continue;
       if (stage.info.message() != reason) {
         stage.info.set_message(reason);
-        Touch(*run);
+        TouchStage(*run, stage);
       }
     }
   }
@@ -425,17 +434,17 @@ absl::StatusOr<SchedulerEffects> Scheduler::ApplyStatus(const std::string& agent
     case v1::STAGE_RUNNING:
       stage.info.set_state(v1::STAGE_RUNNING);
       stage.info.set_started_unix_ms(UnixMs(now));
-      Touch(run);
+      TouchStage(run, stage);
       return effects;
     case v1::STAGE_FAILED:
       if (stage.fail_retries_left > 0) {
         --stage.fail_retries_left;
         effects.ended.push_back({ref, v1::STAGE_FAILED});
-        stage.info.set_state(v1::STAGE_QUEUED);
+        Queue(run, stage);
         stage.info.set_exit_code(status.exit_code());
         stage.info.set_message(absl::StrCat("attempt ", ref.attempt(), " failed (", status.message(),
                                             "); retrying"));
-        Touch(run);
+        TouchStage(run, stage);
         return effects;
       }
       [[fallthrough]];
@@ -466,13 +475,18 @@ void Scheduler::FinishStage(RunEntry& run, StageEntry& stage, v1::StageState sta
   stage.info.set_exit_code(exit_code);
   stage.info.set_message(message);
   stage.info.set_finished_unix_ms(UnixMs(now));
-  Touch(run);
+  TouchStage(run, stage);
   if (state == v1::STAGE_SUCCEEDED) {
     QueueReadyStages(run);
   } else {
     SkipDependents(run, stage.spec.name());
   }
   SettleRun(run, now, effects);
+}
+
+void Scheduler::Queue(RunEntry& run, StageEntry& stage) {
+  stage.info.set_state(v1::STAGE_QUEUED);
+  run.queued.insert(static_cast<int>(&stage - run.stages.data()));
 }
 
 void Scheduler::QueueReadyStages(RunEntry& run) {
@@ -484,8 +498,8 @@ void Scheduler::QueueReadyStages(RunEntry& run) {
       ready = ready && dep != nullptr && dep->info.state() == v1::STAGE_SUCCEEDED;
     }
     if (ready) {
-      stage.info.set_state(v1::STAGE_QUEUED);
-      Touch(run);
+      Queue(run, stage);
+      TouchStage(run, stage);
     }
   }
 }
@@ -497,7 +511,7 @@ void Scheduler::SkipDependents(RunEntry& run, const std::string& failed) {
     if (std::find(needs.begin(), needs.end(), failed) == needs.end()) continue;
     stage.info.set_state(v1::STAGE_SKIPPED);
     stage.info.set_message(absl::StrCat("skipped: needs ", failed, ", which did not succeed"));
-    Touch(run);
+    TouchStage(run, stage);
     SkipDependents(run, stage.spec.name());
   }
 }

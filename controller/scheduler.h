@@ -135,8 +135,11 @@ class Scheduler {
 
   // --- persistence (ControllerCore saves what changed after every call) ---
   // Ids of runs / names of agents whose persisted record changed since the last call.
+  // A run's record covers all its stages, so taking a run also takes its stages.
   std::vector<std::string> TakeDirtyRuns();
   std::vector<std::string> TakeDirtyAgents();
+  // The stages that changed alone since the last call (their runs' records did not).
+  std::vector<v1::StageRecord> TakeDirtyStages();
   // The whole state of one run / agent; NOT_FOUND for unknown ones.
   absl::StatusOr<v1::RunRecord> ExportRun(const std::string& run_id) const;
   absl::StatusOr<v1::AgentRecord> ExportAgent(const std::string& agent) const;
@@ -166,6 +169,9 @@ class Scheduler {
     std::map<std::string, std::string> cache_source;    // cache name -> where that digest came from
     std::set<std::string> cache_hosts;                  // agents with a volume of this run
     std::set<std::string> evicted_keys;                 // "<cache>.<key>" it left, since evicted
+    // Indexes of its stages that may be queued: every queued one is here (Queue adds
+    // it); Schedule drops the ones that moved on. So a pass skips the rest unseen.
+    std::set<int> queued;
     int64_t version = 1;
     int64_t seq = 0;  // submission order, for fairness
   };
@@ -183,6 +189,8 @@ class Scheduler {
   void FinishStage(RunEntry& run, StageEntry& stage, v1::StageState state, int exit_code,
                    const std::string& message, absl::Time now, SchedulerEffects& effects);
   void QueueReadyStages(RunEntry& run);
+  // Marks the stage queued (waiting for an agent).
+  void Queue(RunEntry& run, StageEntry& stage);
   void SkipDependents(RunEntry& run, const std::string& failed);
   void SettleRun(RunEntry& run, absl::Time now, SchedulerEffects& effects);
   // Takes every attempt away from `agent` (see LoseAttempt).
@@ -206,9 +214,15 @@ class Scheduler {
   void Reconcile(AgentEntry& agent, const google::protobuf::RepeatedPtrField<v1::StageRef>& running,
                  absl::Time now, SchedulerEffects& effects);
   std::string WaitReason(const StageEntry& stage) const;
+  // A change to the run itself (its state, caches, hosts): its whole record is saved.
   void Touch(RunEntry& run) {
     ++run.version;
     dirty_runs_.insert(run.run.id());
+  }
+  // A change to one stage only (state, attempt, message, retries): only it is saved.
+  void TouchStage(RunEntry& run, const StageEntry& stage) {
+    ++run.version;
+    dirty_stages_.insert({run.run.id(), static_cast<int>(&stage - run.stages.data())});
   }
   void TouchAgent(const std::string& name) { dirty_agents_.insert(name); }
 
@@ -231,6 +245,7 @@ class Scheduler {
   };
   std::map<std::string, KeyedSnapshot> keyed_;
   std::set<std::string> dirty_runs_;
+  std::set<std::pair<std::string, int>> dirty_stages_;  // (run id, stage index)
   std::set<std::string> dirty_agents_;
 };
 

@@ -34,6 +34,7 @@ void Scheduler::RecordCaches(RunEntry& run, StageEntry& stage, const std::string
       run.cache_agent[mount.name()] = agent;
       run.cache_source[mount.name()] =
           absl::StrCat("from stage ", stage.spec.name(), ", attempt ", status.stage().attempt(), " on ", agent);
+      Touch(run);
     }
   }
 }

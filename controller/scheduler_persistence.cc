@@ -3,6 +3,7 @@
 #include "controller/scheduler.h"
 
 #include <algorithm>
+#include <climits>
 #include <set>
 #include <string>
 #include <vector>
@@ -21,6 +22,28 @@ using scheduler_refs::Ref;
 std::vector<std::string> Scheduler::TakeDirtyRuns() {
   std::vector<std::string> out(dirty_runs_.begin(), dirty_runs_.end());
   dirty_runs_.clear();
+  for (const std::string& id : out) {
+    dirty_stages_.erase(dirty_stages_.lower_bound({id, 0}), dirty_stages_.lower_bound({id, INT_MAX}));
+  }
+  return out;
+}
+
+std::vector<v1::StageRecord> Scheduler::TakeDirtyStages() {
+  std::vector<v1::StageRecord> out;
+  for (const auto& [id, index] : dirty_stages_) {
+    auto it = runs_.find(id);
+    if (it == runs_.end() || dirty_runs_.count(id) != 0) continue;  // gone, or saved whole
+    const RunEntry& run = it->second;
+    const StageEntry& stage = run.stages[static_cast<size_t>(index)];
+    v1::StageRecord& record = out.emplace_back();
+    record.set_run_id(id);
+    record.set_index(index);
+    *record.mutable_info() = stage.info;
+    record.set_lost_retries_left(stage.lost_retries_left);
+    record.set_fail_retries_left(stage.fail_retries_left);
+    record.set_run_version(run.version);
+  }
+  dirty_stages_.clear();
   return out;
 }
 
@@ -100,6 +123,7 @@ absl::Status Scheduler::Restore(std::vector<v1::RunRecord> runs, std::vector<v1:
       stage.info = run.run.stages(i);
       stage.lost_retries_left = record.lost_retries_left(i);
       stage.fail_retries_left = record.fail_retries_left(i);
+      if (stage.info.state() == v1::STAGE_QUEUED) run.queued.insert(i);
     }
     run.run.clear_stages();  // filled in from `stages` on GetRun
     run.cache_agent.insert(record.cache_agent().begin(), record.cache_agent().end());
@@ -151,6 +175,7 @@ absl::Status Scheduler::Restore(std::vector<v1::RunRecord> runs, std::vector<v1:
     }
   }
   dirty_runs_.clear();
+  dirty_stages_.clear();
   dirty_agents_.clear();
   if (!problems.empty()) {
     return absl::DataLossError(absl::StrCat("inconsistent saved state: ", absl::StrJoin(problems, ", ")));

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "common/retrier.h"
 #include "common/status_macros.h"
 #include "controller/file_log_backend.h"
 
@@ -65,6 +66,18 @@ constexpr const char* kAddIdentity = R"sql(
   );
 )sql";
 
+// Version 3: a stage that changed alone is saved alone (StageRecord), beside its
+// run's record; `version` is the run version it carries.
+constexpr const char* kAddStages = R"sql(
+  CREATE TABLE stages (
+    run_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    record BLOB NOT NULL,
+    PRIMARY KEY (run_id, idx)
+  );
+)sql";
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<SqliteStateStore>> SqliteStateStore::Open(const std::string& path) {
@@ -91,7 +104,8 @@ absl::StatusOr<std::unique_ptr<SqliteStateStore>> SqliteStateStore::Open(const s
 
 SqliteStateStore::~SqliteStateStore() {
   absl::MutexLock lock(&mu_);
-  for (sqlite3_stmt* stmt : {put_run_, put_agent_, put_artifact_, put_identity_, delete_identity_, begin_, commit_, rollback_}) {
+  for (sqlite3_stmt* stmt : {put_run_, drop_stages_, put_stage_, put_agent_, put_artifact_, put_identity_,
+                             delete_identity_, begin_, commit_, rollback_}) {
     sqlite3_finalize(stmt);
   }
   sqlite3_close_v2(db_);
@@ -116,7 +130,14 @@ absl::Status SqliteStateStore::Init() {
   // WAL: a commit is one append to the log, readers never block the writer. NORMAL
   // syncs at checkpoints only: a power cut may lose the last commits, a crashed
   // process never does (what is in the OS's page cache survives SIGKILL).
-  RETURN_IF_ERROR(Exec("PRAGMA journal_mode=WAL"));
+  // Changing the journal mode takes an exclusive lock for which SQLite does not call
+  // the busy handler: two controllers opening one new database at once need the retry.
+  RetryPolicy policy;
+  policy.max_tries = 100;
+  policy.patience = absl::Seconds(5);
+  policy.first_backoff = absl::Milliseconds(5);
+  policy.max_backoff = absl::Milliseconds(100);
+  RETURN_IF_ERROR(Retrier(policy).RunPlain([&] { return Exec("PRAGMA journal_mode=WAL"); }));
   RETURN_IF_ERROR(Exec("PRAGMA synchronous=NORMAL"));
   RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   if (absl::Status st = CheckSchema(); !st.ok()) {
@@ -128,6 +149,12 @@ absl::Status SqliteStateStore::Init() {
   RETURN_IF_ERROR(Prepare("INSERT INTO runs (id, record) VALUES (?1, ?2) "
                           "ON CONFLICT (id) DO UPDATE SET record = excluded.record",
                           &put_run_));
+  // A run's record holds all its stages: the stage records it is newer than go.
+  RETURN_IF_ERROR(Prepare("DELETE FROM stages WHERE run_id = ?1 AND version <= ?2", &drop_stages_));
+  RETURN_IF_ERROR(Prepare("INSERT INTO stages (run_id, idx, version, record) VALUES (?1, ?2, ?3, ?4) "
+                          "ON CONFLICT (run_id, idx) DO UPDATE SET version = excluded.version, "
+                          "record = excluded.record WHERE excluded.version > stages.version",
+                          &put_stage_));
   RETURN_IF_ERROR(Prepare("INSERT INTO agents (name, record) VALUES (?1, ?2) "
                           "ON CONFLICT (name) DO UPDATE SET record = excluded.record",
                           &put_agent_));
@@ -157,6 +184,7 @@ absl::Status SqliteStateStore::CheckSchema() {
   if (tables.empty()) {  // a new database
     RETURN_IF_ERROR(Exec(kCreateSchema));
     RETURN_IF_ERROR(Exec(kAddIdentity));
+    RETURN_IF_ERROR(Exec(kAddStages));
     RETURN_IF_ERROR(Exec(absl::StrCat("INSERT INTO schema_version (version) VALUES (", kSchemaVersion, ")").c_str()));
     return absl::OkStatus();
   }
@@ -180,6 +208,11 @@ absl::Status SqliteStateStore::CheckSchema() {
     RETURN_IF_ERROR(Exec("UPDATE schema_version SET version = 2"));
     versions[0] = 2;
   }
+  if (versions[0] == 2) {  // before stage records: add them, keep everything else
+    RETURN_IF_ERROR(Exec(kAddStages));
+    RETURN_IF_ERROR(Exec("UPDATE schema_version SET version = 3"));
+    versions[0] = 3;
+  }
   if (versions[0] != kSchemaVersion) {
     return absl::FailedPreconditionError(absl::StrCat("state database ", path_, " has schema version ", versions[0],
                                                       "; this controller reads version ", kSchemaVersion));
@@ -201,8 +234,9 @@ absl::Status SqliteStateStore::Upsert(sqlite3_stmt* stmt, const std::string& key
 }
 
 absl::Status SqliteStateStore::Save(const std::vector<v1::RunRecord>& runs, const std::vector<v1::AgentRecord>& agents,
-                              const std::vector<v1::Artifact>& artifacts) {
-  if (runs.empty() && agents.empty() && artifacts.empty()) return absl::OkStatus();
+                                    const std::vector<v1::Artifact>& artifacts,
+                                    const std::vector<v1::StageRecord>& stages) {
+  if (runs.empty() && agents.empty() && artifacts.empty() && stages.empty()) return absl::OkStatus();
   absl::MutexLock lock(&mu_);
   int rc = sqlite3_step(begin_);
   sqlite3_reset(begin_);
@@ -210,6 +244,12 @@ absl::Status SqliteStateStore::Save(const std::vector<v1::RunRecord>& runs, cons
   auto save_all = [&]() -> absl::Status {
     for (const v1::RunRecord& run : runs) {
       RETURN_IF_ERROR(Upsert(put_run_, run.run().id(), nullptr, run.SerializeAsString()));
+      RETURN_IF_ERROR(Step(drop_stages_, run.run().id(), run.version(), nullptr, nullptr));
+    }
+    for (const v1::StageRecord& stage : stages) {
+      const std::string record = stage.SerializeAsString();
+      const int64_t version = stage.run_version();
+      RETURN_IF_ERROR(Step(put_stage_, stage.run_id(), stage.index(), &version, &record));
     }
     for (const v1::AgentRecord& agent : agents) {
       RETURN_IF_ERROR(Upsert(put_agent_, agent.registration().name(), nullptr, agent.SerializeAsString()));
@@ -233,6 +273,19 @@ absl::Status SqliteStateStore::Save(const std::vector<v1::RunRecord>& runs, cons
     sqlite3_reset(rollback_);
   }
   return st;
+}
+
+absl::Status SqliteStateStore::Step(sqlite3_stmt* stmt, const std::string& run_id, int64_t number,
+                                    const int64_t* version, const std::string* record) {
+  sqlite3_bind_text(stmt, 1, run_id.data(), static_cast<int>(run_id.size()), SQLITE_STATIC);
+  sqlite3_bind_int64(stmt, 2, number);
+  if (version != nullptr) sqlite3_bind_int64(stmt, 3, *version);
+  if (record != nullptr) sqlite3_bind_blob(stmt, 4, record->data(), static_cast<int>(record->size()), SQLITE_STATIC);
+  const int rc = sqlite3_step(stmt);
+  sqlite3_reset(stmt);
+  sqlite3_clear_bindings(stmt);
+  if (rc != SQLITE_DONE) return SqlError(path_, db_, absl::StrCat("cannot save the stages of run ", run_id), rc);
+  return absl::OkStatus();
 }
 
 absl::Status SqliteStateStore::PutIdentity(const std::string& kind, const std::string& key,
@@ -289,6 +342,13 @@ absl::StatusOr<SqliteStateStore::Contents> SqliteStateStore::Load() {
                                [&](const std::string& bytes) {
                                  return contents.runs.emplace_back().ParseFromString(bytes);
                                });
+  std::vector<v1::StageRecord> stages;
+  if (st.ok()) {
+    st = read_table("SELECT run_id || '/' || idx, record FROM stages", "stage", [&](const std::string& bytes) {
+      return stages.emplace_back().ParseFromString(bytes);
+    });
+  }
+  if (st.ok()) ApplyStageRecords(stages, contents.runs);
   if (st.ok()) {
     st = read_table("SELECT name, record FROM agents ORDER BY name", "agent", [&](const std::string& bytes) {
       return contents.agents.emplace_back().ParseFromString(bytes);
@@ -311,7 +371,8 @@ absl::Status SqliteStateStore::DeleteRuns(const std::vector<std::string>& run_id
   absl::MutexLock lock(&mu_);
   RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   auto delete_all = [&]() -> absl::Status {
-    for (const char* sql : {"DELETE FROM runs WHERE id = ?1", "DELETE FROM artifacts WHERE run_id = ?1"}) {
+    for (const char* sql : {"DELETE FROM runs WHERE id = ?1", "DELETE FROM stages WHERE run_id = ?1",
+                            "DELETE FROM artifacts WHERE run_id = ?1"}) {
       sqlite3_stmt* raw = nullptr;
       RETURN_IF_ERROR(Prepare(sql, &raw));
       OwnedStmt stmt(raw);

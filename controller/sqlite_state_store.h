@@ -18,7 +18,7 @@ class SqliteStateStore : public StateStore {
  public:
   // The schema this code reads and writes; older ones are migrated at open, a newer
   // one is refused.
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   // Opens (creating when absent) the database at `path`. DATA_LOSS for a file that
   // is not an SQLite database or is corrupt; FAILED_PRECONDITION for a database that
@@ -29,7 +29,8 @@ class SqliteStateStore : public StateStore {
   SqliteStateStore& operator=(const SqliteStateStore&) = delete;
 
   absl::Status Save(const std::vector<v1::RunRecord>& runs, const std::vector<v1::AgentRecord>& agents,
-                    const std::vector<v1::Artifact>& artifacts = {}) override;
+                    const std::vector<v1::Artifact>& artifacts = {},
+                    const std::vector<v1::StageRecord>& stages = {}) override;
   absl::Status DeleteRuns(const std::vector<std::string>& run_ids) override;
   absl::StatusOr<Contents> Load() override;
   std::string Describe() const override { return "state database " + path_; }
@@ -51,11 +52,16 @@ class SqliteStateStore : public StateStore {
   // Binds text `key`, optional text `key2` and blob `record`, steps, resets.
   absl::Status Upsert(sqlite3_stmt* stmt, const std::string& key, const std::string* key2,
                       const std::string& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Binds text `run_id`, `number`, and when given `version` and blob `record`; steps, resets.
+  absl::Status Step(sqlite3_stmt* stmt, const std::string& run_id, int64_t number, const int64_t* version,
+                    const std::string* record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string path_;
   absl::Mutex mu_;
   sqlite3* db_ ABSL_GUARDED_BY(mu_);
   sqlite3_stmt* put_run_ ABSL_GUARDED_BY(mu_) = nullptr;
+  sqlite3_stmt* drop_stages_ ABSL_GUARDED_BY(mu_) = nullptr;
+  sqlite3_stmt* put_stage_ ABSL_GUARDED_BY(mu_) = nullptr;
   sqlite3_stmt* put_agent_ ABSL_GUARDED_BY(mu_) = nullptr;
   sqlite3_stmt* put_artifact_ ABSL_GUARDED_BY(mu_) = nullptr;
   sqlite3_stmt* put_identity_ ABSL_GUARDED_BY(mu_) = nullptr;

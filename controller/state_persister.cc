@@ -1,5 +1,6 @@
 #include "controller/state_persister.h"
 
+#include <iterator>
 #include <utility>
 
 #include "common/logging.h"
@@ -20,7 +21,17 @@ StatePersister::~StatePersister() {
 void StatePersister::Enqueue(StateChanges changes, std::vector<Delivery> deliveries) {
   if (changes.empty() && deliveries.empty() && changes.after_save.empty()) return;
   absl::MutexLock lock(&mu_);
-  for (v1::RunRecord& run : changes.runs) runs_[run.run().id()] = std::move(run);
+  for (v1::RunRecord& run : changes.runs) {
+    // The run's record carries its stages: stage records older than it are moot.
+    const std::string& id = run.run().id();
+    for (auto it = stages_.lower_bound({id, 0}); it != stages_.end() && it->first.first == id;) {
+      it = it->second.run_version() <= run.version() ? stages_.erase(it) : std::next(it);
+    }
+    runs_[id] = std::move(run);
+  }
+  for (v1::StageRecord& stage : changes.stages) {
+    stages_[{stage.run_id(), stage.index()}] = std::move(stage);
+  }
   for (v1::AgentRecord& agent : changes.agents) agents_[agent.registration().name()] = std::move(agent);
   for (v1::Artifact& artifact : changes.artifacts) artifacts_.push_back(std::move(artifact));
   for (Delivery& delivery : deliveries) deliveries_.push_back(std::move(delivery));
@@ -44,9 +55,11 @@ void StatePersister::Loop() {
     const uint64_t batch_end = enqueued_;
     StateChanges changes;
     for (auto& [id, run] : runs_) changes.runs.push_back(std::move(run));
+    for (auto& [key, stage] : stages_) changes.stages.push_back(std::move(stage));
     for (auto& [name, agent] : agents_) changes.agents.push_back(std::move(agent));
     changes.artifacts = std::move(artifacts_);
     runs_.clear();
+    stages_.clear();
     agents_.clear();
     artifacts_.clear();
     std::vector<Delivery> deliveries = std::move(deliveries_);
@@ -59,10 +72,14 @@ void StatePersister::Loop() {
     if (!saved.ok()) {
       // Keep serving: the records go again with the next save (a newer copy of one
       // wins); until one succeeds, a restart would resume from older state.
-      Logger("controller")->error("cannot save runs={} agents={} artifacts={}; a restart now would lose these "
-                                  "changes: {}",
-                                  changes.runs.size(), changes.agents.size(), changes.artifacts.size(), saved.ToString());
+      Logger("controller")->error("cannot save runs={} stages={} agents={} artifacts={}; a restart now would lose "
+                                  "these changes: {}",
+                                  changes.runs.size(), changes.stages.size(), changes.agents.size(),
+                                  changes.artifacts.size(), saved.ToString());
       for (v1::RunRecord& run : changes.runs) runs_.try_emplace(run.run().id(), std::move(run));
+      for (v1::StageRecord& stage : changes.stages) {
+        stages_.try_emplace({stage.run_id(), stage.index()}, std::move(stage));
+      }
       for (v1::AgentRecord& agent : changes.agents) agents_.try_emplace(agent.registration().name(), std::move(agent));
       artifacts_.insert(artifacts_.begin(), std::make_move_iterator(changes.artifacts.begin()),
                         std::make_move_iterator(changes.artifacts.end()));

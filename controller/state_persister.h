@@ -33,12 +33,13 @@ struct Delivery {
 // What changed, to save in one go.
 struct StateChanges {
   std::vector<v1::RunRecord> runs;
+  std::vector<v1::StageRecord> stages;  // of runs whose record did not change
   std::vector<v1::AgentRecord> agents;
   std::vector<v1::Artifact> artifacts;
   // Run once these changes are saved and their messages delivered (on the persister's
   // thread, with no lock held): wakes those who watch the changed runs.
   std::vector<std::function<void()>> after_save;
-  bool empty() const { return runs.empty() && agents.empty() && artifacts.empty(); }
+  bool empty() const { return runs.empty() && stages.empty() && agents.empty() && artifacts.empty(); }
 };
 
 class StatePersister {
@@ -68,6 +69,7 @@ class StatePersister {
   absl::Mutex mu_;
   // Records by key, latest wins: many changes of one run are saved once.
   std::map<std::string, v1::RunRecord> runs_ ABSL_GUARDED_BY(mu_);
+  std::map<std::pair<std::string, int>, v1::StageRecord> stages_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, v1::AgentRecord> agents_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::Artifact> artifacts_ ABSL_GUARDED_BY(mu_);
   std::vector<Delivery> deliveries_ ABSL_GUARDED_BY(mu_);

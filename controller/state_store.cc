@@ -1,5 +1,8 @@
 #include "controller/state_store.h"
 
+#include <algorithm>
+
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -55,6 +58,29 @@ absl::Status StateStore::AddIdentity(const std::string& kind, const std::string&
     return absl::DataLossError(absl::StrCat(Describe(), ": the ", kind, " record \"", key, "\" does not parse"));
   }
   return absl::OkStatus();
+}
+
+void StateStore::ApplyStageRecords(const std::vector<v1::StageRecord>& stages, std::vector<v1::RunRecord>& runs) {
+  absl::flat_hash_map<std::string, v1::RunRecord*> by_id;
+  for (v1::RunRecord& run : runs) by_id[run.run().id()] = &run;
+  // Compared with the run record's version as it was saved, not as raised below:
+  // each stage record is judged on its own.
+  absl::flat_hash_map<std::string, int64_t> saved_version;
+  for (const v1::RunRecord& run : runs) saved_version[run.run().id()] = run.version();
+  for (const v1::StageRecord& stage : stages) {
+    auto it = by_id.find(stage.run_id());
+    if (it == by_id.end()) continue;
+    v1::RunRecord& run = *it->second;
+    const int index = stage.index();
+    if (stage.run_version() <= saved_version[stage.run_id()] || index < 0 || index >= run.run().stages_size() ||
+        index >= run.lost_retries_left_size() || index >= run.fail_retries_left_size()) {
+      continue;
+    }
+    *run.mutable_run()->mutable_stages(index) = stage.info();
+    run.set_lost_retries_left(index, stage.lost_retries_left());
+    run.set_fail_retries_left(index, stage.fail_retries_left());
+    run.set_version(std::max(run.version(), stage.run_version()));
+  }
 }
 
 absl::StatusOr<std::unique_ptr<StateStore>> OpenStateStore(const StateStoreOptions& options) {

@@ -24,10 +24,12 @@ class StateStore {
  public:
   virtual ~StateStore() = default;
 
-  // Inserts or replaces the records, all in one transaction (all or nothing).
+  // Inserts or replaces the records, all in one transaction (all or nothing). A stage
+  // record counts only while it is newer than its run's record (see StageRecord).
   virtual absl::Status Save(const std::vector<v1::RunRecord>& runs, const std::vector<v1::AgentRecord>& agents,
-                            const std::vector<v1::Artifact>& artifacts = {}) = 0;
-  // Deletes the runs and their artifact records, in one transaction (retention).
+                            const std::vector<v1::Artifact>& artifacts = {},
+                            const std::vector<v1::StageRecord>& stages = {}) = 0;
+  // Deletes the runs and their stage and artifact records, in one transaction (retention).
   virtual absl::Status DeleteRuns(const std::vector<std::string>& run_ids) = 0;
   // Inserts or replaces the artifact named (run_id, stage, name).
   absl::Status SaveArtifact(const v1::Artifact& artifact) { return Save({}, {}, {artifact}); }
@@ -86,6 +88,9 @@ class StateStore {
   // newer controller wrote it) is skipped. DATA_LOSS when it does not parse.
   absl::Status AddIdentity(const std::string& kind, const std::string& key, const std::string& record,
                            Contents& contents) const;
+  // Folds stage records into the runs they belong to where they are newer; one for
+  // no loaded run or stage is dropped (its run was deleted).
+  static void ApplyStageRecords(const std::vector<v1::StageRecord>& stages, std::vector<v1::RunRecord>& runs);
   // The key of an artifact within its run: stage and name (two stages may publish
   // the same file name; a service's log sits beside the stage's artifacts).
   static std::string ArtifactKey(const v1::Artifact& artifact);

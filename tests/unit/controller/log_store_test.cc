@@ -72,7 +72,7 @@ INSTANTIATE_TEST_SUITE_P(Files, LogStoreContract,
                              }}),
                          [](const auto& info) { return info.param.name; });
 
-// --- crash safety: the .idx sidecar ---
+// --- crash safety: the .idx sidecar (once the agent sent a chunk) ---
 
 void AppendBytes(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::app);
@@ -143,6 +143,48 @@ TEST(LogStore, SystemLinesSurviveARestartWithoutUsingSequenceNumbers) {
   EXPECT_EQ(ReadAll(store, ref), expected);
   EXPECT_EQ(*store.Append(ref, 1, "more\n"), 2);
   EXPECT_EQ(FileContents(dir + "/1/build.1.log"), expected + "more\n");
+}
+
+TEST(LogStore, AnAttemptWithOnlySystemLinesHasNoIndexAndKeepsItsWholeLinesAfterARestart) {
+  const std::string dir = FreshDir();
+  const v1::StageRef ref = Ref("1", "build", 1);
+  {
+    LogStore store(dir);
+    ASSERT_TRUE(store.AppendSystemLine(ref, "attempt 1 on agent a1").ok());
+    ASSERT_TRUE(store.AppendSystemLine(ref, "agent went quiet").ok());
+  }
+  EXPECT_FALSE(fs::exists(dir + "/1/build.1.idx"));
+  AppendBytes(dir + "/1/build.1.log", "[dockyard] torn li");
+
+  LogStore store(dir);
+  EXPECT_EQ(store.NextSeq(ref), 0);
+  const std::string expected = "[dockyard] attempt 1 on agent a1\n[dockyard] agent went quiet\n";
+  EXPECT_EQ(ReadAll(store, ref), expected);
+  EXPECT_EQ(FileContents(dir + "/1/build.1.log"), expected);
+  EXPECT_EQ(*store.Append(ref, 0, "out\n"), 1);
+  EXPECT_TRUE(fs::exists(dir + "/1/build.1.idx"));
+
+  LogStore again(dir);
+  EXPECT_EQ(again.NextSeq(ref), 1);
+  EXPECT_EQ(ReadAll(again, ref), expected + "out\n");
+}
+
+TEST(LogStore, AFirstChunkCutShortAfterSystemLinesIsDroppedAndTheLinesStay) {
+  const std::string dir = FreshDir();
+  const v1::StageRef ref = Ref("1", "build", 1);
+  {
+    LogStore store(dir);
+    ASSERT_TRUE(store.AppendSystemLine(ref, "attempt 1 on agent a1").ok());
+    ASSERT_TRUE(store.Append(ref, 0, "out\n").ok());
+  }
+  // The process died writing chunk 0's data: the index already covers the system
+  // line, not the chunk's whole lines.
+  fs::resize_file(dir + "/1/build.1.idx", 16);
+  LogStore store(dir);
+  EXPECT_EQ(store.NextSeq(ref), 0);
+  EXPECT_EQ(ReadAll(store, ref), "[dockyard] attempt 1 on agent a1\n");
+  EXPECT_EQ(*store.Append(ref, 0, "out\n"), 1);
+  EXPECT_EQ(ReadAll(store, ref), "[dockyard] attempt 1 on agent a1\nout\n");
 }
 
 TEST(LogStore, LogWithoutAnyIndexRecordReadsEmptyAfterARestart) {

@@ -5,6 +5,7 @@
 
 #include <google/protobuf/util/message_differencer.h>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "controller/scheduler.h"
 #include "gmock/gmock.h"
@@ -102,7 +103,17 @@ TEST(SchedulerRestore, RestoredSchedulerShowsTheSameRunsAndAgents) {
   EXPECT_EQ(agents[0].busy(), 1);
 }
 
-TEST(SchedulerRestore, ChangesNameTheRunsAndAgentsToSave) {
+// "run/index" of each stage record, checking it carries its run's current version.
+std::vector<std::string> StageKeys(const Scheduler& scheduler, const std::vector<v1::StageRecord>& stages) {
+  std::vector<std::string> keys;
+  for (const v1::StageRecord& stage : stages) {
+    EXPECT_EQ(stage.run_version(), scheduler.RunVersion(stage.run_id()));
+    keys.push_back(absl::StrCat(stage.run_id(), "/", stage.index()));
+  }
+  return keys;
+}
+
+TEST(SchedulerRestore, ChangesNameTheRunsStagesAndAgentsToSave) {
   Scheduler scheduler(SchedulerOptions{});
   scheduler.AgentConnected(Agent("a1"), kT0);
   EXPECT_THAT(scheduler.TakeDirtyAgents(), ElementsAre("a1"));
@@ -110,13 +121,16 @@ TEST(SchedulerRestore, ChangesNameTheRunsAndAgentsToSave) {
   EXPECT_EQ(scheduler.AddRun(TwoStages(), kT0), "2");
   EXPECT_THAT(scheduler.TakeDirtyRuns(), ElementsAre("1", "2"));
   EXPECT_THAT(scheduler.TakeDirtyRuns(), IsEmpty());
+  EXPECT_THAT(scheduler.TakeDirtyStages(), IsEmpty());  // the runs' records carry them
 
-  scheduler.Schedule(kT0);  // run 1's build goes to a1; run 2 waits
-  EXPECT_THAT(scheduler.TakeDirtyRuns(), ElementsAre("1", "2"));
+  scheduler.Schedule(kT0);  // run 1's build goes to a1 and run 1 starts; run 2 waits
+  EXPECT_THAT(scheduler.TakeDirtyRuns(), ElementsAre("1"));
+  EXPECT_THAT(StageKeys(scheduler, scheduler.TakeDirtyStages()), ElementsAre("2/0"));  // its wait message
   EXPECT_THAT(scheduler.TakeDirtyAgents(), ElementsAre("a1"));
 
   ASSERT_TRUE(scheduler.ApplyStatus("a1", Status(Ref("1", "build", 1), v1::STAGE_RUNNING), kT0).ok());
-  EXPECT_THAT(scheduler.TakeDirtyRuns(), ElementsAre("1"));
+  EXPECT_THAT(scheduler.TakeDirtyRuns(), IsEmpty());
+  EXPECT_THAT(StageKeys(scheduler, scheduler.TakeDirtyStages()), ElementsAre("1/0"));
   EXPECT_THAT(scheduler.TakeDirtyAgents(), IsEmpty());
 
   // A heartbeat that changes nothing persisted saves nothing.
@@ -124,11 +138,38 @@ TEST(SchedulerRestore, ChangesNameTheRunsAndAgentsToSave) {
   *heartbeat.add_running() = Ref("1", "build", 1);
   scheduler.AgentHeartbeat("a1", heartbeat, kT0 + absl::Seconds(1));
   EXPECT_THAT(scheduler.TakeDirtyRuns(), IsEmpty());
+  EXPECT_THAT(scheduler.TakeDirtyStages(), IsEmpty());
   EXPECT_THAT(scheduler.TakeDirtyAgents(), IsEmpty());
 
+  // Success: the stage ends and its dependent is queued, the run goes on.
   ASSERT_TRUE(scheduler.ApplyStatus("a1", Status(Ref("1", "build", 1), v1::STAGE_SUCCEEDED), kT0).ok());
-  EXPECT_THAT(scheduler.TakeDirtyRuns(), ElementsAre("1"));
+  EXPECT_THAT(scheduler.TakeDirtyRuns(), IsEmpty());
+  EXPECT_THAT(StageKeys(scheduler, scheduler.TakeDirtyStages()), ElementsAre("1/0", "1/1"));
   EXPECT_THAT(scheduler.TakeDirtyAgents(), ElementsAre("a1"));  // its slot is free
+
+  // A run that settles is saved whole, its stage changes with it.
+  ASSERT_TRUE(scheduler.CancelRun("1", kT0).ok());
+  EXPECT_THAT(scheduler.TakeDirtyRuns(), ElementsAre("1"));
+  EXPECT_THAT(scheduler.TakeDirtyStages(), IsEmpty());
+}
+
+TEST(SchedulerRestore, StageRecordsFoldedIntoTheRunRecordRestoreTheSameState) {
+  Scheduler before(SchedulerOptions{});
+  before.AgentConnected(Agent("a1"), kT0);
+  const std::string id = before.AddRun(TwoStages(), kT0);
+  before.Schedule(kT0);
+  (void)before.TakeDirtyRuns();  // the run started: saved whole
+  v1::RunRecord saved = *before.ExportRun(id);
+  ASSERT_TRUE(before.ApplyStatus("a1", Status(Ref(id, "build", 1), v1::STAGE_SUCCEEDED), kT0).ok());
+  std::vector<v1::StageRecord> stages = before.TakeDirtyStages();
+  ASSERT_EQ(stages.size(), 2u);
+  for (const v1::StageRecord& stage : stages) {
+    *saved.mutable_run()->mutable_stages(stage.index()) = stage.info();
+    saved.set_lost_retries_left(stage.index(), stage.lost_retries_left());
+    saved.set_fail_retries_left(stage.index(), stage.fail_retries_left());
+    saved.set_version(stage.run_version());
+  }
+  EXPECT_TRUE(MessageDifferencer::Equals(saved, *before.ExportRun(id))) << saved.DebugString();
 }
 
 TEST(SchedulerRestore, AgentThatReconnectsWithinTheLeaseKeepsItsStage) {

@@ -188,6 +188,53 @@ TEST_P(StateStoreContract, IdentityRecordsLoadBackByKindAndASecretCanBeDeleted) 
   EXPECT_EQ(loaded->secrets[0].info().name(), "DB_PASSWORD");
 }
 
+v1::StageRecord StageOf(const std::string& run, v1::StageState state, int64_t run_version) {
+  v1::StageRecord record;
+  record.set_run_id(run);
+  record.set_index(0);
+  record.mutable_info()->set_name("build");
+  record.mutable_info()->set_state(state);
+  record.mutable_info()->set_attempt(2);
+  record.set_lost_retries_left(0);
+  record.set_fail_retries_left(0);
+  record.set_run_version(run_version);
+  return record;
+}
+
+TEST_P(StateStoreContract, AStageSavedAloneReplacesItsPartOfTheRunOnlyWhileNewer) {
+  const StateStoreOptions options = GetParam().fresh();
+  {
+    auto store = OpenOrDie(options);
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->Save({RunAt("1", v1::STAGE_QUEUED), RunAt("2", v1::STAGE_QUEUED)}, {}).ok());  // version 7
+    ASSERT_TRUE(store->Save({}, {}, {}, {StageOf("1", v1::STAGE_RUNNING, 8)}).ok());
+    ASSERT_TRUE(store->Save({}, {}, {}, {StageOf("1", v1::STAGE_SUCCEEDED, 9)}).ok());
+    ASSERT_TRUE(store->Save({}, {}, {}, {StageOf("1", v1::STAGE_RUNNING, 8)}).ok());  // late and older: ignored
+    ASSERT_TRUE(store->Save({}, {}, {}, {StageOf("2", v1::STAGE_FAILED, 6)}).ok());  // older than its run
+    ASSERT_TRUE(store->Save({}, {}, {}, {StageOf("gone", v1::STAGE_FAILED, 99)}).ok());
+  }
+  auto store = OpenOrDie(options);
+  ASSERT_NE(store, nullptr);
+  auto loaded = store->Load();
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_EQ(loaded->runs.size(), 2u);
+  v1::RunRecord expected = RunAt("1", v1::STAGE_SUCCEEDED);
+  expected.mutable_run()->mutable_stages(0)->set_attempt(2);
+  expected.mutable_run()->mutable_stages(0)->clear_agent();
+  expected.set_lost_retries_left(0, 0);
+  expected.set_version(9);
+  EXPECT_TRUE(MessageDifferencer::Equals(loaded->runs[0], expected)) << loaded->runs[0].DebugString();
+  EXPECT_TRUE(MessageDifferencer::Equals(loaded->runs[1], RunAt("2", v1::STAGE_QUEUED)));
+
+  // The run saved whole again (newer than its stage records) is what loads.
+  v1::RunRecord whole = RunAt("1", v1::STAGE_FAILED);
+  whole.set_version(10);
+  ASSERT_TRUE(store->Save({whole}, {}).ok());
+  loaded = store->Load();
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_TRUE(MessageDifferencer::Equals(loaded->runs[0], whole)) << loaded->runs[0].DebugString();
+}
+
 TEST_P(StateStoreContract, DeletedRunsGoWithTheirArtifactsAndTheOthersStay) {
   const StateStoreOptions options = GetParam().fresh();
   {
@@ -197,14 +244,18 @@ TEST_P(StateStoreContract, DeletedRunsGoWithTheirArtifactsAndTheOthersStay) {
                              RunAt("3", v1::STAGE_RUNNING)},
                             {}, {Artifact("1", "a.whl"), Artifact("2", "b.whl"), Artifact("3", "c.whl")})
                     .ok());
+    ASSERT_TRUE(store->Save({}, {}, {}, {StageOf("1", v1::STAGE_FAILED, 8)}).ok());
     ASSERT_TRUE(store->DeleteRuns({"1", "2", "never-was"}).ok());
+    // A run saved again under a deleted id does not inherit the old one's stages.
+    ASSERT_TRUE(store->Save({RunAt("1", v1::STAGE_QUEUED)}, {}).ok());
   }
   auto store = OpenOrDie(options);  // deleted for good, not only in this process
   ASSERT_NE(store, nullptr);
   auto loaded = store->Load();
   ASSERT_TRUE(loaded.ok()) << loaded.status();
-  ASSERT_EQ(loaded->runs.size(), 1u);
-  EXPECT_EQ(loaded->runs[0].run().id(), "3");
+  ASSERT_EQ(loaded->runs.size(), 2u);
+  EXPECT_TRUE(MessageDifferencer::Equals(loaded->runs[0], RunAt("1", v1::STAGE_QUEUED)));
+  EXPECT_EQ(loaded->runs[1].run().id(), "3");
   ASSERT_EQ(loaded->artifacts.size(), 1u);
   EXPECT_EQ(loaded->artifacts[0].name(), "c.whl");
 }

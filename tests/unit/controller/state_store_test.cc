@@ -7,6 +7,7 @@
 #include <fstream>
 #include <string>
 
+#include "absl/strings/str_format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -64,6 +65,43 @@ TEST(StateStore, NewDatabaseIsInWalModeWithASchemaVersion) {
   EXPECT_EQ(single("PRAGMA journal_mode"), "wal");
   EXPECT_EQ(single("SELECT version FROM schema_version"), std::to_string(SqliteStateStore::kSchemaVersion));
   sqlite3_close(db);
+}
+
+TEST(StateStore, AVersion2DatabaseIsMigratedKeepingItsRunsAndTakesStageRecords) {
+  const std::string path = FreshDir() + "/state.db";
+  v1::RunRecord run;
+  run.mutable_pipeline()->add_stages()->set_name("build");
+  run.mutable_run()->set_id("1");
+  run.mutable_run()->add_stages()->set_name("build");
+  run.add_lost_retries_left(1);
+  run.add_fail_retries_left(0);
+  run.set_version(3);
+  std::string hex;
+  for (unsigned char c : run.SerializeAsString()) hex += absl::StrFormat("%02x", c);
+  // The schema as a controller of version 2 left it.
+  RawSql(path, "CREATE TABLE schema_version (version INTEGER NOT NULL);"
+               "CREATE TABLE runs (id TEXT PRIMARY KEY, record BLOB NOT NULL);"
+               "CREATE TABLE agents (name TEXT PRIMARY KEY, record BLOB NOT NULL);"
+               "CREATE TABLE artifacts (run_id TEXT NOT NULL, name TEXT NOT NULL, record BLOB NOT NULL,"
+               "  PRIMARY KEY (run_id, name));"
+               "CREATE TABLE identity (kind TEXT NOT NULL, key TEXT NOT NULL, record BLOB NOT NULL,"
+               "  PRIMARY KEY (kind, key));"
+               "INSERT INTO schema_version VALUES (2);"
+               "INSERT INTO runs VALUES ('1', x'" + hex + "');");
+  auto store = SqliteStateStore::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  v1::StageRecord stage;
+  stage.set_run_id("1");
+  stage.set_index(0);
+  stage.mutable_info()->set_name("build");
+  stage.mutable_info()->set_state(v1::STAGE_RUNNING);
+  stage.set_run_version(4);
+  ASSERT_TRUE((*store)->Save({}, {}, {}, {stage}).ok());
+  auto loaded = (*store)->Load();
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_EQ(loaded->runs.size(), 1u);
+  EXPECT_EQ(loaded->runs[0].run().stages(0).state(), v1::STAGE_RUNNING);
+  EXPECT_EQ(loaded->runs[0].version(), 4);
 }
 
 TEST(StateStore, FileThatIsNotADatabaseIsRefusedNamingItsPath) {
