@@ -75,6 +75,8 @@ struct BlobStoreOptions {
   std::string s3_endpoint;  // http(s)://host:port
   std::string s3_region = "us-east-1";
   std::string s3_credentials_file;  // "": the AWS_* environment variables
+  // Blobs of one batch (a stage's artifacts) stored in S3 at once.
+  int s3_parallel_publishes = 8;
 };
 // Opens the store called `name` ("blobs": sources and artifacts; "caches": keyed-cache
 // parts): <data_dir>/<name>, or <prefix>/<name>/ in the bucket. Errors name the flag

@@ -1,11 +1,15 @@
 #include "controller/s3_blob_store.h"
 
+#include <algorithm>
 #include <atomic>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 #include "common/logging.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
@@ -180,8 +184,10 @@ absl::StatusOr<S3Location> ParseS3Url(const std::string& url) {
 }
 
 absl::StatusOr<std::unique_ptr<S3BlobStore>> S3BlobStore::Open(std::shared_ptr<const S3Client> client,
-                                                              S3Location location, int64_t part_bytes) {
-  std::unique_ptr<S3BlobStore> store(new S3BlobStore(std::move(client), std::move(location), part_bytes));
+                                                              S3Location location, int64_t part_bytes,
+                                                              int parallel_publishes) {
+  std::unique_ptr<S3BlobStore> store(
+      new S3BlobStore(std::move(client), std::move(location), part_bytes, parallel_publishes));
   ASSIGN_OR_RETURN(auto response, store->client().Send("GET", store->bucket(), "",
                                                        {{"list-type", "2"}, {"max-keys", "1"},
                                                         {"prefix", store->KeyOf("")}}));
@@ -212,8 +218,25 @@ absl::StatusOr<std::unique_ptr<BlobStore::Writer>> S3BlobStore::NewWriter(const 
 }
 
 absl::Status S3BlobStore::PublishAll(std::vector<std::unique_ptr<Writer>> sealed) {
-  for (std::unique_ptr<Writer>& writer : sealed) RETURN_IF_ERROR(static_cast<S3Writer*>(writer.get())->Publish());
-  return absl::OkStatus();
+  // Each is verified already, so any order is safe; the first error is the answer
+  // (what others stored meanwhile is content under its own digest, harmless).
+  std::atomic<size_t> next{0};
+  absl::Mutex mu;
+  absl::Status first_error;
+  auto publish = [&] {
+    for (size_t i = next++; i < sealed.size(); i = next++) {
+      absl::Status st = static_cast<S3Writer*>(sealed[i].get())->Publish();
+      absl::MutexLock lock(&mu);
+      if (!st.ok() && first_error.ok()) first_error = st;
+      if (!first_error.ok()) next = sealed.size();  // the batch fails: stop starting new ones
+    }
+  };
+  const size_t workers = std::min(sealed.size(), static_cast<size_t>(parallel_publishes_));
+  std::vector<std::thread> threads;
+  for (size_t t = 1; t < workers; ++t) threads.emplace_back(publish);  // this thread is one of them
+  publish();
+  for (std::thread& thread : threads) thread.join();
+  return first_error;
 }
 
 absl::StatusOr<std::unique_ptr<BlobStore::Writer>> S3BlobStore::NewResumableWriter(const std::string& sha256,

@@ -4,9 +4,12 @@
 // right (a single PUT after the check, or a multipart upload completed after it); a
 // digest already stored is not uploaded again. Large blobs stream in parts of
 // `part_bytes`, never whole in memory. Uploads do not resume across calls
-// (PartialSize is 0): a cut upload starts over. Thread-safe.
+// (PartialSize is 0): a cut upload starts over. A batch (PublishAll) is stored
+// `parallel_publishes` blobs at a time: each small blob costs a round trip or two,
+// and a stage may publish thousands. Thread-safe.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -27,8 +30,10 @@ class S3BlobStore final : public BlobStore {
  public:
   // Checks that the bucket answers to these credentials (a wrong secret or a missing
   // bucket is refused here, at start, with the reason).
+  static constexpr int64_t kPartBytes = 8 << 20;
   static absl::StatusOr<std::unique_ptr<S3BlobStore>> Open(std::shared_ptr<const S3Client> client,
-                                                           S3Location location, int64_t part_bytes = 8 << 20);
+                                                           S3Location location, int64_t part_bytes = kPartBytes,
+                                                           int parallel_publishes = 8);
 
   absl::StatusOr<std::unique_ptr<Writer>> NewWriter(const std::string& sha256, int64_t size) override;
   absl::Status PublishAll(std::vector<std::unique_ptr<Writer>> sealed) override;
@@ -52,12 +57,17 @@ class S3BlobStore final : public BlobStore {
   std::string Describe() const;
 
  private:
-  S3BlobStore(std::shared_ptr<const S3Client> client, S3Location location, int64_t part_bytes)
-      : client_(std::move(client)), location_(std::move(location)), part_bytes_(part_bytes) {}
+  S3BlobStore(std::shared_ptr<const S3Client> client, S3Location location, int64_t part_bytes,
+              int parallel_publishes)
+      : client_(std::move(client)),
+        location_(std::move(location)),
+        part_bytes_(part_bytes),
+        parallel_publishes_(std::max(1, parallel_publishes)) {}
 
   const std::shared_ptr<const S3Client> client_;
   const S3Location location_;
   const int64_t part_bytes_;
+  const int parallel_publishes_;
 };
 
 }  // namespace dockyard

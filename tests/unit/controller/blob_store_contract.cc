@@ -146,6 +146,26 @@ TEST_P(BlobStoreContract, WritersWhoseDigestComesAtTheEndAreVerifiedThenPublishe
   EXPECT_EQ(store->List().size(), 2u);
 }
 
+TEST_P(BlobStoreContract, ABatchOfManyFilesIsPublishedWholeEvenWithOneContentTwice) {
+  auto store = GetParam().fresh();
+  ASSERT_NE(store, nullptr);
+  std::vector<std::string> contents;
+  for (int i = 0; i < 40; ++i) contents.push_back("file " + std::to_string(i));
+  contents.push_back("file 7");  // two artifacts of the same content, stored at once
+  std::vector<std::unique_ptr<BlobStore::Writer>> sealed;
+  for (const std::string& content : contents) {
+    auto writer = store->NewWriter("", static_cast<int64_t>(content.size()));
+    ASSERT_TRUE(writer.ok()) << writer.status();
+    ASSERT_TRUE((*writer)->Append(content).ok());
+    ASSERT_TRUE((*writer)->Seal(Sha256Hex(content)).ok());
+    sealed.push_back(*std::move(writer));
+  }
+  const absl::Status published = store->PublishAll(std::move(sealed));
+  ASSERT_TRUE(published.ok()) << published;
+  for (const std::string& content : contents) EXPECT_EQ(*store->Read(Sha256Hex(content), 0, 100), content);
+  EXPECT_EQ(store->List().size(), 40u);
+}
+
 TEST_P(BlobStoreContract, ALargeBlobStreamsThroughInPiecesAndReadsBackExactly) {
   auto store = GetParam().fresh();
   ASSERT_NE(store, nullptr);
