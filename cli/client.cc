@@ -206,6 +206,64 @@ absl::Status DockyardClient::DownloadArtifact(const v1::Artifact& artifact, cons
   }));
 }
 
+absl::Status DockyardClient::DownloadArtifacts(const std::string& run_id,
+                                               const std::vector<const v1::Artifact*>& artifacts,
+                                               const std::vector<std::string>& dests, size_t& in_place) {
+  size_t& done = in_place;
+  done = 0;
+  absl::Status verdict;   // about the content: final, never retried
+  RetryPolicy policy = Quick();
+  policy.per_try_deadline = absl::Hours(1);
+  absl::Status status = Retrier(policy).Run([&](grpc::ClientContext& context) -> grpc::Status {
+    v1::DownloadArtifactsRequest request;
+    request.set_run_id(run_id);
+    const size_t base = done;  // the request's first file
+    for (size_t i = base; i < artifacts.size(); ++i) request.add_sha256(artifacts[i]->sha256());
+    auto reader = stub_->DownloadArtifacts(&context, request);
+    std::unique_ptr<ReceivedFile> file;  // of artifacts[done], once its first piece came
+    auto give_up = [&](absl::Status why) {
+      verdict = std::move(why);
+      context.TryCancel();
+      reader->Finish();
+      return ToGrpcStatus(verdict);
+    };
+    v1::ArtifactPieces message;
+    while (reader->Read(&message)) {
+      for (const v1::ArtifactPiece& piece : message.pieces()) {
+        const size_t index = base + static_cast<size_t>(piece.index());
+        if (file && index == done + 1) {  // the open file is whole
+          if (absl::Status st = file->Commit(artifacts[done]->sha256(), artifacts[done]->size()); !st.ok()) {
+            return give_up(st);
+          }
+          file.reset();
+          ++done;
+        }
+        if (piece.index() < 0 || index != done) {
+          return give_up(absl::DataLossError(absl::StrCat("the controller sent file ", piece.index(),
+                                                          " of the call out of order")));
+        }
+        if (!file) file = std::make_unique<ReceivedFile>(dests[done]);
+        file->Append(piece.data());
+      }
+    }
+    if (grpc::Status finished = reader->Finish(); !finished.ok()) return finished;
+    if (file) {
+      if (absl::Status st = file->Commit(artifacts[done]->sha256(), artifacts[done]->size()); !st.ok()) {
+        verdict = st;
+        return ToGrpcStatus(st);
+      }
+      ++done;
+    }
+    if (done != artifacts.size()) {
+      verdict = absl::DataLossError(absl::StrCat("the controller sent ", done, " of ", artifacts.size(), " files"));
+      return ToGrpcStatus(verdict);
+    }
+    return grpc::Status::OK;
+  });
+  if (!verdict.ok()) return verdict;
+  return Explain(status);
+}
+
 absl::Status DockyardClient::Call(const std::function<grpc::Status(grpc::ClientContext&)>& call) {
   return Explain(Retrier(Quick()).Run(call));
 }

@@ -45,6 +45,11 @@ class DockyardClient {
   // sha256, then renamed). `on_progress(bytes_so_far)` after each chunk.
   absl::Status DownloadArtifact(const v1::Artifact& artifact, const std::string& dest,
                                 const std::function<void(int64_t)>& on_progress);
+  // Downloads artifacts of run `run_id` in one call, each to its `dests` entry and
+  // verified as DownloadArtifact does. A cut call resumes after the files already in
+  // place; the first error is the answer, and `in_place` says how many came before it.
+  absl::Status DownloadArtifacts(const std::string& run_id, const std::vector<const v1::Artifact*>& artifacts,
+                                 const std::vector<std::string>& dests, size_t& in_place);
 
   // --- administration (role admin) ---
   absl::StatusOr<v1::SecretResponse> CreateEnrolToken(int uses, absl::Duration ttl);

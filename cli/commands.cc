@@ -5,11 +5,11 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <filesystem>
-#include <atomic>
 #include <map>
 #include <memory>
 #include <set>
@@ -36,8 +36,8 @@
 namespace dockyard {
 namespace {
 
-// Small artifacts downloaded at once (a constant: it trades round trips for threads,
-// it bounds nothing a user meets).
+// Calls that download small artifacts at once (a constant: it trades round trips for
+// threads, it bounds nothing a user meets).
 constexpr int kParallelDownloads = 8;
 
 }  // namespace
@@ -77,20 +77,30 @@ int DownloadAll(DockyardClient& client, const std::string& run_id, const std::st
     }
     paths.push_back((where / artifact.name()).string());
   }
-  // Files of up to 4 MiB download side by side (thousands of small ones cost round
-  // trips, not bandwidth); larger ones one at a time, with progress.
+  // Files of up to 4 MiB come in a few calls side by side (thousands of small ones
+  // cost round trips, not bandwidth); larger ones one at a time, with progress.
   constexpr int64_t kProgressBytes = 4 << 20;
+  std::vector<std::vector<size_t>> groups(kParallelDownloads);  // small files, by call
+  size_t small = 0;
+  for (size_t i = 0; i < artifacts->size(); ++i) {
+    if ((*artifacts)[i].size() <= kProgressBytes) groups[small++ % groups.size()].push_back(i);
+  }
   std::vector<absl::Status> results(artifacts->size());
-  std::atomic<size_t> next{0};
-  auto small_ones = [&] {
-    for (size_t i = next++; i < artifacts->size(); i = next++) {
-      if ((*artifacts)[i].size() <= kProgressBytes) {
-        results[i] = client.DownloadArtifact((*artifacts)[i], paths[i], [](int64_t) {});
-      }
-    }
-  };
   std::vector<std::thread> workers;
-  for (int i = 0; i < kParallelDownloads; ++i) workers.emplace_back(small_ones);
+  for (const std::vector<size_t>& group : groups) {
+    if (group.empty()) continue;
+    workers.emplace_back([&, &group = group] {
+      std::vector<const v1::Artifact*> which;
+      std::vector<std::string> where;
+      for (size_t i : group) {
+        which.push_back(&(*artifacts)[i]);
+        where.push_back(paths[i]);
+      }
+      size_t in_place = 0;
+      const absl::Status st = client.DownloadArtifacts(run_id, which, where, in_place);
+      if (!st.ok()) results[group[std::min(in_place, group.size() - 1)]] = st;  // the file it failed on
+    });
+  }
   for (std::thread& worker : workers) worker.join();
   for (size_t i = 0; i < artifacts->size(); ++i) {
     const v1::Artifact& artifact = (*artifacts)[i];

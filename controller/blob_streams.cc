@@ -1,22 +1,25 @@
 #include "controller/blob_streams.h"
 
+#include <algorithm>
 #include <optional>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/grpc_status.h"
+#include "common/status_macros.h"
 
 namespace dockyard {
 namespace {
 
 constexpr int64_t kChunkBytes = 1 << 20;
 
-// Reads one chunk ahead: while a chunk is being written to the client, the pool
-// reads the next, so the disk and the network overlap instead of taking turns.
-class BlobReader final : public grpc::ServerWriteReactor<v1::BlobChunk> {
+// Produces one message ahead: while a message is being written to the client, the
+// pool produces the next, so the disk and the network overlap instead of taking turns.
+template <typename Message>
+class ReadAheadWriter final : public grpc::ServerWriteReactor<Message> {
  public:
-  BlobReader(BlobStore* blobs, WorkerPool* pool, std::string sha256)
-      : blobs_(blobs), pool_(pool), sha256_(std::move(sha256)) {
+  ReadAheadWriter(WorkerPool* pool, Producer<Message> produce) : pool_(pool), produce_(std::move(produce)) {
     reading_ = true;
     pool_->Post([this] { ReadAhead(); });
   }
@@ -38,20 +41,14 @@ class BlobReader final : public grpc::ServerWriteReactor<v1::BlobChunk> {
   }
 
  private:
-  // On the pool: reads the next chunk and hands it over.
+  // On the pool: produces the next message and hands it over.
   void ReadAhead() {
     std::optional<grpc::Status> end;
-    std::string data;
-    if (sha256_.empty()) {
-      end = grpc::Status(grpc::StatusCode::NOT_FOUND, "no such blob");
-    } else if (auto read = blobs_->Read(sha256_, offset_, kChunkBytes); !read.ok()) {
-      end = ToGrpcStatus(read.status());
-    } else if (read->empty()) {
-      end = offset_ == 0 && !blobs_->Contains(sha256_) ? grpc::Status(grpc::StatusCode::NOT_FOUND, "no blob " + sha256_)
-                                                       : grpc::Status::OK;
-    } else {
-      offset_ += static_cast<int64_t>(read->size());
-      data = *std::move(read);
+    Message next;
+    if (absl::StatusOr<bool> more = produce_(next); !more.ok()) {
+      end = ToGrpcStatus(more.status());
+    } else if (!*more) {
+      end = grpc::Status::OK;
     }
     mu_.Lock();
     reading_ = false;
@@ -60,21 +57,21 @@ class BlobReader final : public grpc::ServerWriteReactor<v1::BlobChunk> {
       delete this;
       return;
     }
-    ahead_ = std::move(data);
+    ahead_ = std::move(next);
     ahead_end_ = end;
     have_ahead_ = true;
     SendReady();
     mu_.Unlock();
   }
 
-  // Starts the next write when the previous one is done and a chunk is at hand.
+  // Starts the next write when the previous one is done and a message is at hand.
   void SendReady() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (writing_ || !have_ahead_ || finished_) return;
     have_ahead_ = false;
     if (ahead_end_) return End(*ahead_end_);
-    chunk_.set_data(std::move(ahead_));
+    message_ = std::move(ahead_);
     writing_ = true;
-    StartWrite(&chunk_);
+    this->StartWrite(&message_);
     reading_ = true;
     pool_->Post([this] { ReadAhead(); });
   }
@@ -82,16 +79,14 @@ class BlobReader final : public grpc::ServerWriteReactor<v1::BlobChunk> {
   void End(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (finished_) return;
     finished_ = true;
-    Finish(status);
+    this->Finish(status);
   }
 
-  BlobStore* blobs_;
   WorkerPool* pool_;
-  const std::string sha256_;
-  int64_t offset_ = 0;  // read by one ReadAhead at a time
+  Producer<Message> produce_;  // called by one ReadAhead at a time
   absl::Mutex mu_;
-  v1::BlobChunk chunk_;                           // being written
-  std::string ahead_ ABSL_GUARDED_BY(mu_);        // the next chunk, once read
+  Message message_;                             // being written
+  Message ahead_ ABSL_GUARDED_BY(mu_);          // the next, once produced
   std::optional<grpc::Status> ahead_end_ ABSL_GUARDED_BY(mu_);
   bool have_ahead_ ABSL_GUARDED_BY(mu_) = false;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
@@ -102,9 +97,60 @@ class BlobReader final : public grpc::ServerWriteReactor<v1::BlobChunk> {
 
 }  // namespace
 
+template <typename Message>
+grpc::ServerWriteReactor<Message>* NewReadAheadWriter(WorkerPool* pool, Producer<Message> produce) {
+  return new ReadAheadWriter<Message>(pool, std::move(produce));
+}
+template grpc::ServerWriteReactor<v1::BlobChunk>* NewReadAheadWriter(WorkerPool*, Producer<v1::BlobChunk>);
+template grpc::ServerWriteReactor<v1::ArtifactPieces>* NewReadAheadWriter(WorkerPool*, Producer<v1::ArtifactPieces>);
+
 grpc::ServerWriteReactor<v1::BlobChunk>* NewBlobReader(BlobStore* blobs, WorkerPool* pool,
                                                        std::string sha256) {
-  return new BlobReader(blobs, pool, std::move(sha256));
+  int64_t offset = 0;
+  return NewReadAheadWriter<v1::BlobChunk>(
+      pool, [blobs, sha256 = std::move(sha256), offset](v1::BlobChunk& chunk) mutable -> absl::StatusOr<bool> {
+        if (sha256.empty()) return absl::NotFoundError("no such blob");
+        ASSIGN_OR_RETURN(std::string read, blobs->Read(sha256, offset, kChunkBytes));
+        if (read.empty()) {
+          if (offset == 0 && !blobs->Contains(sha256)) return absl::NotFoundError("no blob " + sha256);
+          return false;
+        }
+        offset += static_cast<int64_t>(read.size());
+        chunk.set_data(std::move(read));
+        return true;
+      });
+}
+
+grpc::ServerWriteReactor<v1::ArtifactPieces>* NewArtifactsReader(BlobStore* blobs, WorkerPool* pool,
+                                                                 std::vector<SizedBlob> files) {
+  size_t index = 0;
+  int64_t offset = 0;
+  return NewReadAheadWriter<v1::ArtifactPieces>(
+      pool, [blobs, files = std::move(files), index, offset](v1::ArtifactPieces& out) mutable -> absl::StatusOr<bool> {
+        // Small files share a message; a large one is cut into messages of kChunkBytes.
+        int64_t budget = kChunkBytes;
+        while (index < files.size() && budget > 0) {
+          const SizedBlob& file = files[index];
+          v1::ArtifactPiece* piece = out.add_pieces();
+          piece->set_index(static_cast<int32_t>(index));
+          const int64_t want = std::min(budget, file.size - offset);
+          if (want > 0) {
+            ASSIGN_OR_RETURN(std::string read, blobs->Read(file.sha256, offset, want));
+            if (read.empty()) {
+              return absl::DataLossError(absl::StrCat("blob ", file.sha256, " ends at ", offset, " of its ",
+                                                      file.size, " bytes"));
+            }
+            offset += static_cast<int64_t>(read.size());
+            budget -= static_cast<int64_t>(read.size());
+            piece->set_data(std::move(read));
+          }
+          if (offset == file.size) {
+            ++index;
+            offset = 0;
+          }
+        }
+        return out.pieces_size() > 0;
+      });
 }
 
 }  // namespace dockyard

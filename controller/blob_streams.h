@@ -1,4 +1,4 @@
-// Reactors that stream a stored blob out (sources to agents, artifacts to clients)
+// Reactors that stream stored blobs out (sources to agents, artifacts to clients)
 // and receive an announced blob in (sources from clients, artifacts from agents).
 // Disk and hashing run on a WorkerPool; the reactors only move buffers.
 #pragma once
@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
@@ -13,6 +14,7 @@
 #include "common/worker_pool.h"
 #include "controller/blob_store.h"
 #include "dockyard/v1/blob.pb.h"
+#include "dockyard/v1/run.pb.h"
 
 namespace dockyard {
 
@@ -25,9 +27,29 @@ class Refusal final : public Reactor {
   void OnDone() override { delete this; }
 };
 
+// Fills the next message of a download on a pool thread: true when it did, false at
+// the end, an error to finish the call with.
+template <typename Message>
+using Producer = std::function<absl::StatusOr<bool>(Message& next)>;
+
+// Streams what `produce` makes, one message ahead of the client. Deletes itself when
+// done. Instantiated for BlobChunk and ArtifactPieces.
+template <typename Message>
+grpc::ServerWriteReactor<Message>* NewReadAheadWriter(WorkerPool* pool, Producer<Message> produce);
+
 // Serves the blob `sha256` as 1 MiB chunks. Deletes itself when done.
 grpc::ServerWriteReactor<v1::BlobChunk>* NewBlobReader(BlobStore* blobs, WorkerPool* pool,
                                                        std::string sha256);
+
+struct SizedBlob {
+  std::string sha256;
+  int64_t size = 0;
+};
+// Serves `files` one after another as ArtifactPieces of up to 1 MiB (small files
+// share a message). DATA_LOSS when a blob is shorter than its size. Deletes itself
+// when done.
+grpc::ServerWriteReactor<v1::ArtifactPieces>* NewArtifactsReader(BlobStore* blobs, WorkerPool* pool,
+                                                                 std::vector<SizedBlob> files);
 
 // Receives one blob: `Header` messages come first, then `data`. The request type
 // carries a `header` (converted by `start`) and `data` (bytes). `start` validates

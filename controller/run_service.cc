@@ -5,10 +5,12 @@
 #include <chrono>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/grpc_status.h"
 #include "common/states.h"
+#include "common/utf8.h"
 #include "controller/blob_streams.h"
 
 namespace dockyard {
@@ -310,6 +312,29 @@ grpc::ServerWriteReactor<v1::BlobChunk>* RunServiceImpl::DownloadArtifact(
   const std::string sha256 = found.empty() ? "" : found.front().sha256();
   // An unknown name yields NOT_FOUND from the reader ("no blob").
   return NewBlobReader(&core_->blobs(), pool_, sha256);
+}
+
+grpc::ServerWriteReactor<v1::ArtifactPieces>* RunServiceImpl::DownloadArtifacts(
+    grpc::CallbackServerContext* context, const v1::DownloadArtifactsRequest* request) {
+  using Reactor = grpc::ServerWriteReactor<v1::ArtifactPieces>;
+  auto caller = authorizer_->RequireRole(*context, v1::ROLE_READ, "DownloadArtifacts");
+  if (!caller.ok()) return new Refusal<Reactor>(caller.status());
+  // Only the run's own artifacts, whatever digests the call names.
+  absl::flat_hash_map<std::string, int64_t> sizes;
+  for (const v1::Artifact& artifact : core_->Artifacts(request->run_id())) {
+    sizes.emplace(artifact.sha256(), artifact.size());
+  }
+  std::vector<SizedBlob> files;
+  files.reserve(request->sha256_size());
+  for (const std::string& sha256 : request->sha256()) {
+    auto it = sizes.find(sha256);
+    if (it == sizes.end()) {
+      return new Refusal<Reactor>(absl::NotFoundError(
+          absl::StrCat("run ", request->run_id(), " has no artifact with sha256 ", SanitizeUtf8(sha256))));
+    }
+    files.push_back({sha256, it->second});
+  }
+  return NewArtifactsReader(&core_->blobs(), pool_, std::move(files));
 }
 
 }  // namespace dockyard

@@ -41,6 +41,8 @@ class RunServiceImpl final : public v1::RunService::CallbackService {
                                           v1::ListArtifactsResponse* response) override;
   grpc::ServerWriteReactor<v1::BlobChunk>* DownloadArtifact(grpc::CallbackServerContext* context,
                                                             const v1::DownloadArtifactRequest* request) override;
+  grpc::ServerWriteReactor<v1::ArtifactPieces>* DownloadArtifacts(
+      grpc::CallbackServerContext* context, const v1::DownloadArtifactsRequest* request) override;
 
  private:
   ControllerCore* core_;

@@ -1,18 +1,23 @@
-// Artifact uploads against an in-process controller on 127.0.0.1:0 (TLS), with the
+// Artifact transfers against an in-process controller on 127.0.0.1:0 (TLS), with the
 // test playing an enrolled agent over the real gRPC contract: a cut-off or corrupt
 // upload is never listed and leaves no temp file; a cut-off one resumes from what
 // the controller holds; identical content is stored once; streamed files (digest at
 // their end) are published together at the call's commit, and never without it.
+// Downloads: many files in one call (the CLI's client), each whole and verified.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <thread>
 
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
+#include "cli/client.h"
 #include "common/sha256.h"
 #include "controller/server.h"
 #include "tests/support/scripted_agent.h"
@@ -363,6 +368,92 @@ TEST_F(ArtifactUpload, AFileOfContentAlreadyHeldNeedsNoData) {
   ASSERT_EQ(Listed().size(), 2u);
   EXPECT_EQ(Listed()[1].sha256(), Sha256Hex(data));
   EXPECT_EQ(FilesUnder("blobs/sha256"), 1u);
+}
+
+// The downloads the CLI makes, against the files the scripted agent uploaded.
+class ArtifactDownload : public ArtifactUpload {
+ protected:
+  // Uploads `contents` from stage "a" as /out/f<i> in one streamed call.
+  std::vector<v1::Artifact> Publish(const std::vector<std::string>& contents) {
+    std::vector<StreamedFile> files;
+    for (size_t i = 0; i < contents.size(); ++i) files.push_back({absl::StrCat("/out/f", i), contents[i], ""});
+    EXPECT_TRUE(UploadStreamed("a", files, Ending::kCommit).ok());
+    std::vector<v1::Artifact> listed = Listed();
+    std::sort(listed.begin(), listed.end(), [](const v1::Artifact& x, const v1::Artifact& y) {
+      return std::stoi(x.name().substr(1)) < std::stoi(y.name().substr(1));
+    });
+    return listed;
+  }
+
+  DockyardClient Client() { return DockyardClient(server_->address(), testing::AdminCredentials(data_dir_.string())); }
+
+  static std::string Read(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+};
+
+TEST_F(ArtifactDownload, ManyFilesComeInOneCallEachWholeEvenEmptyLargeOrTheSameContentTwice) {
+  std::vector<std::string> contents;
+  for (int i = 0; i < 300; ++i) contents.push_back(Content(100 + i, static_cast<char>('a' + i % 26)));
+  contents.push_back("");                        // empty: still a file
+  contents.push_back(Content(3 << 20, 'L'));      // spans several messages
+  contents.push_back(contents[5]);               // the same content as another file
+  const std::vector<v1::Artifact> artifacts = Publish(contents);
+  ASSERT_EQ(artifacts.size(), contents.size());
+  const fs::path target = data_dir_ / "target";
+  fs::create_directories(target);
+  std::vector<const v1::Artifact*> which;
+  std::vector<std::string> dests;
+  for (const v1::Artifact& artifact : artifacts) {
+    which.push_back(&artifact);
+    dests.push_back((target / artifact.name()).string());
+  }
+  size_t in_place = 0;
+  const absl::Status st = Client().DownloadArtifacts(run_id_, which, dests, in_place);
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ(in_place, contents.size());
+  for (size_t i = 0; i < contents.size(); ++i) EXPECT_EQ(Read(dests[i]), contents[i]) << dests[i];
+  EXPECT_EQ(std::distance(fs::directory_iterator(target), fs::directory_iterator()), static_cast<std::ptrdiff_t>(contents.size()));
+}
+
+TEST_F(ArtifactDownload, ADigestThatIsNotTheRunsArtifactIsRefusedAndNothingIsWritten) {
+  const std::vector<v1::Artifact> artifacts = Publish({"one", "two"});
+  ASSERT_EQ(artifacts.size(), 2u);
+  v1::Artifact stranger = artifacts[1];
+  stranger.set_sha256(Sha256Hex("held by no run"));
+  const fs::path target = data_dir_ / "target";
+  fs::create_directories(target);
+  size_t in_place = 0;
+  const absl::Status st = Client().DownloadArtifacts(run_id_, {&artifacts[0], &stranger},
+                                                     {(target / "one").string(), (target / "two").string()}, in_place);
+  EXPECT_EQ(st.code(), absl::StatusCode::kNotFound) << st;
+  EXPECT_THAT(std::string(st.message()), ::testing::HasSubstr(stranger.sha256()));
+  EXPECT_EQ(in_place, 0u);
+  EXPECT_TRUE(fs::is_empty(target));
+}
+
+TEST_F(ArtifactDownload, ContentThatDoesNotMatchItsDigestStopsAtThatFileLeavingTheOnesBefore) {
+  const std::vector<v1::Artifact> artifacts = Publish({"first", "second", "third"});
+  ASSERT_EQ(artifacts.size(), 3u);
+  // The blob of the second file rots on the controller's disk.
+  const fs::path blob = data_dir_ / "blobs" / "sha256" / artifacts[1].sha256().substr(0, 2) / artifacts[1].sha256();
+  ASSERT_TRUE(fs::exists(blob)) << blob;
+  fs::permissions(blob, fs::perms::owner_write, fs::perm_options::add);
+  std::ofstream(blob, std::ios::binary | std::ios::trunc) << "rotten";
+  const fs::path target = data_dir_ / "target";
+  fs::create_directories(target);
+  std::vector<std::string> dests;
+  for (const v1::Artifact& artifact : artifacts) dests.push_back((target / artifact.name()).string());
+  size_t in_place = 0;
+  const absl::Status st =
+      Client().DownloadArtifacts(run_id_, {&artifacts[0], &artifacts[1], &artifacts[2]}, dests, in_place);
+  EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+  EXPECT_EQ(in_place, 1u);
+  EXPECT_EQ(Read(dests[0]), "first");
+  EXPECT_FALSE(fs::exists(dests[1]));
+  EXPECT_FALSE(fs::exists(dests[2]));
+  EXPECT_EQ(std::distance(fs::directory_iterator(target), fs::directory_iterator()), 1);  // no temp file left
 }
 
 }  // namespace
