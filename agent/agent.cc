@@ -463,7 +463,8 @@ void Agent::RunStage(Key key, v1::StageAssignment assignment, std::optional<std:
   }
   auto pump = NewPump(assignment.stage(), spool_dir);
   ExecutorDeps deps{docker_, &sources_, &artifacts_, &caches_, &inputs_, &images_, &pulls_, &chores_, options_.name,
-                    options_.work_dir + "/scratch", options_.sandbox, options_.max_service_log_bytes};
+                    options_.work_dir + "/scratch", options_.sandbox, options_.max_service_log_bytes,
+                    options_.container_log};
   auto executor = std::make_shared<StageExecutor>(assignment, deps, pump.get());
   {
     absl::MutexLock lock(&mu_);

@@ -48,6 +48,7 @@ struct AgentOptions {
   SandboxPolicy sandbox;  // limits and network policy for every stage
   int64_t max_log_bytes = 1LL << 30;  // per attempt; past it, head and tail are kept
   int64_t max_service_log_bytes = 16 << 20;  // kept of each service's log
+  ContainerLogPolicy container_log;         // how the engine keeps stage output
   int64_t inputs_max_bytes = 10LL << 30;     // stages' fetched inputs kept on disk
   ArtifactLimits artifact_limits;     // what one stage may publish
   int64_t cache_max_bytes = 0;        // of cache parts kept locally (0 = no limit)

@@ -35,6 +35,10 @@ struct ContainerSpec {
   int64_t memory_bytes = 0;                  // also the limit of memory + swap: no swap
   int64_t pids_limit = 0;
   int64_t nano_cpus = 0;
+  // How the engine keeps the container's output (what `docker logs` and a re-adopting
+  // agent replay): "" is the engine's default driver.
+  std::string log_driver;
+  std::map<std::string, std::string> log_options;
 };
 
 // What a command run inside a container (Exec) ended with.

@@ -78,6 +78,7 @@ absl::StatusOr<std::string> DockerEngineClient::CreateContainer(const ContainerS
     if (!spec.entrypoint.empty()) j["Entrypoint"] = spec.entrypoint;
     if (!spec.extra_hosts.empty()) host["ExtraHosts"] = spec.extra_hosts;
     if (!spec.workdir.empty()) j["WorkingDir"] = spec.workdir;
+    if (!spec.log_driver.empty()) host["LogConfig"] = {{"Type", spec.log_driver}, {"Config", spec.log_options}};
     return DumpJson(j);
   }));
 

@@ -42,6 +42,10 @@ ABSL_FLAG(std::string, max_cpus, "", "the most CPUs any stage may use, e.g. 2 or
 ABSL_FLAG(std::string, max_log_bytes, "1G",
           "the most output one stage attempt logs; past it the first part and the last MiB are kept and the log says "
           "what was cut");
+ABSL_FLAG(std::string, container_log_driver, "local",
+          "how the engine keeps stage and service output, which a restarted agent replays: local (compact records, "
+          "the least work for the engine), json-file or journald; \"\" for the engine's default. local and "
+          "json-file keep up to twice --max_log_bytes per container");
 ABSL_FLAG(std::string, max_service_log_bytes, "16M",
           "the most of each service's log kept with its stage (dockyard logs --service); the rest is cut and the log "
           "says so");
@@ -122,6 +126,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   options.max_service_log_bytes = *max_service_log;
+  options.container_log.driver = absl::GetFlag(FLAGS_container_log_driver);
+  options.container_log.replay_bytes = options.max_log_bytes;
+  if (absl::Status st = dockyard::CheckContainerLogDriver(options.container_log.driver); !st.ok()) {
+    log->error("{}", std::string(st.message()));
+    return 1;
+  }
   auto inputs_max = dockyard::ParseByteSize(absl::GetFlag(FLAGS_inputs_max_bytes));
   if (!inputs_max.ok()) {
     log->error("--inputs_max_bytes: {}", std::string(inputs_max.status().message()));

@@ -196,6 +196,13 @@ absl::StatusOr<std::string> StageExecutor::CreateContainer(const ContainerSpec& 
   return deps_.docker->CreateContainer(container);
 }
 
+absl::Status CheckContainerLogDriver(const std::string& driver) {
+  if (driver.empty() || driver == "local" || driver == "json-file" || driver == "journald") return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--container_log_driver=", driver, ": a restarted agent replays a stage's output from the engine's log, "
+      "which only local, json-file and journald keep (\"\" for the engine's default)"));
+}
+
 absl::StatusOr<ContainerSpec> StageExecutor::Sandbox() {
   const SandboxPolicy& policy = deps_.sandbox;
   ContainerSpec container;
@@ -218,6 +225,16 @@ absl::StatusOr<ContainerSpec> StageExecutor::Sandbox() {
   };
   container.no_new_privileges = true;
   container.cap_add = kStageCapabilities;
+  // The engine's default (json-file) spends more CPU on a chatty stage than the stage
+  // itself; `local` writes compact records. Twice the replay size in two files keeps
+  // the output from its start for a re-adopting agent, and the disk bounded.
+  container.log_driver = deps_.container_log.driver;
+  const int64_t replay = deps_.container_log.replay_bytes;
+  if (replay <= 0 && container.log_driver == "local") container.log_driver = "json-file";  // local cannot keep all
+  if (replay > 0 && (container.log_driver == "local" || container.log_driver == "json-file")) {
+    container.log_options = {{"max-size", absl::StrCat(replay)}, {"max-file", "2"}};
+    if (container.log_driver == "local") container.log_options["compress"] = "false";
+  }
   container.memory_bytes = lower(asked.memory_bytes(), policy.max_memory_bytes, "memory", FormatBytes(asked.memory_bytes()));
   container.pids_limit = lower(asked.pids(), policy.max_pids, "pids", absl::StrCat(asked.pids()));
   const int64_t milli_cpus =

@@ -39,6 +39,15 @@ struct SandboxPolicy {
 inline const std::vector<std::string> kStageCapabilities = {"CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID",
                                                              "KILL", "SETGID", "SETUID"};
 
+// How the engine keeps stage and service output, which a restarted agent replays
+// from the start: `driver` ("" = the engine's default) with room for `replay_bytes`.
+struct ContainerLogPolicy {
+  std::string driver = "local";
+  int64_t replay_bytes = 1LL << 30;
+};
+// The drivers whose logs the engine can replay (`docker logs`).
+absl::Status CheckContainerLogDriver(const std::string& driver);
+
 struct ExecutorDeps {
   DockerClient* docker;
   SourceCache* sources;
@@ -52,6 +61,7 @@ struct ExecutorDeps {
   std::string scratch_dir;  // per-agent temp space
   SandboxPolicy sandbox;
   int64_t max_service_log_bytes = 16 << 20;  // kept of each service's log
+  ContainerLogPolicy container_log;
 };
 
 // The volume behind a cache in one run on one agent (each has its own; snapshots

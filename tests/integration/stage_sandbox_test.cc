@@ -2,7 +2,8 @@
 // Debian 12 CI machine): no new privileges, a
 // minimal capability set, pids and memory limits from the agent that a stage may
 // lower but never raise, an out-of-memory kill reported as such, no network unless
-// the agent allows it, no Docker socket and no host processes in sight.
+// the agent allows it, no Docker socket and no host processes in sight. The engine
+// keeps their output in its compact `local` log, sized for a restarted agent's replay.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -109,6 +110,32 @@ TEST_F(StageSandbox, StageMayLowerButNeverRaiseTheAgentsLimits) {
   ASSERT_EQ(lowered.exit_code, 0) << lowered.out << lowered.err;
   EXPECT_THAT(lowered.out, HasSubstr("s | 134217728\n"));
   EXPECT_THAT(lowered.out, HasSubstr("s | 50\n"));
+}
+
+TEST_F(StageSandbox, TheEngineKeepsStageOutputInItsLocalLogWithRoomForTwiceTheAgentsLogLimit) {
+  StartAgent({"--max_log_bytes=64M"});
+  const std::string file = cluster_.WriteFile("slow.yml", "name: slow\nstages:\n  - name: s\n"
+                                                          "    image: dockyard/busybox\n    run: echo up; sleep 30\n");
+  auto run = cluster_.SpawnCli({"run", file});
+  const std::string find = absl::StrCat("docker ps -q --filter label=dockyard.agent=", agent_);
+  ASSERT_TRUE(Eventually([&] { return !Shell(find).empty(); }, absl::Seconds(30))) << run->Log();
+  const std::string config = Shell(absl::StrCat("docker inspect --format '{{.HostConfig.LogConfig.Type}} ",
+                                                "{{index .HostConfig.LogConfig.Config \"max-size\"}} ",
+                                                "{{index .HostConfig.LogConfig.Config \"max-file\"}} ",
+                                                "{{index .HostConfig.LogConfig.Config \"compress\"}}' $(", find, ")"));
+  EXPECT_EQ(config, "local 67108864 2 false\n");
+  // What a restarted agent replays: the engine's log has the output.
+  EXPECT_TRUE(Eventually([&] { return Shell(absl::StrCat("docker logs $(", find, ") 2>&1")) == "up\n"; },
+                         absl::Seconds(10)));
+  EXPECT_EQ(cluster_.Cli({"cancel", "1"}).exit_code, 0);
+  run->Wait(absl::Seconds(30));
+}
+
+TEST_F(StageSandbox, AnAgentRefusesALogDriverTheEngineCannotReplay) {
+  cluster_.StartController();
+  Process& agent = cluster_.StartAgent({.name = agent_, .flags = {"--container_log_driver=none"}});
+  EXPECT_EQ(agent.Wait(absl::Seconds(20)), 1);
+  EXPECT_THAT(agent.Log(), HasSubstr("--container_log_driver=none: a restarted agent replays"));
 }
 
 }  // namespace

@@ -19,8 +19,10 @@ namespace {
 
 using ::dockyard::testing::FakeDockerClient;
 using ::testing::Contains;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Pair;
 
 class StageExecutorOnFakeEngine : public ::testing::Test {
  protected:
@@ -48,7 +50,7 @@ class StageExecutorOnFakeEngine : public ::testing::Test {
     return ref;
   }
 
-  StageExecutor Executor(const std::string& run, int64_t timeout_ms = 0) {
+  StageExecutor Executor(const std::string& run, int64_t timeout_ms = 0, ContainerLogPolicy container_log = {}) {
     v1::StageAssignment assignment;
     *assignment.mutable_stage() = Ref();
     assignment.mutable_spec()->set_name("build");
@@ -56,7 +58,7 @@ class StageExecutorOnFakeEngine : public ::testing::Test {
     assignment.mutable_spec()->set_run(run);
     assignment.mutable_spec()->set_timeout_ms(timeout_ms);
     ExecutorDeps deps{&docker_, &sources_, &artifacts_, &caches_, &inputs_, &images_, &pulls_, &chores_, "fake-agent", dir_,
-                      SandboxPolicy{}};
+                      SandboxPolicy{}, 16 << 20, container_log};
     return StageExecutor(assignment, deps, &pump_);
   }
 
@@ -96,6 +98,23 @@ TEST_F(StageExecutorOnFakeEngine, ASucceedingCommandReportsSucceededLogsItsOutpu
   EXPECT_EQ(docker_.Created()[0].network_mode, "none");
   EXPECT_TRUE(docker_.Created()[0].no_new_privileges);
   EXPECT_THAT(docker_.Created()[0].env, Contains("DOCKYARD_STAGE=build"));
+}
+
+TEST_F(StageExecutorOnFakeEngine, TheEngineLogKeepsTwiceTheReplaySizeAndEverythingWhenThereIsNoLimit) {
+  ASSERT_EQ(Executor("true", 0, {.driver = "local", .replay_bytes = 1000}).Run([] {}).state(), v1::STAGE_SUCCEEDED);
+  ASSERT_EQ(Executor("true", 0, {.driver = "local", .replay_bytes = 0}).Run([] {}).state(), v1::STAGE_SUCCEEDED);
+  ASSERT_EQ(Executor("true", 0, {.driver = "", .replay_bytes = 1000}).Run([] {}).state(), v1::STAGE_SUCCEEDED);
+  const std::vector<ContainerSpec> created = docker_.Created();
+  ASSERT_EQ(created.size(), 3u);
+  EXPECT_EQ(created[0].log_driver, "local");
+  EXPECT_THAT(created[0].log_options, ElementsAre(Pair("compress", "false"), Pair("max-file", "2"),
+                                                  Pair("max-size", "1000")));
+  // The local driver cannot keep an unlimited log; json-file can.
+  EXPECT_EQ(created[1].log_driver, "json-file");
+  EXPECT_THAT(created[1].log_options, IsEmpty());
+  // The engine's own default, as its operator configured it.
+  EXPECT_EQ(created[2].log_driver, "");
+  EXPECT_THAT(created[2].log_options, IsEmpty());
 }
 
 TEST_F(StageExecutorOnFakeEngine, AFailingCommandReportsItsExitCode) {
