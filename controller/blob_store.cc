@@ -7,6 +7,24 @@
 
 namespace dockyard {
 
+absl::Status CheckWhole(const SizedBlob& blob, const std::string& read) {
+  if (static_cast<int64_t>(read.size()) == blob.size) return absl::OkStatus();
+  return absl::DataLossError(
+      absl::StrCat("blob ", blob.sha256, " holds ", read.size(), " bytes, not the ", blob.size, " of its record"));
+}
+
+absl::StatusOr<std::vector<std::string>> BlobStore::ReadWhole(const std::vector<SizedBlob>& blobs) {
+  std::vector<std::string> read;
+  read.reserve(blobs.size());
+  for (const SizedBlob& blob : blobs) {
+    // One byte more than the record says: a longer blob shows itself.
+    ASSIGN_OR_RETURN(std::string data, Read(blob.sha256, 0, blob.size + 1));
+    RETURN_IF_ERROR(CheckWhole(blob, data));
+    read.push_back(std::move(data));
+  }
+  return read;
+}
+
 absl::StatusOr<std::unique_ptr<BlobStore>> OpenBlobStore(const BlobStoreOptions& options, const std::string& name) {
   if (options.spec.empty() || options.spec == "disk") {
     auto store = FileBlobStore::Open(options.data_dir + "/" + name);
@@ -17,9 +35,9 @@ absl::StatusOr<std::unique_ptr<BlobStore>> OpenBlobStore(const BlobStoreOptions&
   if (options.s3_endpoint.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("--blobs=", options.spec, " needs --s3_endpoint"));
   }
-  if (options.s3_parallel_publishes < 1) {
+  if (options.s3_parallel_requests < 1) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--s3_parallel_publishes=", options.s3_parallel_publishes, ": must be at least 1"));
+        absl::StrCat("--s3_parallel_requests=", options.s3_parallel_requests, ": must be at least 1"));
   }
   location.prefix = absl::StrCat(location.prefix, location.prefix.empty() ? "" : "/", name);
   S3ClientOptions client;
@@ -27,7 +45,7 @@ absl::StatusOr<std::unique_ptr<BlobStore>> OpenBlobStore(const BlobStoreOptions&
   client.region = options.s3_region;
   ASSIGN_OR_RETURN(client.credentials, LoadS3Credentials(options.s3_credentials_file));
   auto store = S3BlobStore::Open(std::make_shared<const S3Client>(std::move(client)), std::move(location),
-                                 S3BlobStore::kPartBytes, options.s3_parallel_publishes);
+                                 S3BlobStore::kPartBytes, options.s3_parallel_requests);
   if (!store.ok()) return store.status();
   return std::unique_ptr<BlobStore>(*std::move(store));
 }

@@ -16,6 +16,12 @@
 
 namespace dockyard {
 
+// A blob and the size its record gives it.
+struct SizedBlob {
+  std::string sha256;
+  int64_t size = 0;
+};
+
 class BlobStore {
  public:
   // One upload. Destroying a writer that was not committed discards what it wrote.
@@ -56,6 +62,10 @@ class BlobStore {
   // Up to `max_bytes` from `offset`; empty at the end.
   virtual absl::StatusOr<std::string> Read(const std::string& sha256, int64_t offset,
                                            int64_t max_bytes) = 0;
+  // Several small blobs whole, in order. DATA_LOSS when one holds other than its
+  // size; the first error is the answer. This one reads them one after another; a
+  // store whose reads are round trips overrides it to read them side by side.
+  virtual absl::StatusOr<std::vector<std::string>> ReadWhole(const std::vector<SizedBlob>& blobs);
 
   struct Listed {
     std::string sha256;
@@ -68,6 +78,9 @@ class BlobStore {
   virtual absl::Status Remove(const std::string& sha256) = 0;
 };
 
+// DATA_LOSS unless `read` is as long as `blob` says.
+absl::Status CheckWhole(const SizedBlob& blob, const std::string& read);
+
 // Where blobs live, from --blobs and the --s3_* flags.
 struct BlobStoreOptions {
   std::string spec = "disk";  // "disk" (under the data dir) or s3://bucket[/prefix]
@@ -75,8 +88,9 @@ struct BlobStoreOptions {
   std::string s3_endpoint;  // http(s)://host:port
   std::string s3_region = "us-east-1";
   std::string s3_credentials_file;  // "": the AWS_* environment variables
-  // Blobs of one batch (a stage's artifacts) stored in S3 at once.
-  int s3_parallel_publishes = 8;
+  // Blobs of one batch (a stage's artifacts stored, small files of one download) sent
+  // to or fetched from S3 at once.
+  int s3_parallel_requests = 8;
 };
 // Opens the store called `name` ("blobs": sources and artifacts; "caches": keyed-cache
 // parts): <data_dir>/<name>, or <prefix>/<name>/ in the bucket. Errors name the flag

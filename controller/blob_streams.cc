@@ -127,29 +127,39 @@ grpc::ServerWriteReactor<v1::ArtifactPieces>* NewArtifactsReader(BlobStore* blob
   int64_t offset = 0;
   return NewReadAheadWriter<v1::ArtifactPieces>(
       pool, [blobs, files = std::move(files), index, offset](v1::ArtifactPieces& out) mutable -> absl::StatusOr<bool> {
-        // Small files share a message; a large one is cut into messages of kChunkBytes.
         int64_t budget = kChunkBytes;
-        while (index < files.size() && budget > 0) {
-          const SizedBlob& file = files[index];
-          v1::ArtifactPiece* piece = out.add_pieces();
-          piece->set_index(static_cast<int32_t>(index));
-          const int64_t want = std::min(budget, file.size - offset);
-          if (want > 0) {
-            ASSIGN_OR_RETURN(std::string read, blobs->Read(file.sha256, offset, want));
-            if (read.empty()) {
-              return absl::DataLossError(absl::StrCat("blob ", file.sha256, " ends at ", offset, " of its ",
-                                                      file.size, " bytes"));
-            }
-            offset += static_cast<int64_t>(read.size());
-            budget -= static_cast<int64_t>(read.size());
-            piece->set_data(std::move(read));
-          }
-          if (offset == file.size) {
-            ++index;
-            offset = 0;
-          }
+        // Small files share a message, read together (side by side where a read is a
+        // round trip); a large one is cut into messages of kChunkBytes.
+        std::vector<SizedBlob> whole;
+        for (size_t i = index; offset == 0 && i < files.size() && files[i].size <= budget; ++i) {
+          whole.push_back(files[i]);
+          budget -= files[i].size;
         }
-        return out.pieces_size() > 0;
+        if (!whole.empty()) {
+          ASSIGN_OR_RETURN(std::vector<std::string> read, blobs->ReadWhole(whole));
+          for (std::string& data : read) {
+            v1::ArtifactPiece* piece = out.add_pieces();
+            piece->set_index(static_cast<int32_t>(index++));
+            piece->set_data(std::move(data));
+          }
+          return true;
+        }
+        if (index == files.size()) return false;
+        const SizedBlob& file = files[index];
+        ASSIGN_OR_RETURN(std::string read, blobs->Read(file.sha256, offset, std::min(budget, file.size - offset)));
+        if (read.empty()) {
+          return absl::DataLossError(absl::StrCat("blob ", file.sha256, " ends at ", offset, " of its ",
+                                                  file.size, " bytes"));
+        }
+        offset += static_cast<int64_t>(read.size());
+        v1::ArtifactPiece* piece = out.add_pieces();
+        piece->set_index(static_cast<int32_t>(index));
+        piece->set_data(std::move(read));
+        if (offset == file.size) {
+          ++index;
+          offset = 0;
+        }
+        return true;
       });
 }
 

@@ -41,10 +41,6 @@ grpc::ServerWriteReactor<Message>* NewReadAheadWriter(WorkerPool* pool, Producer
 grpc::ServerWriteReactor<v1::BlobChunk>* NewBlobReader(BlobStore* blobs, WorkerPool* pool,
                                                        std::string sha256);
 
-struct SizedBlob {
-  std::string sha256;
-  int64_t size = 0;
-};
 // Serves `files` one after another as ArtifactPieces of up to 1 MiB (small files
 // share a message). DATA_LOSS when a blob is shorter than its size. Deletes itself
 // when done.

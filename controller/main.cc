@@ -35,8 +35,9 @@ ABSL_FLAG(std::string, s3_region, "us-east-1", "the region requests to --s3_endp
 ABSL_FLAG(std::string, s3_credentials_file, "",
           "file with aws_access_key_id=… and aws_secret_access_key=… lines "
           "(default: the AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY variables)");
-ABSL_FLAG(int, s3_parallel_publishes, 8,
-          "with --blobs=s3://…: how many blobs of one batch (a stage's artifacts) are stored at once");
+ABSL_FLAG(int, s3_parallel_requests, 8,
+          "with --blobs=s3://…: how many blobs of one batch (a stage's artifacts being stored, the small "
+          "files of one download) are sent or fetched at once");
 ABSL_FLAG(std::string, address_file, "", "write the bound host:port here once listening (for scripts and tests)");
 ABSL_FLAG(absl::Duration, lease_timeout, absl::Seconds(30),
           "how long a disconnected agent keeps its stages before they are re-queued");
@@ -93,7 +94,7 @@ int main(int argc, char** argv) {
   options.controller.blobs.spec = absl::GetFlag(FLAGS_blobs);
   options.controller.blobs.s3_endpoint = absl::GetFlag(FLAGS_s3_endpoint);
   options.controller.blobs.s3_region = absl::GetFlag(FLAGS_s3_region);
-  options.controller.blobs.s3_parallel_publishes = absl::GetFlag(FLAGS_s3_parallel_publishes);
+  options.controller.blobs.s3_parallel_requests = absl::GetFlag(FLAGS_s3_parallel_requests);
   options.controller.blobs.s3_credentials_file = absl::GetFlag(FLAGS_s3_credentials_file);
   options.controller.secure = !absl::GetFlag(FLAGS_insecure);
   options.controller.advertise_names = absl::GetFlag(FLAGS_advertise_name);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -185,9 +186,9 @@ absl::StatusOr<S3Location> ParseS3Url(const std::string& url) {
 
 absl::StatusOr<std::unique_ptr<S3BlobStore>> S3BlobStore::Open(std::shared_ptr<const S3Client> client,
                                                               S3Location location, int64_t part_bytes,
-                                                              int parallel_publishes) {
+                                                              int parallel_requests) {
   std::unique_ptr<S3BlobStore> store(
-      new S3BlobStore(std::move(client), std::move(location), part_bytes, parallel_publishes));
+      new S3BlobStore(std::move(client), std::move(location), part_bytes, parallel_requests));
   ASSIGN_OR_RETURN(auto response, store->client().Send("GET", store->bucket(), "",
                                                        {{"list-type", "2"}, {"max-keys", "1"},
                                                         {"prefix", store->KeyOf("")}}));
@@ -217,26 +218,42 @@ absl::StatusOr<std::unique_ptr<BlobStore::Writer>> S3BlobStore::NewWriter(const 
   return std::unique_ptr<Writer>(new S3Writer(this, sha256, size, stored));
 }
 
-absl::Status S3BlobStore::PublishAll(std::vector<std::unique_ptr<Writer>> sealed) {
-  // Each is verified already, so any order is safe; the first error is the answer
-  // (what others stored meanwhile is content under its own digest, harmless).
+absl::Status S3BlobStore::AtOnce(size_t count, const std::function<absl::Status(size_t)>& work) const {
+  // The first error is the answer; once there is one, no more are started.
   std::atomic<size_t> next{0};
   absl::Mutex mu;
   absl::Status first_error;
-  auto publish = [&] {
-    for (size_t i = next++; i < sealed.size(); i = next++) {
-      absl::Status st = static_cast<S3Writer*>(sealed[i].get())->Publish();
+  auto worker = [&] {
+    for (size_t i = next++; i < count; i = next++) {
+      absl::Status st = work(i);
       absl::MutexLock lock(&mu);
       if (!st.ok() && first_error.ok()) first_error = st;
-      if (!first_error.ok()) next = sealed.size();  // the batch fails: stop starting new ones
+      if (!first_error.ok()) next = count;
     }
   };
-  const size_t workers = std::min(sealed.size(), static_cast<size_t>(parallel_publishes_));
+  const size_t workers = std::min(count, static_cast<size_t>(parallel_requests_));
   std::vector<std::thread> threads;
-  for (size_t t = 1; t < workers; ++t) threads.emplace_back(publish);  // this thread is one of them
-  publish();
+  for (size_t t = 1; t < workers; ++t) threads.emplace_back(worker);  // this thread is one of them
+  worker();
   for (std::thread& thread : threads) thread.join();
   return first_error;
+}
+
+absl::Status S3BlobStore::PublishAll(std::vector<std::unique_ptr<Writer>> sealed) {
+  // Each is verified already, so any order is safe (what others stored before an
+  // error is content under its own digest, harmless).
+  return AtOnce(sealed.size(), [&](size_t i) { return static_cast<S3Writer*>(sealed[i].get())->Publish(); });
+}
+
+absl::StatusOr<std::vector<std::string>> S3BlobStore::ReadWhole(const std::vector<SizedBlob>& blobs) {
+  std::vector<std::string> read(blobs.size());
+  RETURN_IF_ERROR(AtOnce(blobs.size(), [&](size_t i) -> absl::Status {
+    // One byte more than the record says: a longer blob shows itself, and a read
+    // of a whole blob is checked against its digest.
+    ASSIGN_OR_RETURN(read[i], Read(blobs[i].sha256, 0, blobs[i].size + 1));
+    return CheckWhole(blobs[i], read[i]);
+  }));
+  return read;
 }
 
 absl::StatusOr<std::unique_ptr<BlobStore::Writer>> S3BlobStore::NewResumableWriter(const std::string& sha256,

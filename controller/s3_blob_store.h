@@ -4,15 +4,17 @@
 // right (a single PUT after the check, or a multipart upload completed after it); a
 // digest already stored is not uploaded again. Large blobs stream in parts of
 // `part_bytes`, never whole in memory. Uploads do not resume across calls
-// (PartialSize is 0): a cut upload starts over. A batch (PublishAll) is stored
-// `parallel_publishes` blobs at a time: each small blob costs a round trip or two,
-// and a stage may publish thousands. Thread-safe.
+// (PartialSize is 0): a cut upload starts over. A batch (PublishAll, ReadWhole) is
+// stored or read `parallel_requests` blobs at a time: each small blob costs a round
+// trip or two, and a stage may publish thousands. Thread-safe.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "controller/blob_store.h"
 #include "controller/s3_client.h"
@@ -33,7 +35,7 @@ class S3BlobStore final : public BlobStore {
   static constexpr int64_t kPartBytes = 8 << 20;
   static absl::StatusOr<std::unique_ptr<S3BlobStore>> Open(std::shared_ptr<const S3Client> client,
                                                            S3Location location, int64_t part_bytes = kPartBytes,
-                                                           int parallel_publishes = 8);
+                                                           int parallel_requests = 8);
 
   absl::StatusOr<std::unique_ptr<Writer>> NewWriter(const std::string& sha256, int64_t size) override;
   absl::Status PublishAll(std::vector<std::unique_ptr<Writer>> sealed) override;
@@ -45,6 +47,7 @@ class S3BlobStore final : public BlobStore {
   // A read of a whole blob from offset 0 is checked against its digest (DATA_LOSS
   // when the object changed under its name); readers of parts check the whole.
   absl::StatusOr<std::string> Read(const std::string& sha256, int64_t offset, int64_t max_bytes) override;
+  absl::StatusOr<std::vector<std::string>> ReadWhole(const std::vector<SizedBlob>& blobs) override;
   std::vector<Listed> List() override;
   absl::Status Remove(const std::string& sha256) override;
 
@@ -57,17 +60,20 @@ class S3BlobStore final : public BlobStore {
   std::string Describe() const;
 
  private:
+  // Runs work(0) … work(count - 1), `parallel_requests_` at a time.
+  absl::Status AtOnce(size_t count, const std::function<absl::Status(size_t)>& work) const;
+
   S3BlobStore(std::shared_ptr<const S3Client> client, S3Location location, int64_t part_bytes,
-              int parallel_publishes)
+              int parallel_requests)
       : client_(std::move(client)),
         location_(std::move(location)),
         part_bytes_(part_bytes),
-        parallel_publishes_(std::max(1, parallel_publishes)) {}
+        parallel_requests_(std::max(1, parallel_requests)) {}
 
   const std::shared_ptr<const S3Client> client_;
   const S3Location location_;
   const int64_t part_bytes_;
-  const int parallel_publishes_;
+  const int parallel_requests_;
 };
 
 }  // namespace dockyard

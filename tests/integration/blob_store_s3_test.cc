@@ -77,13 +77,13 @@ TEST(S3BlobStore, AnEndpointThatDoesNotAnswerIsUnavailableNamingIt) {
   EXPECT_THAT(std::string(store.status().message()), HasSubstr("http://127.0.0.1:1"));
 }
 
-TEST(S3BlobStore, ParallelPublishesBelowOneAreRefusedNamingTheFlag) {
+TEST(S3BlobStore, ParallelRequestsBelowOneAreRefusedNamingTheFlag) {
   BlobStoreOptions options = FreshBucket();
-  options.s3_parallel_publishes = 0;
+  options.s3_parallel_requests = 0;
   auto store = OpenBlobStore(options, "blobs");
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(store.status().message()), HasSubstr("--s3_parallel_publishes=0"));
+  EXPECT_THAT(std::string(store.status().message()), HasSubstr("--s3_parallel_requests=0"));
 }
 
 TEST(S3BlobStore, BlobsAreObjectsNamedByDigestUnderThePrefix) {

@@ -166,6 +166,33 @@ TEST_P(BlobStoreContract, ABatchOfManyFilesIsPublishedWholeEvenWithOneContentTwi
   EXPECT_EQ(store->List().size(), 40u);
 }
 
+TEST_P(BlobStoreContract, SmallBlobsAreReadWholeInOrderAndOneNotOfItsRecordedSizeIsDataLoss) {
+  auto store = GetParam().fresh();
+  ASSERT_NE(store, nullptr);
+  std::vector<SizedBlob> blobs;
+  std::vector<std::string> contents;
+  for (int i = 0; i < 20; ++i) contents.push_back(std::string(static_cast<size_t>(i * 7), static_cast<char>('a' + i)));
+  contents.push_back(contents[3]);  // one content asked for twice
+  for (const std::string& content : contents) {
+    const std::string digest = Sha256Hex(content);
+    if (!store->Contains(digest)) {
+      ASSERT_TRUE(Upload(*store, digest, content.size(), {content}).ok());
+    }
+    blobs.push_back({digest, static_cast<int64_t>(content.size())});
+  }
+  auto read = store->ReadWhole(blobs);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(*read, contents);
+
+  std::vector<SizedBlob> wrong = {blobs[5], blobs[6]};
+  wrong[1].size -= 1;  // a record that says less than the blob holds
+  EXPECT_EQ(store->ReadWhole(wrong).status().code(), absl::StatusCode::kDataLoss);
+  wrong[1].size += 2;  // ... or more
+  EXPECT_EQ(store->ReadWhole(wrong).status().code(), absl::StatusCode::kDataLoss);
+  wrong[1] = {Sha256Hex("never stored"), 12};
+  EXPECT_EQ(store->ReadWhole(wrong).status().code(), absl::StatusCode::kNotFound);
+}
+
 TEST_P(BlobStoreContract, ALargeBlobStreamsThroughInPiecesAndReadsBackExactly) {
   auto store = GetParam().fresh();
   ASSERT_NE(store, nullptr);
