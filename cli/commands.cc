@@ -97,7 +97,14 @@ int DownloadAll(DockyardClient& client, const std::string& run_id, const std::st
         where.push_back(paths[i]);
       }
       size_t in_place = 0;
-      const absl::Status st = client.DownloadArtifacts(run_id, which, where, in_place);
+      absl::Status st = client.DownloadArtifacts(run_id, which, where, in_place);
+      if (absl::IsUnimplemented(st)) {  // a controller older than DownloadArtifacts: a call per file
+        st = absl::OkStatus();
+        for (size_t k = in_place; st.ok() && k < group.size(); ++k) {
+          st = client.DownloadArtifact(*which[k], where[k], [](int64_t) {});
+          if (!st.ok()) in_place = k;
+        }
+      }
       if (!st.ok()) results[group[std::min(in_place, group.size() - 1)]] = st;  // the file it failed on
     });
   }
