@@ -43,12 +43,14 @@ absl::StatusOr<ControllerCore::GarbageReport> ControllerCore::CollectGarbage(boo
   }
 
   // Sweep: blobs nothing references that are older than the grace (a source or an
-  // artifact on its way into a run is younger).
+  // artifact on its way into a run is younger). Listed before the log archives are
+  // asked for, so a log archived meanwhile is known by then.
+  const absl::Time cutoff = absl::Now() - options_.blob_grace;
+  std::vector<BlobStore::Listed> listed = blobs_->List();
   ASSIGN_OR_RETURN(std::set<std::string> archived,
                    logs_.backend().ArchiveDigests(dry_run ? expired : std::set<std::string>()));
-  const absl::Time cutoff = absl::Now() - options_.blob_grace;
   std::vector<BlobStore::Listed> candidates;
-  for (BlobStore::Listed& blob : blobs_->List()) {
+  for (BlobStore::Listed& blob : listed) {
     if (blob.stored <= cutoff && archived.count(blob.sha256) == 0) candidates.push_back(std::move(blob));
   }
   std::set<std::string> live;

@@ -43,7 +43,8 @@ class LogBackend {
   // references them).
   virtual absl::Status RemoveRun(const std::string& run_id) = 0;
   // Digests of the archive blobs the logs of runs other than `except_runs` use (the
-  // blob collector keeps them).
+  // blob collector keeps them), including one published but not yet recorded: every
+  // archive blob stored before the call is in the answer.
   virtual absl::StatusOr<std::set<std::string>> ArchiveDigests(const std::set<std::string>& except_runs) {
     (void)except_runs;
     return std::set<std::string>();

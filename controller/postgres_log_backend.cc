@@ -1,5 +1,6 @@
 #include "controller/postgres_log_backend.h"
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/sha256.h"
@@ -117,6 +118,12 @@ absl::Status PostgresLogBackend::RemoveRun(const std::string& run_id) {
 
 absl::StatusOr<std::set<std::string>> PostgresLogBackend::ArchiveDigests(const std::set<std::string>& except_runs) {
   std::set<std::string> digests;
+  {
+    // First: a blob published before this call is then either still here or, by the
+    // time the rows are read below, in its row.
+    absl::MutexLock lock(&mu_);
+    if (!publishing_.empty()) digests.insert(publishing_);
+  }
   RETURN_IF_ERROR(reader_.Run("cannot list log archives", [&](pqxx::connection& connection) {
     pqxx::read_transaction tx(connection);
     for (const pqxx::row& row : tx.exec("SELECT run_id, sha256 FROM log_archives")) {
@@ -211,6 +218,14 @@ absl::Status PostgresLogBackend::Archive(const v1::StageRef& ref, int64_t size) 
   RETURN_IF_ERROR(blob->Seal(sha256));
   std::vector<std::unique_ptr<BlobStore::Writer>> sealed;
   sealed.push_back(std::move(blob));
+  {
+    absl::MutexLock lock(&mu_);
+    publishing_ = sha256;
+  }
+  absl::Cleanup published = [this] {
+    absl::MutexLock lock(&mu_);
+    publishing_.clear();
+  };
   RETURN_IF_ERROR(archive_->PublishAll(std::move(sealed)));
   // The switch: recorded and the pieces gone in one commit.
   return archiver_.Run("cannot record the log's archive", [&](pqxx::connection& connection) {

@@ -59,6 +59,8 @@ class PostgresLogBackend final : public LogBackend {
   absl::Mutex mu_;
   std::deque<std::pair<v1::StageRef, int64_t>> queue_ ABSL_GUARDED_BY(mu_);
   bool archiving_ ABSL_GUARDED_BY(mu_) = false;
+  // The archive blob between its publish and the row naming it: not garbage.
+  std::string publishing_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
