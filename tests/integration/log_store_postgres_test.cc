@@ -1,6 +1,7 @@
 // The log store's contract (tests/unit/controller/log_store_contract.cc) with the
 // logs in a real PostgreSQL and settled attempts archived into a real S3 (Swift),
-// plus what the archive itself must do: one blob by digest, and no pieces left.
+// plus what the archive itself must do: one blob by digest, no pieces left, and
+// never taken for garbage while it is stored but not yet recorded.
 #include <memory>
 #include <string>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "gtest/gtest.h"
 
 #include "absl/strings/ascii.h"
+#include "absl/synchronization/notification.h"
 #include "common/files.h"
 #include "common/sha256.h"
 #include "controller/log_store.h"
@@ -96,6 +98,64 @@ TEST(PostgresLogBackend, ASettledAttemptBecomesOneBlobByDigestAndItsPiecesGo) {
   EXPECT_EQ(Count(place.database, "SELECT count(*) FROM log_pieces"), 0);
   EXPECT_EQ(Count(place.database, "SELECT count(*) FROM log_archives"), 1);
   EXPECT_TRUE(place.archive->Contains(Sha256Hex("one\ntwo\n")));
+}
+
+// A blob store that holds each publish after it is done until the test lets it
+// return: the moment between the archive blob's publish and its row.
+class HeldPublishes final : public BlobStore {
+ public:
+  explicit HeldPublishes(BlobStore* inner) : inner_(inner) {}
+  absl::Notification published;
+  absl::Notification go_on;
+
+  absl::StatusOr<std::unique_ptr<Writer>> NewWriter(const std::string& sha256, int64_t size) override {
+    return inner_->NewWriter(sha256, size);
+  }
+  absl::Status PublishAll(std::vector<std::unique_ptr<Writer>> sealed) override {
+    absl::Status st = inner_->PublishAll(std::move(sealed));
+    published.Notify();
+    go_on.WaitForNotification();
+    return st;
+  }
+  absl::StatusOr<std::unique_ptr<Writer>> NewResumableWriter(const std::string& sha256, int64_t size,
+                                                             int64_t offset) override {
+    return inner_->NewResumableWriter(sha256, size, offset);
+  }
+  int64_t PartialSize(const std::string& sha256) override { return inner_->PartialSize(sha256); }
+  bool Contains(const std::string& sha256) override { return inner_->Contains(sha256); }
+  absl::StatusOr<int64_t> Size(const std::string& sha256) override { return inner_->Size(sha256); }
+  absl::StatusOr<std::string> Read(const std::string& sha256, int64_t offset, int64_t max_bytes) override {
+    return inner_->Read(sha256, offset, max_bytes);
+  }
+  std::vector<Listed> List() override { return inner_->List(); }
+  absl::Status Remove(const std::string& sha256) override { return inner_->Remove(sha256); }
+
+ private:
+  BlobStore* inner_;
+};
+
+TEST(PostgresLogBackend, AnArchiveStoredButNotYetRecordedIsAlreadyAmongTheDigestsInUse) {
+  Place place = FreshPlace();
+  ASSERT_NE(place.state, nullptr);
+  HeldPublishes held(place.archive.get());
+  LogStore store(place.state->NewLogBackend("", &held));
+  v1::StageRef ref;
+  ref.set_run_id("1");
+  ref.set_stage("build");
+  ref.set_attempt(1);
+  ASSERT_TRUE(store.Append(ref, 0, "one\n").ok());
+  store.Close(ref);
+  held.published.WaitForNotification();  // in the blob store, no row yet
+  ASSERT_EQ(Count(place.database, "SELECT count(*) FROM log_archives"), 0);
+  auto during = store.backend().ArchiveDigests({});
+  ASSERT_TRUE(during.ok()) << during.status();
+  EXPECT_EQ(during->count(Sha256Hex("one\n")), 1u) << "the blob collector would take it for garbage";
+  held.go_on.Notify();
+  WaitForArchives(store.backend());
+  auto after = store.backend().ArchiveDigests({});
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->count(Sha256Hex("one\n")), 1u);
+  EXPECT_EQ(after->size(), 1u);
 }
 
 }  // namespace
