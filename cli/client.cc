@@ -209,56 +209,46 @@ absl::Status DockyardClient::DownloadArtifact(const v1::Artifact& artifact, cons
 absl::Status DockyardClient::DownloadArtifacts(const std::string& run_id,
                                                const std::vector<const v1::Artifact*>& artifacts,
                                                const std::vector<std::string>& dests, size_t& in_place) {
-  size_t& done = in_place;
-  done = 0;
-  absl::Status verdict;   // about the content: final, never retried
+  in_place = 0;
+  absl::Status verdict;  // about the content: final, never retried
   RetryPolicy policy = Quick();
   policy.per_try_deadline = absl::Hours(1);
   absl::Status status = Retrier(policy).Run([&](grpc::ClientContext& context) -> grpc::Status {
     v1::DownloadArtifactsRequest request;
     request.set_run_id(run_id);
-    const size_t base = done;  // the request's first file
+    const size_t base = in_place;  // the request's first file
     for (size_t i = base; i < artifacts.size(); ++i) request.add_sha256(artifacts[i]->sha256());
     auto reader = stub_->DownloadArtifacts(&context, request);
-    std::unique_ptr<ReceivedFile> file;  // of artifacts[done], once its first piece came
-    auto give_up = [&](absl::Status why) {
-      verdict = std::move(why);
-      context.TryCancel();
-      reader->Finish();
-      return ToGrpcStatus(verdict);
+    std::unique_ptr<ReceivedFile> file;  // of artifacts[in_place], once its first piece came
+    // Puts the open file in place once it is whole and verified.
+    auto commit = [&]() -> absl::Status {
+      if (!file) return absl::OkStatus();
+      RETURN_IF_ERROR(file->Commit(artifacts[in_place]->sha256(), artifacts[in_place]->size()));
+      file.reset();
+      ++in_place;
+      return absl::OkStatus();
     };
     v1::ArtifactPieces message;
-    while (reader->Read(&message)) {
+    while (verdict.ok() && reader->Read(&message)) {
       for (const v1::ArtifactPiece& piece : message.pieces()) {
         const size_t index = base + static_cast<size_t>(piece.index());
-        if (file && index == done + 1) {  // the open file is whole
-          if (absl::Status st = file->Commit(artifacts[done]->sha256(), artifacts[done]->size()); !st.ok()) {
-            return give_up(st);
-          }
-          file.reset();
-          ++done;
+        if (file && index == in_place + 1) verdict = commit();  // the open file is whole
+        if (verdict.ok() && (piece.index() < 0 || index != in_place)) {
+          verdict = absl::DataLossError(
+              absl::StrCat("the controller sent file ", piece.index(), " of the call out of order"));
         }
-        if (piece.index() < 0 || index != done) {
-          return give_up(absl::DataLossError(absl::StrCat("the controller sent file ", piece.index(),
-                                                          " of the call out of order")));
-        }
-        if (!file) file = std::make_unique<ReceivedFile>(dests[done]);
+        if (!verdict.ok()) break;
+        if (!file) file = std::make_unique<ReceivedFile>(dests[in_place]);
         file->Append(piece.data());
       }
     }
-    if (grpc::Status finished = reader->Finish(); !finished.ok()) return finished;
-    if (file) {
-      if (absl::Status st = file->Commit(artifacts[done]->sha256(), artifacts[done]->size()); !st.ok()) {
-        verdict = st;
-        return ToGrpcStatus(st);
-      }
-      ++done;
+    if (!verdict.ok()) context.TryCancel();
+    if (grpc::Status finished = reader->Finish(); !finished.ok() && verdict.ok()) return finished;
+    if (verdict.ok()) verdict = commit();
+    if (verdict.ok() && in_place != artifacts.size()) {
+      verdict = absl::DataLossError(absl::StrCat("the controller sent ", in_place, " of ", artifacts.size(), " files"));
     }
-    if (done != artifacts.size()) {
-      verdict = absl::DataLossError(absl::StrCat("the controller sent ", done, " of ", artifacts.size(), " files"));
-      return ToGrpcStatus(verdict);
-    }
-    return grpc::Status::OK;
+    return ToGrpcStatus(verdict);
   });
   if (!verdict.ok()) return verdict;
   return Explain(status);

@@ -4,10 +4,10 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "common/files.h"
 #include "common/grpc_status.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
@@ -15,13 +15,12 @@
 namespace dockyard {
 namespace {
 
-absl::Status Errno(const std::string& what) {
-  return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
-}
-
 // Where linkat can name an open file: without /proc (some sandboxes) a named temp
-// file is used instead.
-bool CanLinkOpenFiles() { return ::access("/proc/self/fd", X_OK) == 0; }
+// file is used instead. Asked once per process, not per file.
+bool CanLinkOpenFiles() {
+  static const bool can = ::access("/proc/self/fd", X_OK) == 0;
+  return can;
+}
 
 }  // namespace
 
@@ -31,7 +30,7 @@ ReceivedFile::ReceivedFile(std::string dest) : dest_(std::move(dest)) {
   if (fd_ < 0) {  // a file system without O_TMPFILE, or no /proc
     tmp_ = absl::StrCat(dest_, ".part.", ::getpid());
     fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (fd_ < 0) error_ = Errno(absl::StrCat("cannot write ", tmp_));
+    if (fd_ < 0) error_ = ErrnoInternal(absl::StrCat("cannot write ", tmp_));
   }
 }
 
@@ -46,7 +45,7 @@ void ReceivedFile::Append(std::string_view data) {
   while (error_.ok() && !data.empty()) {
     const ssize_t n = ::write(fd_, data.data(), data.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) error_ = Errno(absl::StrCat("cannot write ", dest_));
+    if (n < 0) error_ = ErrnoInternal(absl::StrCat("cannot write ", dest_));
     if (n > 0) data.remove_prefix(static_cast<size_t>(n));
   }
 }
@@ -69,17 +68,17 @@ absl::Status ReceivedFile::LinkIntoPlace() {
     return absl::OkStatus();
   }
   if (tmp_.empty()) {
-    if (errno != EEXIST) return Errno(dest_);
+    if (errno != EEXIST) return ErrnoInternal(dest_);
     // Something is there already: name the file beside it, then replace it in one step.
     tmp_ = absl::StrCat(dest_, ".part.", ::getpid());
     ::unlink(tmp_.c_str());
     if (::linkat(AT_FDCWD, open_file.c_str(), AT_FDCWD, tmp_.c_str(), AT_SYMLINK_FOLLOW) != 0) {
-      const absl::Status st = Errno(dest_);
+      const absl::Status st = ErrnoInternal(dest_);
       tmp_.clear();
       return st;
     }
   }
-  if (::rename(tmp_.c_str(), dest_.c_str()) != 0) return Errno(dest_);
+  if (::rename(tmp_.c_str(), dest_.c_str()) != 0) return ErrnoInternal(dest_);
   return absl::OkStatus();
 }
 

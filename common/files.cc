@@ -24,6 +24,10 @@ absl::Status Errno(const std::string& path) {
 
 }  // namespace
 
+absl::Status ErrnoInternal(const std::string& what) {
+  return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
+}
+
 absl::Status WriteFileAtomically(const std::string& path, const std::string& bytes, mode_t mode) {
   const std::string tmp = absl::StrCat(path, ".tmp.", ::getpid());
   // O_EXCL after an unlink: never reuse a file someone else may already hold open.

@@ -14,6 +14,9 @@
 
 namespace dockyard {
 
+// INTERNAL "`what`: <errno's text>", for a system call that just failed.
+absl::Status ErrnoInternal(const std::string& what);
+
 // Writes `bytes` to `path` through a temp file created with `mode`, synced and
 // renamed into place: readers see the old content or the new, never a mix.
 absl::Status WriteFileAtomically(const std::string& path, const std::string& bytes, mode_t mode = 0644);

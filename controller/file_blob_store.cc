@@ -5,11 +5,11 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <functional>
 
 #include "absl/strings/str_cat.h"
+#include "common/files.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
 
@@ -17,10 +17,6 @@ namespace dockyard {
 namespace {
 
 namespace fs = std::filesystem;
-
-absl::Status Errno(const std::string& what) {
-  return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
-}
 
 // A blob being written is handed to writeback in pieces of this size.
 constexpr int64_t kWritebackBytes = 8 << 20;
@@ -46,7 +42,7 @@ class FileWriter final : public BlobStore::Writer {
   // Takes the first `offset` bytes already in the file as written (hashing them).
   absl::Status Resume(int64_t offset) {
     struct stat st;
-    if (::fstat(fd_, &st) != 0) return Errno(tmp_path_);
+    if (::fstat(fd_, &st) != 0) return ErrnoInternal(tmp_path_);
     if (st.st_size != offset) {
       return absl::FailedPreconditionError(absl::StrCat("the controller holds ", st.st_size, " bytes of blob ",
                                                         want_sha256_, ", not ", offset, ": resume from there"));
@@ -54,11 +50,11 @@ class FileWriter final : public BlobStore::Writer {
     std::string buf(1 << 20, '\0');
     while (written_ < offset) {
       const ssize_t n = ::pread(fd_, buf.data(), buf.size(), written_);
-      if (n <= 0) return Errno(tmp_path_);
+      if (n <= 0) return ErrnoInternal(tmp_path_);
       hash_.Update(std::string_view(buf.data(), static_cast<size_t>(n)));
       written_ += n;
     }
-    if (::lseek(fd_, offset, SEEK_SET) < 0) return Errno(tmp_path_);
+    if (::lseek(fd_, offset, SEEK_SET) < 0) return ErrnoInternal(tmp_path_);
     return absl::OkStatus();
   }
 
@@ -73,7 +69,7 @@ class FileWriter final : public BlobStore::Writer {
     while (done < data.size()) {
       ssize_t n = ::write(fd_, data.data() + done, data.size() - done);
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return Errno(tmp_path_);
+      if (n < 0) return ErrnoInternal(tmp_path_);
       done += static_cast<size_t>(n);
     }
     hash_.Update(data);
@@ -102,7 +98,7 @@ class FileWriter final : public BlobStore::Writer {
     const std::string final_path = store_->PathOf(want_sha256_);
     std::error_code ec;
     fs::create_directories(fs::path(final_path).parent_path(), ec);
-    if (::rename(tmp_path_.c_str(), final_path.c_str()) != 0) return Errno(final_path);
+    if (::rename(tmp_path_.c_str(), final_path.c_str()) != 0) return ErrnoInternal(final_path);
     committed_ = true;
     return absl::OkStatus();
   }
@@ -122,7 +118,7 @@ class FileWriter final : public BlobStore::Writer {
     const bool synced = !sync || ::fsync(fd_) == 0;
     ::close(fd_);
     fd_ = -1;
-    if (!synced) return Errno(tmp_path_);
+    if (!synced) return ErrnoInternal(tmp_path_);
     if (written_ != want_size_) {
       bad_ = written_ > want_size_;
       return absl::DataLossError(absl::StrCat("blob ", want_sha256_, ": got ", written_,
@@ -189,7 +185,7 @@ absl::StatusOr<std::unique_ptr<BlobStore::Writer>> FileBlobStore::NewWriter(cons
   if (size < 0) return absl::InvalidArgumentError("negative blob size");
   std::string tmp = absl::StrCat(dir_, "/tmp/", sha256.empty() ? "streamed" : sha256, ".", ::getpid(), ".", next_tmp_++);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return Errno(tmp);
+  if (fd < 0) return ErrnoInternal(tmp);
   return std::unique_ptr<Writer>(new FileWriter(this, fd, tmp, sha256, size));
 }
 
@@ -199,10 +195,10 @@ absl::Status FileBlobStore::PublishAll(std::vector<std::unique_ptr<Writer>> seal
   // files and the blobs share it), which costs one journal commit instead of many.
   const std::string what = sealed.size() == 1 ? static_cast<FileWriter*>(sealed[0].get())->tmp_path() : dir_ + "/tmp";
   const int fd = ::open(what.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Errno(what);
+  if (fd < 0) return ErrnoInternal(what);
   const bool synced = (sealed.size() == 1 ? ::fsync(fd) : ::syncfs(fd)) == 0;
   ::close(fd);
-  if (!synced) return Errno(what);
+  if (!synced) return ErrnoInternal(what);
   for (std::unique_ptr<Writer>& writer : sealed) {
     RETURN_IF_ERROR(static_cast<FileWriter*>(writer.get())->Publish());
   }
@@ -227,7 +223,7 @@ absl::StatusOr<std::unique_ptr<BlobStore::Writer>> FileBlobStore::NewResumableWr
   const std::string path = absl::StrCat(dir_, "/partial/", sha256);
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | (offset == 0 ? O_TRUNC : 0), 0644);
   if (fd < 0) {
-    absl::Status st = Errno(path);
+    absl::Status st = ErrnoInternal(path);
     Release(sha256);
     return st;
   }
@@ -268,7 +264,7 @@ std::vector<BlobStore::Listed> FileBlobStore::List() {
 absl::Status FileBlobStore::Remove(const std::string& sha256) {
   if (absl::Status st = CheckDigest(sha256); !st.ok()) return st;
   if (::unlink(PathOf(sha256).c_str()) != 0 && errno != ENOENT) {
-    return absl::InternalError(absl::StrCat("cannot remove blob ", sha256, ": ", std::strerror(errno)));
+    return ErrnoInternal(absl::StrCat("cannot remove blob ", sha256));
   }
   return absl::OkStatus();
 }
@@ -288,12 +284,12 @@ absl::StatusOr<std::string> FileBlobStore::Read(const std::string& sha256, int64
   const std::string path = PathOf(sha256);
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    return errno == ENOENT ? absl::NotFoundError(absl::StrCat("no blob ", sha256)) : Errno(path);
+    return errno == ENOENT ? absl::NotFoundError(absl::StrCat("no blob ", sha256)) : ErrnoInternal(path);
   }
   std::string out(static_cast<size_t>(max_bytes), '\0');
   ssize_t n = ::pread(fd, out.data(), out.size(), offset);
   ::close(fd);
-  if (n < 0) return Errno(path);
+  if (n < 0) return ErrnoInternal(path);
   out.resize(static_cast<size_t>(n));
   return out;
 }

@@ -10,14 +10,11 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "common/files.h"
 #include "common/status_macros.h"
 
 namespace dockyard {
 namespace {
-
-absl::Status Errno(const std::string& what) {
-  return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
-}
 
 // One .idx record: the piece's sequence number (-1 for a system line) and the log's
 // size once the piece is in, as two int64 in host byte order.
@@ -118,9 +115,9 @@ absl::Status FileLogBackend::Write(const v1::StageRef& ref, int64_t seq, int64_t
   // At the known offsets rather than O_APPEND: whatever a failed write left past
   // them is overwritten, never built upon.
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return Errno(path);
+  if (fd < 0) return ErrnoInternal(path);
   if (!WriteAt(fd, data, offset)) {
-    absl::Status st = Errno(path);
+    absl::Status st = ErrnoInternal(path);
     // Keep the file at the size we know, so a retry appends at a clean boundary.
     if (::ftruncate(fd, offset) != 0) { /* best effort */ }
     ::close(fd);
@@ -138,7 +135,7 @@ absl::Status FileLogBackend::Write(const v1::StageRef& ref, int64_t seq, int64_t
   const std::string index_path = IndexPathOf(ref);
   int index_fd = ::open(index_path.c_str(), O_WRONLY | O_CLOEXEC);
   if (index_fd < 0 || !WriteAt(index_fd, std::string_view(record, sizeof record), index.size)) {
-    absl::Status st = Errno(index_path);
+    absl::Status st = ErrnoInternal(index_path);
     if (index_fd >= 0) {
       if (::ftruncate(index_fd, index.size) != 0) { /* best effort */ }
       ::close(index_fd);
@@ -166,11 +163,11 @@ absl::Status FileLogBackend::StartIndex(const v1::StageRef& ref, Index& index, i
   }
   const std::string temp_path = absl::StrCat(index_path, ".new");
   int fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Errno(temp_path);
+  if (fd < 0) return ErrnoInternal(temp_path);
   const bool written = WriteAt(fd, record, 0);
   ::close(fd);
   if (!written || ::rename(temp_path.c_str(), index_path.c_str()) != 0) {
-    absl::Status st = Errno(index_path);
+    absl::Status st = ErrnoInternal(index_path);
     ::unlink(temp_path.c_str());
     return st;
   }
@@ -193,11 +190,11 @@ absl::StatusOr<std::string> FileLogBackend::Read(const v1::StageRef& ref, int64_
   if (want <= 0) return data;
   const std::string path = PathOf(ref);
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Errno(path);
+  if (fd < 0) return ErrnoInternal(path);
   data.resize(static_cast<size_t>(want));
   ssize_t n = ::pread(fd, data.data(), data.size(), offset);
   ::close(fd);
-  if (n < 0) return Errno(path);
+  if (n < 0) return ErrnoInternal(path);
   data.resize(static_cast<size_t>(n));
   return data;
 }
