@@ -73,7 +73,7 @@ ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
 
 int main(int argc, char** argv) {
   dockyard::TuneProcess();
-  dockyard::ShowMainFlagsInHelp();
+  dockyard::ConfigureFlagsHelp("dockyard-agent", DOCKYARD_VERSION);
   absl::SetProgramUsageMessage(
       "Dockyard agent: runs pipeline stages in local Docker containers for a controller.\n"
       "Usage: dockyard-agent --controller=HOST:PORT [--name=N] [--labels=a,b] [--slots=N]\n"

@@ -112,7 +112,7 @@ int main(int argc, char** argv) {
     std::cout << (help.empty() ? dockyard::Manual() : help);
     return 0;
   }
-  dockyard::ShowMainFlagsInHelp();
+  dockyard::ConfigureFlagsHelp("dockyard", DOCKYARD_VERSION);
   absl::SetProgramUsageMessage(kUsage);
   std::vector<char*> positional = absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
   if (positional.size() < 2) return Usage("missing command");

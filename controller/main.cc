@@ -67,7 +67,7 @@ ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
 
 int main(int argc, char** argv) {
   dockyard::TuneProcess();
-  dockyard::ShowMainFlagsInHelp();
+  dockyard::ConfigureFlagsHelp("dockyard-controller", DOCKYARD_VERSION);
   absl::SetProgramUsageMessage(
       "Dockyard controller: accepts pipelines from the `dockyard` CLI and runs their stages on agents.\n"
       "Usage: dockyard-controller [--listen=127.0.0.1:7420] [--data_dir=DIR] [--advertise_name=ci.example]\n"

@@ -2,7 +2,7 @@
 // re-attachment (also after the CLI is SIGKILLed), --detach and watch, --json,
 // JUnit reports that validate against the schema kept in the repository, test
 // reports collected from stages, same-named artifacts from two stages, and output
-// without escape sequences when piped.
+// without escape sequences when piped; and every binary's --version.
 #include <signal.h>
 
 #include <gmock/gmock.h>
@@ -157,6 +157,15 @@ TEST_F(CliForCi, JsonOutputHasTheDocumentedFieldsAndPipedOutputNoEscapes) {
   EXPECT_EQ(agents["agents"][0]["name"], agent_);
   EXPECT_EQ(agents["agents"][0]["state"], "connected");
   EXPECT_EQ(agents["agents"][0]["slots"], 2);
+}
+
+// A CI log that records tool versions gets Dockyard's, not Abseil's build note.
+TEST(DockyardBinaries, VersionPrintsTheProgramAndItsVersion) {
+  for (const std::string program : {"cli/dockyard", "agent/dockyard-agent", "controller/dockyard-controller"}) {
+    const std::string name = program.substr(program.find('/') + 1);
+    EXPECT_EQ(Shell(absl::StrCat(DOCKYARD_BIN_DIR, "/", program, " --version; echo exit=$?")),
+              absl::StrCat(name, " ", DOCKYARD_VERSION, "\nexit=0\n"));
+  }
 }
 
 }  // namespace
