@@ -116,11 +116,11 @@ absl::StatusOr<RegistryAuth> ParseRegistryLogin(const std::string& value, const 
 ImagePuller::ImagePuller(DockerClient* docker, std::string auth_file, std::string agent_name)
     : docker_(docker), auth_file_(std::move(auth_file)), agent_name_(std::move(agent_name)) {}
 
-absl::Status ImagePuller::Ensure(const std::string& image, v1::PullPolicy policy, const RegistryAuth* login,
+absl::StatusOr<std::string> ImagePuller::Ensure(const std::string& image, v1::PullPolicy policy, const RegistryAuth* login,
                                  const std::function<void(std::string_view)>& log) {
   if (policy != v1::PULL_ALWAYS) {
-    ASSIGN_OR_RETURN(bool present, docker_->ImageExists(image));
-    if (present) return absl::OkStatus();
+    absl::StatusOr<std::string> id = docker_->ImageId(image);
+    if (id.ok() || !absl::IsNotFound(id.status())) return id;
     if (policy == v1::PULL_NEVER) {
       return absl::FailedPreconditionError(absl::StrCat("image ", image, " is not on agent ", agent_name_,
                                                         " and the stage says pull: never (load or build it there, "
@@ -156,7 +156,7 @@ absl::Status ImagePuller::Ensure(const std::string& image, v1::PullPolicy policy
                         : ""));
   }
   log(absl::StrCat("image ", image, ": pulled in ", absl::FormatDuration(absl::Trunc(absl::Now() - began, absl::Milliseconds(100)))));
-  return absl::OkStatus();
+  return docker_->ImageId(image);
 }
 
 }  // namespace dockyard

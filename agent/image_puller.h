@@ -36,12 +36,12 @@ class ImagePuller {
   // `auth_file` is read at every pull, so changing it needs no restart.
   ImagePuller(DockerClient* docker, std::string auth_file, std::string agent_name);
 
-  // Makes `image` present on the engine according to `policy`. `login` (may be null)
-  // is used when its server is the image's registry; otherwise the auth file's login
-  // for that registry, if any. Progress goes to `log` a line at a time.
-  // FAILED_PRECONDITION naming the image for `never` with the image absent, for a
+  // Makes `image` present on the engine according to `policy` and returns its id there.
+  // `login` (may be null) is used when its server is the image's registry; otherwise
+  // the auth file's login for that registry, if any. Progress goes to `log` a line at a
+  // time. FAILED_PRECONDITION naming the image for `never` with the image absent, for a
   // failed pull (with the registry's reason) and for an unusable auth file.
-  absl::Status Ensure(const std::string& image, v1::PullPolicy policy, const RegistryAuth* login,
+  absl::StatusOr<std::string> Ensure(const std::string& image, v1::PullPolicy policy, const RegistryAuth* login,
                       const std::function<void(std::string_view)>& log);
 
  private:

@@ -80,29 +80,31 @@ absl::StatusOr<std::string> StageExecutor::ResolveImage() {
     if (!parsed.ok()) return absl::FailedPreconditionError(absl::StrCat("pull secret ", spec.pull_secret(), ": ", parsed.status().message()));
     login_ = *std::move(parsed);
   }
-  for (const v1::Service& service : spec.services()) RETURN_IF_ERROR(Pull(service.image(), spec.pull()));
+  for (const v1::Service& service : spec.services()) RETURN_IF_ERROR(Pull(service.image(), spec.pull()).status());
   if (spec.has_image_build()) {
     ASSIGN_OR_RETURN(BuiltImage built, deps_.images->Ensure(spec.image_build(), assignment_.source_digest(),
                                                             [this](std::string_view line) { pump_->WriteSystemLine(line); }));
     image_hold_ = std::move(built.hold);
     return built.tag;
   }
-  RETURN_IF_ERROR(Pull(spec.image(), spec.pull()));
+  ASSIGN_OR_RETURN(image_id_, Pull(spec.image(), spec.pull()));
   return spec.image();
 }
 
-absl::Status StageExecutor::Pull(const std::string& image, v1::PullPolicy policy) {
+absl::StatusOr<std::string> StageExecutor::Pull(const std::string& image, v1::PullPolicy policy) {
   return deps_.pulls->Ensure(image, policy, login_ ? &*login_ : nullptr,
                              [this](std::string_view line) { pump_->WriteSystemLine(line); });
 }
 
 absl::Status StageExecutor::CheckPinnedImage() {
   const v1::Stage& spec = assignment_.spec();
-  auto id = deps_.docker->ImageId(image_);
-  if (absl::IsNotFound(id.status())) return absl::OkStatus();  // creating the container says so, naming it
-  if (!id.ok()) return id.status();
-  image_id_ = *id;
-  if (spec.has_image_build()) return absl::OkStatus();  // pinned by its inputs' digest: the tag
+  if (spec.has_image_build()) {  // pinned by its inputs' digest: the tag
+    auto id = deps_.docker->ImageId(image_);
+    if (absl::IsNotFound(id.status())) return absl::OkStatus();  // creating the container says so, naming it
+    if (!id.ok()) return id.status();
+    image_id_ = *id;
+    return absl::OkStatus();
+  }
   auto pinned = assignment_.pinned_images().find(spec.image());
   if (pinned == assignment_.pinned_images().end()) {
     pump_->WriteSystemLine(absl::StrCat("image ", image_, " is ", image_id_, " here; the run's later stages run that"));
@@ -112,11 +114,9 @@ absl::Status StageExecutor::CheckPinnedImage() {
     // A stale copy on this host: the registry may still have what the run started with.
     pump_->WriteSystemLine(absl::StrCat("image ", image_, " is ", image_id_, " here, but the run pinned ",
                                         pinned->second, ": pulling it again"));
-    if (absl::Status pulled = Pull(image_, v1::PULL_ALWAYS); pulled.ok()) {
-      ASSIGN_OR_RETURN(image_id_, deps_.docker->ImageId(image_));
-    } else {
-      pump_->WriteSystemLine(std::string(pulled.message()));
-    }
+    absl::StatusOr<std::string> pulled = Pull(image_, v1::PULL_ALWAYS);
+    if (pulled.ok()) image_id_ = *pulled;
+    if (!pulled.ok()) pump_->WriteSystemLine(std::string(pulled.status().message()));
   }
   if (pinned->second != image_id_) {
     return absl::FailedPreconditionError(absl::StrCat(

@@ -102,10 +102,10 @@ class StageExecutor {
   // services' images are pulled first.
   absl::StatusOr<std::string> ResolveImage();
   // Makes `image` present as `policy` says, with the stage's login when it is for
-  // that image's registry.
-  absl::Status Pull(const std::string& image, v1::PullPolicy policy);
-  // Looks up the image's id; FAILED_PRECONDITION when the run pinned another one
-  // (a stage that may pull first pulls once more, in case this host's copy is stale).
+  // that image's registry; returns its id on this engine.
+  absl::StatusOr<std::string> Pull(const std::string& image, v1::PullPolicy policy);
+  // FAILED_PRECONDITION when the run pinned another image id than the one found (a
+  // stage that may pull first pulls once more, in case this host's copy is stale).
   absl::Status CheckPinnedImage();
 
   // What every CI system tells a job about itself: CI=true, DOCKYARD_RUN_ID, ...

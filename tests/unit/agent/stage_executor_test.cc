@@ -100,6 +100,13 @@ TEST_F(StageExecutorOnFakeEngine, ASucceedingCommandReportsSucceededLogsItsOutpu
   EXPECT_THAT(docker_.Created()[0].env, Contains("DOCKYARD_STAGE=build"));
 }
 
+// Every engine call is paid by every stage: a plain stage asks no more than `docker run --rm` does.
+TEST_F(StageExecutorOnFakeEngine, APlainStageLooksItsImageUpOnceAndMakesOnlyTheCallsOfADockerRun) {
+  ASSERT_EQ(Executor("true").Run([] {}).state(), v1::STAGE_SUCCEEDED);
+  EXPECT_THAT(docker_.Calls(), ElementsAre("ImageId", "CreateContainer", "AttachOutput", "StartContainer", "FollowLogs",
+                                           "WaitContainer", "RemoveContainer"));
+}
+
 TEST_F(StageExecutorOnFakeEngine, TheEngineLogKeepsTwiceTheReplaySizeAndEverythingWhenThereIsNoLimit) {
   ASSERT_EQ(Executor("true", 0, {.driver = "local", .replay_bytes = 1000}).Run([] {}).state(), v1::STAGE_SUCCEEDED);
   ASSERT_EQ(Executor("true", 0, {.driver = "local", .replay_bytes = 0}).Run([] {}).state(), v1::STAGE_SUCCEEDED);
