@@ -116,8 +116,9 @@ absl::StatusOr<RegistryAuth> ParseRegistryLogin(const std::string& value, const 
 ImagePuller::ImagePuller(DockerClient* docker, std::string auth_file, std::string agent_name)
     : docker_(docker), auth_file_(std::move(auth_file)), agent_name_(std::move(agent_name)) {}
 
-absl::StatusOr<std::string> ImagePuller::Ensure(const std::string& image, v1::PullPolicy policy, const RegistryAuth* login,
-                                 const std::function<void(std::string_view)>& log) {
+absl::StatusOr<std::string> ImagePuller::Ensure(const std::string& image, v1::PullPolicy policy,
+                                                const RegistryAuth* login,
+                                                const std::function<void(std::string_view)>& log) {
   if (policy != v1::PULL_ALWAYS) {
     absl::StatusOr<std::string> id = docker_->ImageId(image);
     if (id.ok() || !absl::IsNotFound(id.status())) return id;

@@ -42,7 +42,7 @@ class ImagePuller {
   // time. FAILED_PRECONDITION naming the image for `never` with the image absent, for a
   // failed pull (with the registry's reason) and for an unusable auth file.
   absl::StatusOr<std::string> Ensure(const std::string& image, v1::PullPolicy policy, const RegistryAuth* login,
-                      const std::function<void(std::string_view)>& log);
+                                     const std::function<void(std::string_view)>& log);
 
  private:
   DockerClient* docker_;

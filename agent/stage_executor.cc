@@ -116,7 +116,7 @@ absl::Status StageExecutor::CheckPinnedImage() {
                                         pinned->second, ": pulling it again"));
     absl::StatusOr<std::string> pulled = Pull(image_, v1::PULL_ALWAYS);
     if (pulled.ok()) image_id_ = *pulled;
-    if (!pulled.ok()) pump_->WriteSystemLine(std::string(pulled.status().message()));
+    else pump_->WriteSystemLine(std::string(pulled.status().message()));
   }
   if (pinned->second != image_id_) {
     return absl::FailedPreconditionError(absl::StrCat(
