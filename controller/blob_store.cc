@@ -7,19 +7,21 @@
 
 namespace dockyard {
 
-absl::Status CheckWhole(const SizedBlob& blob, const std::string& read) {
-  if (static_cast<int64_t>(read.size()) == blob.size) return absl::OkStatus();
-  return absl::DataLossError(
-      absl::StrCat("blob ", blob.sha256, " holds ", read.size(), " bytes, not the ", blob.size, " of its record"));
+absl::StatusOr<std::string> BlobStore::ReadOneWhole(const SizedBlob& blob) {
+  // One byte more than the record says: a longer blob shows itself.
+  ASSIGN_OR_RETURN(std::string read, Read(blob.sha256, 0, blob.size + 1));
+  if (static_cast<int64_t>(read.size()) != blob.size) {
+    return absl::DataLossError(
+        absl::StrCat("blob ", blob.sha256, " holds ", read.size(), " bytes, not the ", blob.size, " of its record"));
+  }
+  return read;
 }
 
 absl::StatusOr<std::vector<std::string>> BlobStore::ReadWhole(const std::vector<SizedBlob>& blobs) {
   std::vector<std::string> read;
   read.reserve(blobs.size());
   for (const SizedBlob& blob : blobs) {
-    // One byte more than the record says: a longer blob shows itself.
-    ASSIGN_OR_RETURN(std::string data, Read(blob.sha256, 0, blob.size + 1));
-    RETURN_IF_ERROR(CheckWhole(blob, data));
+    ASSIGN_OR_RETURN(std::string data, ReadOneWhole(blob));
     read.push_back(std::move(data));
   }
   return read;

@@ -76,10 +76,11 @@ class BlobStore {
   virtual std::vector<Listed> List() = 0;
   // OK when it is already gone.
   virtual absl::Status Remove(const std::string& sha256) = 0;
-};
 
-// DATA_LOSS unless `read` is as long as `blob` says.
-absl::Status CheckWhole(const SizedBlob& blob, const std::string& read);
+ protected:
+  // One blob of ReadWhole: DATA_LOSS unless it holds exactly its recorded size.
+  absl::StatusOr<std::string> ReadOneWhole(const SizedBlob& blob);
+};
 
 // Where blobs live, from --blobs and the --s3_* flags.
 struct BlobStoreOptions {
